@@ -1,0 +1,167 @@
+"""The one exception tree of poqw.
+
+Validation failures are expected outcomes: each has a precise subclass, and where useful it
+carries the offending object. Anything that is not a ``PoqwError`` is a bug.
+
+::
+
+    PoqwError
+    ├── InvalidProblem (ValueError)      a model, graph or file that cannot be a problem
+    │   └── ProblemFormatError           a file or JSON document that does not parse
+    ├── ProblemTooLarge (ValueError)     an exact/state-vector method asked to do too much
+    ├── SimulationError                  a simulator could not run the circuit as asked
+    │   └── BackendUnavailable           the backend's library or hardware is missing
+    ├── SamplerError                     a sampler was misused or failed
+    │   └── UnknownSampler (KeyError)    no sampler by that name
+    ├── ConfigError (ValueError)         a wrong config file, flag or genesis
+    ├── CryptoError                      keys and signatures
+    │   ├── InvalidSignature             a signature that does not verify
+    │   ├── KeyExhausted                 every one-time key of a stateful key has been used
+    │   └── KeyStoreError                a key file that is missing, corrupt or wrongly unlocked
+    ├── DecodeError (ValueError)         bytes that do not decode (too long, malformed)
+    ├── ConsensusError                   a rule of the chain is broken
+    │   ├── InvalidBlock                 carries the block and a reason
+    │   │   ├── InvalidHeader
+    │   │   ├── InvalidProof
+    │   │   └── InvalidTransaction
+    │   └── InvalidGenesis
+    ├── StorageError                     the node's database refused or is inconsistent
+    └── ProtocolError                    the peer-to-peer protocol
+        ├── LocalProtocolError           we broke the rules (a bug here)
+        └── RemoteProtocolError          the peer broke the rules (its fault)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BackendUnavailable",
+    "ConfigError",
+    "ConsensusError",
+    "CryptoError",
+    "DecodeError",
+    "InvalidBlock",
+    "InvalidGenesis",
+    "InvalidHeader",
+    "InvalidProblem",
+    "InvalidProof",
+    "InvalidSignature",
+    "InvalidTransaction",
+    "KeyExhausted",
+    "KeyStoreError",
+    "LocalProtocolError",
+    "PoqwError",
+    "ProblemFormatError",
+    "ProblemTooLarge",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SamplerError",
+    "SimulationError",
+    "StorageError",
+    "UnknownSampler",
+]
+
+
+class PoqwError(Exception):
+    """Root of every error poqw raises on purpose."""
+
+
+class InvalidProblem(PoqwError, ValueError):
+    """A model, graph or instance that cannot be an Ising/MaxCut problem."""
+
+
+class ProblemFormatError(InvalidProblem):
+    """A problem file or document that does not parse; the message names file and line."""
+
+
+class ProblemTooLarge(PoqwError, ValueError):
+    """An exact or state-vector method was asked for more variables than it can hold."""
+
+
+class SimulationError(PoqwError):
+    """A simulator could not run the circuit as asked."""
+
+
+class BackendUnavailable(SimulationError):
+    """The backend's optional library or hardware is not present on this machine."""
+
+
+class SamplerError(PoqwError):
+    """A sampler was misused (bad parameters) or failed."""
+
+
+class UnknownSampler(SamplerError, KeyError):
+    """No sampler is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else "unknown sampler"
+
+
+class ConfigError(PoqwError, ValueError):
+    """A configuration file, flag or genesis value is wrong; the message names it."""
+
+
+class CryptoError(PoqwError):
+    """Keys and signatures."""
+
+
+class InvalidSignature(CryptoError):
+    """A signature that does not verify."""
+
+
+class KeyExhausted(CryptoError):
+    """Every one-time key of a stateful signing key has been used: refuse to sign."""
+
+
+class KeyStoreError(CryptoError):
+    """A key file that is missing, corrupt, or unlocked with the wrong passphrase."""
+
+
+class DecodeError(PoqwError, ValueError):
+    """Bytes that do not decode: over the size limit, truncated or malformed."""
+
+
+class ConsensusError(PoqwError):
+    """A consensus rule is broken."""
+
+
+class InvalidBlock(ConsensusError):
+    """A block that breaks a consensus rule. ``block`` is the offending block, if decoded."""
+
+    def __init__(self, reason: str, block: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.block = block
+
+
+class InvalidHeader(InvalidBlock):
+    """A header field breaks a rule."""
+
+
+class InvalidProof(InvalidBlock):
+    """The work proof does not meet the puzzle."""
+
+
+class InvalidTransaction(InvalidBlock):
+    """A transaction in the block is invalid."""
+
+
+class InvalidGenesis(ConsensusError, ValueError):
+    """A genesis document that cannot start a chain."""
+
+
+class StorageError(PoqwError):
+    """The node's storage refused an operation or found itself inconsistent."""
+
+
+class ProtocolError(PoqwError):
+    """The peer-to-peer protocol was broken."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We broke the protocol: a bug on this side."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol: its fault; the peer may be scored or banned."""
