@@ -25,10 +25,13 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   │   ├── InvalidProof
     │   │   └── InvalidTransaction
     │   └── InvalidGenesis
+    ├── ExecutionError                   an EVM call reverted or could not run (carries output)
     ├── StorageError                     the node's database refused or is inconsistent
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
+            ├── MalformedMessage         a well-framed message whose payload does not decode
+            └── UntrustedPeer            a peer whose identity does not match what we pinned
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "ConsensusError",
     "CryptoError",
     "DecodeError",
+    "ExecutionError",
     "InvalidBlock",
     "InvalidGenesis",
     "InvalidHeader",
@@ -51,6 +55,7 @@ __all__ = [
     "KeyExhausted",
     "KeyStoreError",
     "LocalProtocolError",
+    "MalformedMessage",
     "PoqwError",
     "ProblemFormatError",
     "ProblemTooLarge",
@@ -60,6 +65,7 @@ __all__ = [
     "SimulationError",
     "StorageError",
     "UnknownSampler",
+    "UntrustedPeer",
 ]
 
 
@@ -151,6 +157,15 @@ class InvalidGenesis(ConsensusError, ValueError):
     """A genesis document that cannot start a chain."""
 
 
+class ExecutionError(PoqwError):
+    """A read-only EVM call reverted or could not run. ``output`` is the revert data, if any."""
+
+    def __init__(self, reason: str, output: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+
+
 class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
 
@@ -165,3 +180,11 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol: its fault; the peer may be scored or banned."""
+
+
+class MalformedMessage(RemoteProtocolError):
+    """A well-framed message whose payload does not decode; the stream itself stays usable."""
+
+
+class UntrustedPeer(RemoteProtocolError):
+    """A peer whose key or certificate does not match what we verified or pinned before."""
