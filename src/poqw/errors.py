@@ -27,10 +27,12 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
     ├── StorageError                     the node's database refused or is inconsistent
+    ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
             ├── MalformedMessage         a well-framed message whose payload does not decode
+            ├── UnsupportedVersion       a peer speaking another version of the protocol
             └── UntrustedPeer            a peer whose identity does not match what we pinned
 """
 
@@ -56,6 +58,7 @@ __all__ = [
     "KeyStoreError",
     "LocalProtocolError",
     "MalformedMessage",
+    "MempoolRejected",
     "PoqwError",
     "ProblemFormatError",
     "ProblemTooLarge",
@@ -65,6 +68,7 @@ __all__ = [
     "SimulationError",
     "StorageError",
     "UnknownSampler",
+    "UnsupportedVersion",
     "UntrustedPeer",
 ]
 
@@ -170,6 +174,11 @@ class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
 
 
+class MempoolRejected(PoqwError):
+    """A valid transaction the mempool will not hold: full, underpriced replacement, too many
+    from one sender, or already known."""
+
+
 class ProtocolError(PoqwError):
     """The peer-to-peer protocol was broken."""
 
@@ -184,6 +193,10 @@ class RemoteProtocolError(ProtocolError):
 
 class MalformedMessage(RemoteProtocolError):
     """A well-framed message whose payload does not decode; the stream itself stays usable."""
+
+
+class UnsupportedVersion(RemoteProtocolError):
+    """A peer speaking another version of the wire protocol: not misbehaviour, just no match."""
 
 
 class UntrustedPeer(RemoteProtocolError):

@@ -1,0 +1,198 @@
+"""Calibrate a topology: which energy bounds simulated annealing reaches, and at what cost.
+
+For ``num_instances`` puzzles derived exactly as blocks derive theirs, run simulated annealing
+(dwave-samplers) with ``num_reads`` reads at each sweep budget and record the greedy proof bound:
+the highest energy among the ``k`` diverse solutions :func:`make_proof` would pick (the lowest
+bound a miner with that budget can prove). With ``p_B(b)`` the share of instances whose proof
+bound is ``<= b`` at budget ``B`` (a miner grinds salts, so this is a per-attempt success rate),
+the work of bound ``b`` is the expected number of spin-update attempts to succeed,
+``min_B ceil(B * num_reads * n / p_B(b))``, made strictly decreasing in ``b``. The range runs from
+the hardest bound some budget reaches in ``min_success`` of instances to the median bound of the
+cheapest budget. Run ``python -m poqw.chain.calibrate --family regular3 --size 24`` to print the
+genesis ``difficulty.calibration`` object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from poqw.chain.instance import derive_instance, derive_seed
+from poqw.chain.proof import greedy_diverse_selection
+from poqw.chain.topology import Topology, build_topology
+from poqw.crypto.hashing import hash32
+
+__all__ = [
+    "Calibration",
+    "calibrate_topology",
+    "genesis_document",
+    "proof_bounds",
+    "work_table",
+]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Measured proof bounds (``bounds[b][i]``: budget ``b``, instance ``i``; None = no proof)."""
+
+    topology: Topology
+    k: int
+    d_min: int
+    budgets: tuple[int, ...]
+    num_reads: int
+    bounds: tuple[tuple[int | None, ...], ...]
+    hardest_bound: int
+    easiest_bound: int
+    initial_bound: int
+    work: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The genesis ``difficulty.calibration`` object (with how it was measured)."""
+        quantiles: dict[str, list[int | None]] = {}
+        for budget, row in zip(self.budgets, self.bounds, strict=True):
+            vals = sorted(b if b is not None else math.inf for b in row)
+            picks = [vals[min(len(vals) - 1, int(q * len(vals)))] for q in (0.1, 0.5, 0.9)]
+            quantiles[str(budget)] = [int(v) if v < math.inf else None for v in picks]
+        return {
+            "hardest_bound": self.hardest_bound,
+            "easiest_bound": self.easiest_bound,
+            "work": [str(w) for w in self.work],
+            "method": {
+                "sampler": "dwave-samplers SimulatedAnnealingSampler",
+                "num_instances": len(self.bounds[0]),
+                "num_reads": self.num_reads,
+                "budgets_sweeps": list(self.budgets),
+                "work_unit": "spin-update attempts",
+                "proof_bound_quantiles_10_50_90 (null: no proof)": quantiles,
+            },
+        }
+
+
+def proof_bounds(energies: np.ndarray[Any, Any], spins: np.ndarray[Any, Any], k: int,
+                 d_min: int) -> int | None:
+    """The lowest bound the greedy selection proves from these samples, or None."""
+    chosen = greedy_diverse_selection(energies, spins, k, d_min)
+    if len(chosen) < k:
+        return None
+    return int(max(int(energies[i]) for i in chosen))
+
+
+def work_table(budgets: Sequence[int], num_reads: int, num_nodes: int,
+               bounds: Sequence[Sequence[int | None]], hardest: int, easiest: int) -> list[int]:
+    """Strictly decreasing work of each bound from ``hardest`` to ``easiest`` (see module doc)."""
+    work: list[int] = []
+    for b in range(hardest, easiest + 1):
+        best = math.inf
+        for budget, row in zip(budgets, bounds, strict=True):
+            hits = sum(1 for x in row if x is not None and x <= b)
+            if hits:
+                best = min(best, math.ceil(budget * num_reads * num_nodes * len(row) / hits))
+        work.append(int(best) if best < math.inf else 0)
+    for i in range(len(work) - 2, -1, -1):  # harder bounds must cost strictly more
+        work[i] = max(work[i], work[i + 1] + 1)
+    return work
+
+
+def calibrate_topology(topology: Topology, k: int, d_min: int,
+                       budgets: Sequence[int] = (1, 4, 16, 64, 256), num_instances: int = 32,
+                       num_reads: int = 64, min_success: float = 0.125,
+                       seed: int = 0) -> Calibration:
+    """Measure proof bounds over random block puzzles and derive the calibrated range."""
+    from dwave.samplers import SimulatedAnnealingSampler
+
+    sampler = SimulatedAnnealingSampler()
+    rows: list[list[int | None]] = [[] for _ in budgets]
+    for i in range(num_instances):
+        parent = hash32(b"poqw/calibration/v1", struct.pack(">QQ", seed, i))
+        inst = derive_instance(topology, derive_seed(parent, bytes(20), bytes(32)))
+        h = {v: int(x) for v, x in enumerate(inst.h)}
+        J = {(int(a), int(b)): int(w) for (a, b), w in zip(inst.edges, inst.J, strict=True)}
+        for row, budget in zip(rows, budgets, strict=True):
+            ss = sampler.sample_ising(h, J, num_reads=num_reads, num_sweeps=budget,
+                                      seed=(seed * 1_000_003 + i * 7919 + budget) % (1 << 31))
+            spins = ss.record.sample.astype(np.int64)
+            energies = np.rint(ss.record.energy).astype(np.int64)
+            row.append(proof_bounds(energies, spins, k, d_min))
+    reached = [x for row in rows for x in row if x is not None]
+    if not reached:
+        raise ValueError("no budget produced a proof: raise the budgets or lower k/d_min")
+    hardest = max(reached)
+    for b in range(min(reached), max(reached) + 1):
+        if max(sum(1 for x in row if x is not None and x <= b) for row in rows) \
+                >= min_success * num_instances:
+            hardest = b
+            break
+    cheap = sorted(x if x is not None else math.inf for x in rows[0])
+    median = cheap[(len(cheap) - 1) // 2]
+    easiest = max(hardest, int(median) if median < math.inf else hardest)
+    work = work_table(budgets, num_reads, topology.num_nodes, rows, hardest, easiest)
+    mid = sorted(x if x is not None else math.inf for x in rows[len(rows) // 2])
+    mid_median = mid[(len(mid) - 1) // 2]
+    initial = int(mid_median) if mid_median < math.inf else easiest
+    initial = max(hardest, min(easiest, initial))
+    return Calibration(topology, k, d_min, tuple(budgets), num_reads,
+                       tuple(tuple(r) for r in rows), hardest, easiest, initial, tuple(work))
+
+
+def genesis_document(name: str, chain_id: int, cal: Calibration, policy: str = "target-time",
+                     timestamp: int = 1_767_225_600, target_interval: int = 10,
+                     alloc: dict[str, str] | None = None) -> dict[str, Any]:
+    """A complete genesis document (``poqw-genesis/v1``) around a calibration."""
+    topo = cal.topology
+    return {
+        "format": "poqw-genesis/v1",
+        "name": name,
+        "chain_id": chain_id,
+        "timestamp": timestamp,
+        "topology": {"family": topo.family, "size": topo.size, "hash": "0x" + topo.hash.hex(),
+                     "num_nodes": topo.num_nodes, "num_edges": topo.num_edges},
+        "proof": {"k": cal.k, "d_min": cal.d_min},
+        "difficulty": {"policy": policy, "initial_bound": cal.initial_bound, "halflife": 3600,
+                       "ease_step": 1, "harden_step": 1, "streak_cap": 5,
+                       "calibration": cal.to_json()},
+        "target_interval": target_interval,
+        "max_future_drift": 15,
+        "reorg_depth_limit": 64,
+        "gas_limit": 30_000_000,
+        "rewards": {"initial": str(2 * 10**18), "halving_interval": 2_100_000,
+                    "tail": str(6 * 10**17)},
+        "limits": {"max_block_bytes": 2 << 20, "max_transactions": 4096,
+                   "max_transaction_bytes": 128 << 10},
+        "alloc": alloc or {},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--family", default="regular3")
+    p.add_argument("--size", type=int, default=24)
+    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--d-min", type=int, default=3)
+    p.add_argument("--instances", type=int, default=32)
+    p.add_argument("--reads", type=int, default=64)
+    p.add_argument("--budgets", default="1,4,16,64,256")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--genesis", metavar="NAME", help="print a whole genesis document")
+    p.add_argument("--chain-id", type=int, default=7357)
+    p.add_argument("--policy", default="target-time")
+    a = p.parse_args(argv)
+    cal = calibrate_topology(build_topology(a.family, a.size), a.k, a.d_min,
+                             tuple(int(x) for x in a.budgets.split(",")), a.instances, a.reads,
+                             seed=a.seed)
+    if a.genesis:
+        print(json.dumps(genesis_document(a.genesis, a.chain_id, cal, a.policy), indent=1))
+        return
+    out = cal.to_json()
+    out["initial_bound"] = cal.initial_bound
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
