@@ -1,0 +1,131 @@
+"""Message framing: a fixed 14-byte header, then the payload.
+
+The header is ``magic (4) | version (1) | type (1) | request id (4) | payload length (4)``, all
+big-endian. ``FrameDecoder`` accepts the byte stream in any chunking (one byte at a time is fine)
+and checks magic, version, type and the type's payload limit as soon as the header is complete,
+before buffering any payload, so an oversize message costs the receiver nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from poqw.errors import (
+    LocalProtocolError,
+    MalformedMessage,
+    RemoteProtocolError,
+    UnsupportedVersion,
+)
+from poqw.p2p.messages import MAX_PAYLOAD, Message, MessageType, decode_message
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "PROTOCOL_VERSION",
+    "Frame",
+    "FrameDecoder",
+    "encode_frame",
+]
+
+MAGIC = b"PoQW"
+PROTOCOL_VERSION = 1
+MAX_REQUEST_ID = 2**32 - 1
+_HEADER = struct.Struct(">4sBBII")
+HEADER_SIZE = _HEADER.size
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded message with the request id it travelled under (0: not a request/answer)."""
+
+    request_id: int
+    message: Message
+    size: int  # bytes on the wire, header included
+
+
+def encode_frame(message: Message, request_id: int = 0) -> bytes:
+    """Header + payload of ``message``; refuses to send what the peer would refuse to read."""
+    if not 0 <= request_id <= MAX_REQUEST_ID:
+        raise LocalProtocolError(f"request id {request_id} out of range")
+    payload = message.encode()
+    limit = MAX_PAYLOAD[message.TYPE]
+    if len(payload) > limit:
+        raise LocalProtocolError(
+            f"{message.TYPE.name} payload is {len(payload)} bytes, over the limit of {limit}")
+    return _HEADER.pack(MAGIC, PROTOCOL_VERSION, message.TYPE, request_id, len(payload)) + payload
+
+
+class FrameDecoder:
+    """Incremental decoder: ``feed`` bytes, then ``next_frame`` until it returns ``None``.
+
+    A ``MalformedMessage`` (bad payload in a well-formed frame) leaves the stream usable. After
+    any other ``RemoteProtocolError`` (bad magic, version, type or length) the stream cannot be
+    resynchronised: the decoder stays broken and every further call raises the same error.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._header: tuple[MessageType, int, int] | None = None
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, or ``None`` if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_frame()
+        except MalformedMessage:
+            raise  # the frame was consumed whole: the stream is still in step
+        except RemoteProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _next_frame(self) -> Frame | None:
+        if self._header is None:
+            if len(self._buffer) < HEADER_SIZE:
+                self._check_magic_prefix()
+                return None
+            self._header = parse_header(bytes(self._buffer[:HEADER_SIZE]))
+            del self._buffer[:HEADER_SIZE]
+        message_type, request_id, length = self._header
+        if len(self._buffer) < length:
+            return None
+        payload = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        self._header = None
+        return Frame(request_id, decode_message(message_type, payload), HEADER_SIZE + length)
+
+    def _check_magic_prefix(self) -> None:
+        # Fail on the first wrong byte rather than waiting for a full header of garbage.
+        prefix = bytes(self._buffer[: len(MAGIC)])
+        if not MAGIC.startswith(prefix):
+            raise RemoteProtocolError(f"bad magic {prefix.hex()}, expected {MAGIC.hex()}")
+
+
+def parse_header(header: bytes) -> tuple[MessageType, int, int]:
+    """(type, request id, payload length) from 14 header bytes, checking every field."""
+    magic, version, type_code, request_id, length = _HEADER.unpack(header)
+    if magic != MAGIC:
+        raise RemoteProtocolError(f"bad magic {magic.hex()}, expected {MAGIC.hex()}")
+    if version != PROTOCOL_VERSION:
+        raise UnsupportedVersion(
+            f"unsupported protocol version {version}, this node speaks {PROTOCOL_VERSION}")
+    try:
+        message_type = MessageType(type_code)
+    except ValueError:
+        raise RemoteProtocolError(f"unknown message type {type_code}") from None
+    limit = MAX_PAYLOAD[message_type]
+    if length > limit:
+        raise RemoteProtocolError(
+            f"{message_type.name} payload length {length} is over the limit of {limit}")
+    return message_type, request_id, length

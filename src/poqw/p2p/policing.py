@@ -1,0 +1,125 @@
+"""Keeping peers honest: token-bucket rate limits, a misbehaviour score, and a ban list.
+
+All three take the current time as an argument and never read a clock, so a test can replay any
+sequence exactly. The score decays slowly, so an honest peer's rare mistake is forgotten while a
+peer that keeps sending bad data crosses the threshold and is banned until the ban expires.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "BanList",
+    "MisbehaviourScore",
+    "Penalty",
+    "TokenBucket",
+    "TrafficClass",
+]
+
+
+class TrafficClass(enum.Enum):
+    """Message classes that get a rate limit each; answers to our own requests are never limited."""
+
+    CONTROL = "control"  # heartbeats, errors
+    GOSSIP = "gossip"  # block and transaction announcements
+    REQUEST = "request"  # every kind of request a peer makes of us
+    PUSH = "push"  # blocks pushed unasked
+
+
+class Penalty(enum.IntEnum):
+    """Misbehaviour points; the default ban threshold is 100."""
+
+    RATE_LIMIT = 5
+    UNSOLICITED = 10
+    MALFORMED = 20
+    INVALID_DATA = 25
+    BAD_HANDSHAKE = 50
+    FRAMING = 100
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; a message costs one token."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got {rate}, {burst}")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._updated = now
+
+    def tokens(self, now: float) -> float:
+        elapsed = max(0.0, now - self._updated)
+        return min(self.burst, self._tokens + elapsed * self.rate)
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        """Spend ``cost`` tokens if there are enough; ``False`` (and nothing spent) if not."""
+        self._tokens = self.tokens(now)
+        self._updated = max(self._updated, now)
+        if self._tokens < cost:
+            return False
+        self._tokens -= cost
+        return True
+
+
+class MisbehaviourScore:
+    """Points that decay by ``decay_per_second``; ``add`` says whether the threshold is reached."""
+
+    def __init__(self, threshold: float = 100.0, decay_per_second: float = 1.0 / 60.0) -> None:
+        self.threshold = threshold
+        self.decay_per_second = decay_per_second
+        self._points = 0.0
+        self._updated: float | None = None
+
+    def value(self, now: float) -> float:
+        if self._updated is None:
+            return 0.0
+        return max(0.0, self._points - (now - self._updated) * self.decay_per_second)
+
+    def add(self, points: float, now: float) -> bool:
+        self._points = self.value(now) + points
+        self._updated = now
+        return self._points >= self.threshold
+
+
+@dataclass
+class _Ban:
+    until: float
+    reason: str
+
+
+class BanList:
+    """Keys (node ids, hosts) banned until an expiry time; time is passed in."""
+
+    def __init__(self) -> None:
+        self._bans: dict[str, _Ban] = {}
+
+    def ban(self, key: str, now: float, duration: float, reason: str) -> None:
+        current = self._bans.get(key)
+        until = now + duration
+        if current is None or current.until < until:
+            self._bans[key] = _Ban(until, reason)
+
+    def is_banned(self, key: str, now: float) -> bool:
+        ban = self._bans.get(key)
+        if ban is None:
+            return False
+        if ban.until <= now:
+            del self._bans[key]
+            return False
+        return True
+
+    def reason(self, key: str, now: float) -> str | None:
+        return self._bans[key].reason if self.is_banned(key, now) else None
+
+    def unban(self, key: str) -> None:
+        self._bans.pop(key, None)
+
+    def expire(self, now: float) -> None:
+        for key in [k for k, b in self._bans.items() if b.until <= now]:
+            del self._bans[key]
+
+    def __len__(self) -> int:
+        return len(self._bans)
