@@ -1,0 +1,78 @@
+"""What every command shares: the console, error reporting and problem loading."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from poqw.errors import PoqwError
+from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph, read_gset
+from poqw.problems.io import read_ising_json
+
+__all__ = ["LoadedProblem", "console", "err_console", "fail_cleanly", "load_problem", "print_json"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class LoadedProblem:
+    """A model, where it came from, and whether its energy is minus a cut."""
+
+    model: IsingModel
+    source: str
+    is_maxcut: bool
+
+
+def load_problem(path: Path | None, random_regular: tuple[int, int] | None,
+                 seed: int) -> LoadedProblem:
+    """A Gset file, a poqw JSON file, or a random regular graph (exactly one of them)."""
+    if (path is None) == (random_regular is None):
+        raise typer.BadParameter("give exactly one of a problem file or --random-regular D N")
+    if random_regular is not None:
+        d, n = random_regular
+        graph = random_regular_graph(d, n, seed=seed)
+        return LoadedProblem(maxcut_to_ising(graph), f"random {d}-regular graph, n={n}, "
+                             f"seed={seed}", is_maxcut=True)
+    assert path is not None
+    if path.suffix.lower() == ".json":
+        return LoadedProblem(read_ising_json(path), str(path), is_maxcut=False)
+    return LoadedProblem(read_gset(path), str(path), is_maxcut=True)
+
+
+def print_json(doc: Any) -> None:
+    """Machine-readable output on stdout, nothing else."""
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def fail_cleanly() -> Iterator[None]:
+    """Turn poqw's expected errors into one red line and exit status 2."""
+    try:
+        yield
+    except PoqwError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def command(fn: Callable[..., None]) -> Callable[..., None]:
+    """Decorator: run a command body inside :func:`fail_cleanly`."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with fail_cleanly():
+            fn(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,47 @@
+"""Entry point of the ``poqw`` command; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from poqw import __version__
+from poqw.cli import chain as chain_cli
+from poqw.cli import keys as keys_cli
+from poqw.cli import node as node_cli
+from poqw.cli.bench import bench
+from poqw.cli.demo import demo
+from poqw.cli.netsim import netsim
+from poqw.cli.solve import solve
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="poqw",
+    help="Proof of Quantum Work: solve Ising/MaxCut problems, benchmark, run a chain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(solve)
+app.command()(demo)
+app.command()(netsim)
+app.command()(bench)
+app.add_typer(node_cli.app, name="node")
+app.add_typer(chain_cli.app, name="chain")
+app.add_typer(keys_cli.app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"poqw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Proof of Quantum Work."""
+
+
+def main() -> None:
+    app()

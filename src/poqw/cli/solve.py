@@ -1,0 +1,90 @@
+"""``poqw solve``: solve one problem with a named sampler and print the result."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from poqw.cli.common import LoadedProblem, command, console, load_problem, print_json
+
+__all__ = ["solve"]
+
+
+def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int, strikes: int,
+                       time_limit: float | None, show_progress: bool) -> dict[str, Any]:
+    from poqw.strike import solve as strike_solve
+    from poqw.strike.progress import RichProgress
+
+    kwargs: dict[str, Any] = {"p": p, "shots": shots, "max_strikes": strikes,
+                              "time_limit": time_limit, "seed": seed}
+    if not show_progress:
+        return strike_solve(problem.model, **kwargs).to_dict()
+    with RichProgress(console=console, transient=True) as view:
+        return strike_solve(problem.model, progress=view, **kwargs).to_dict()
+
+
+def _solve_with_sampler(problem: LoadedProblem, name: str, *, seed: int,
+                        num_reads: int) -> dict[str, Any]:
+    from poqw.samplers import get_sampler, spins_and_energies
+
+    sampler = get_sampler(name)
+    start = time.perf_counter()
+    with console.status(f"sampling with {name}…", spinner="dots"):
+        sampleset = sampler.sample(problem.model, num_reads=num_reads, seed=seed)
+    seconds = time.perf_counter() - start
+    spins, energies = spins_and_energies(sampleset, problem.model)
+    best = int(np.argmin(energies))
+    return {"energy": float(energies[best]), "solution": spins[best].tolist(),
+            "seconds": seconds, "num_reads": len(energies)}
+
+
+@command
+def solve(
+    problem_file: Annotated[Path | None, typer.Argument(
+        help="A Gset MaxCut file ('n m' then 'i j w', 1-based) or a poqw-ising JSON file.",
+        exists=True, dir_okay=False)] = None,
+    random_regular: Annotated[tuple[int, int] | None, typer.Option(
+        "--random-regular", metavar="D N", help="Solve MaxCut on a random D-regular graph.")
+    ] = None,
+    sampler: Annotated[str, typer.Option(
+        help="qaoa (match-strike), simulated-annealing, steepest-descent, random or exact.")
+    ] = "qaoa",
+    seed: Annotated[int, typer.Option(help="Seed for the instance and the solver.")] = 0,
+    p: Annotated[int, typer.Option(help="QAOA depth (qaoa only).")] = 2,
+    shots: Annotated[int, typer.Option(help="Shots per strike (qaoa only).")] = 64,
+    strikes: Annotated[int, typer.Option(help="Strike budget (qaoa only).")] = 60,
+    time_limit: Annotated[float | None, typer.Option(help="Seconds budget (qaoa only).")] = None,
+    num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Solve an Ising / MaxCut problem and print the best energy, cut and solution."""
+    problem = load_problem(problem_file, random_regular, seed)
+    if sampler == "qaoa":
+        doc = _solve_with_strike(problem, seed=seed, p=p, shots=shots, strikes=strikes,
+                                 time_limit=time_limit, show_progress=not as_json)
+    else:
+        doc = _solve_with_sampler(problem, sampler, seed=seed, num_reads=num_reads)
+    doc["sampler"] = sampler
+    doc["problem"] = problem.source
+    doc["num_variables"] = problem.model.num_variables
+    if problem.is_maxcut:
+        doc["cut"] = -doc["energy"]
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"poqw solve — {problem.source}", show_header=False)
+    table.add_row("sampler", sampler)
+    table.add_row("energy", f"{doc['energy']:g}")
+    if problem.is_maxcut:
+        table.add_row("cut", f"{doc['cut']:g}")
+    table.add_row("seconds", f"{doc['seconds']:.3f}")
+    if "found_by" in doc:
+        table.add_row("found by", str(doc["found_by"]))
+    bits = "".join("0" if s > 0 else "1" for s in doc["solution"])
+    table.add_row("solution", bits if len(bits) <= 80 else bits[:77] + "…")
+    console.print(table)

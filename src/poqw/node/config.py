@@ -1,0 +1,235 @@
+"""Node configuration: a TOML file (read with ``tomllib``) with CLI flags laid over it.
+
+The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
+sampler, key settings), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices) and ``[qpu]``
+(api_token, solver). Unknown keys and wrong types raise :class:`ConfigError` naming the key and the
+file. Secrets (key passphrase, API tokens) are held in :class:`Secret`, whose ``repr`` and ``str``
+are ``'***'``: they can be passed around and logged by mistake without leaking.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from poqw.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "MAX_CONFIG_BYTES",
+    "PASSPHRASE_ENV",
+    "CpuConfig",
+    "GlobalConfig",
+    "GpuConfig",
+    "NodeConfig",
+    "QpuConfig",
+    "Secret",
+    "load_config",
+]
+
+DEFAULT_PORT = 8337
+PASSPHRASE_ENV = "POQW_PASSPHRASE"
+"""The environment variable a key passphrase may come from (never logged or echoed)."""
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class Secret:
+    """A string that never shows itself: ``repr``/``str``/``format`` give ``'***'``.
+
+    Call :meth:`reveal` at the one place the value is used (unlocking a key, calling a QPU)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise ConfigError(f"a secret must be a string, got {type(value).__name__}")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    peer: tuple[str, ...] = ()
+    auto_mine: bool = False
+    node_name: str = "poqw-node"
+    log_file: str = "node.log"
+    datadir: str = "poqw-data"
+    genesis: str = "devnet"
+    sampler: str = "simulated-annealing"
+    key_file: str = ""
+    key_passphrase: Secret | None = None
+    key_scheme: str = "ecdsa+xmss"
+    key_height: int = 12
+
+
+@dataclass(frozen=True)
+class CpuConfig:
+    num_cpus: int = 1
+    num_reads: int = 64
+    num_sweeps: int = 16
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    devices: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class QpuConfig:
+    api_token: Secret | None = None
+    solver: str = ""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Every setting of a node. ``source`` is the file it came from (for messages)."""
+
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    cpu: CpuConfig = field(default_factory=CpuConfig)
+    gpu: GpuConfig = field(default_factory=GpuConfig)
+    qpu: QpuConfig = field(default_factory=QpuConfig)
+    source: str = "<defaults>"
+
+    @property
+    def datadir(self) -> Path:
+        return Path(self.global_.datadir)
+
+    @property
+    def log_path(self) -> Path:
+        """The log file; a relative name lives in the data directory."""
+        p = Path(self.global_.log_file)
+        return p if p.is_absolute() else self.datadir / p
+
+    def public_dict(self) -> dict[str, dict[str, Any]]:
+        """The settings with every secret shown as ``'***'`` (safe to log or print)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, section in _SECTIONS.items():
+            values = getattr(self, _ATTR[name])
+            out[name] = {f.name: _public(getattr(values, f.name)) for f in fields(section)}
+        return out
+
+
+_SECTIONS: dict[str, type] = {
+    "global": GlobalConfig, "cpu": CpuConfig, "gpu": GpuConfig, "qpu": QpuConfig,
+}
+_ATTR = {"global": "global_", "cpu": "cpu", "gpu": "gpu", "qpu": "qpu"}
+_SECRET_KEYS = {("global", "key_passphrase"), ("qpu", "api_token")}
+_POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads"),
+             ("cpu", "num_sweeps")}
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return "***"
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _convert(section: str, key: str, value: Any, default: Any, where: str) -> Any:
+    name = f"[{section}] {key} in {where}"
+    if (section, key) in _SECRET_KEYS:
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string")
+        return Secret(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {type(value).__name__}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {type(value).__name__}")
+        if (section, key) in _POSITIVE and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+        if key == "port" and not 0 <= value <= 65535:
+            raise ConfigError(f"{name} must be a port number in [0, 65535], got {value}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name} must be a list, got {type(value).__name__}")
+        kind = int if key == "devices" else str
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, kind):
+                raise ConfigError(f"{name} must list {kind.__name__}s, got {item!r}")
+        return tuple(value)
+    raise ConfigError(f"{name} has an unsupported type")  # pragma: no cover
+
+
+def _section(name: str, doc: Any, base: Any, where: str) -> Any:
+    cls = _SECTIONS[name]
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"[{name}] in {where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    changes = {}
+    for key, value in doc.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [{name}] of {where}; known keys: "
+                              f"{', '.join(sorted(known))}")
+        changes[key] = _convert(name, key, value, getattr(cls(), key), where)
+    return replace(base, **changes)
+
+
+def load_config(path: str | Path | None = None,
+                overrides: Mapping[str, Any] | None = None) -> NodeConfig:
+    """The config from ``path`` (or defaults), then ``overrides`` such as ``{"global.port": 0}``
+    (what CLI flags set; ``None`` values are ignored)."""
+    config = NodeConfig()
+    if path is not None:
+        where = str(path)
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {where}: {exc}") from exc
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {where} is over {MAX_CONFIG_BYTES} bytes")
+        try:
+            doc = tomllib.loads(raw.decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {where} is not valid TOML: {exc}") from exc
+        for name in doc:
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown section [{name}] in {where}; known sections: "
+                                  f"{', '.join(_SECTIONS)}")
+        sections = {name: _section(name, doc[name], getattr(config, _ATTR[name]), where)
+                    for name in doc}
+        config = replace(config, source=where,
+                         **{_ATTR[name]: value for name, value in sections.items()})
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        name, _, key = dotted.partition(".")
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown config section in override {dotted!r}")
+        section = _section(name, {key: value}, getattr(config, _ATTR[name]), "the command line")
+        config = replace(config, **{_ATTR[name]: section})
+    return config

@@ -1,0 +1,201 @@
+"""The miner loop: solve this node's own puzzle on the tip, build a block around it, sign, import.
+
+For each attempt the miner draws a fresh salt, derives its instance (parent hash, own address,
+salt), asks the configured sampler for candidate spin vectors and lets
+:func:`poqw.chain.make_proof` pick ``k`` diverse ones under the bound; a failed salt is replaced by
+a new one. A found proof becomes a block: mempool transactions executed on the parent's state
+(invalid ones skipped), the roots and reward filled in, sealed with the hybrid signer (whose
+one-time index is reserved on disk before signing), then imported like any peer's block.
+Samplers: ``simulated-annealing`` (default), ``qaoa`` (match-strike with local-search polish) or
+any name in :func:`poqw.samplers.available_samplers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from poqw.chain import (
+    Block,
+    Header,
+    Instance,
+    WorkProof,
+    derive_instance,
+    derive_seed,
+    make_proof,
+    next_energy_bound,
+)
+from poqw.chain.mining import seal_block, unsealed_header
+from poqw.crypto.hybrid import HybridSigner
+from poqw.errors import UnknownSampler
+from poqw.node.blockchain import Blockchain, ImportResult
+from poqw.node.mempool import Mempool
+
+__all__ = ["Miner", "MiningProgress", "PuzzleSolver", "make_solver"]
+
+PuzzleSolver = Callable[[Instance, int], npt.NDArray[np.int64]]
+"""``solve(instance, seed) -> (shots, n)`` candidate spins."""
+
+log = logging.getLogger("poqw.node.miner")
+
+
+def make_solver(name: str = "simulated-annealing", *, num_reads: int = 64,
+                num_sweeps: int = 16, num_threads: int = 1, k: int = 4) -> PuzzleSolver:
+    """A puzzle solver built on the sampler registered as ``name``."""
+    from poqw.samplers import available_samplers, get_sampler, sampleset_spins
+
+    if name == "qaoa":
+        from poqw.samplers import polish
+        from poqw.strike import solve as strike_solve
+
+        def solve_qaoa(instance: Instance, seed: int) -> npt.NDArray[np.int64]:
+            model = instance.to_model()
+            result = strike_solve(model, p=1, shots=num_reads, max_strikes=4, seed=seed,
+                                  keep=min(num_reads, 4 * k))
+            spins: npt.NDArray[np.int64] = polish(model, result.samples).astype(np.int64)
+            return spins
+
+        return solve_qaoa
+    if name not in available_samplers():
+        raise UnknownSampler(f"no sampler named {name!r}; available: "
+                             f"{', '.join(available_samplers())}")
+    if name == "simulated-annealing":
+        sampler = get_sampler(name, num_threads=num_threads)
+        params: dict[str, int] = {"num_sweeps": num_sweeps}
+    else:
+        sampler = get_sampler(name)
+        params = {}
+
+    def solve(instance: Instance, seed: int) -> npt.NDArray[np.int64]:
+        model = instance.to_model()
+        sampleset = sampler.sample(model, num_reads=num_reads, seed=seed, **params)
+        spins: npt.NDArray[np.int64] = sampleset_spins(sampleset, model.num_variables).astype(
+            np.int64)
+        return spins
+
+    return solve
+
+
+@dataclass
+class MiningProgress:
+    """What this miner did since it started (in memory; the chain stores the lasting record,
+    see :class:`poqw.node.storage.MinerStats`)."""
+
+    blocks: int = 0
+    salts_tried: int = 0
+    seconds_solving: float = 0.0
+    last_block: bytes | None = None
+
+
+class Miner:
+    """Mines on the current tip of ``chain``; :meth:`run` loops until ``stop`` is set."""
+
+    def __init__(self, chain: Blockchain, mempool: Mempool | None, signer: HybridSigner,
+                 solver: PuzzleSolver, *, clock: Callable[[], float] = time.time,
+                 salt_source: Callable[[int], bytes] = os.urandom,
+                 on_block: Callable[[Block, ImportResult], None] | None = None) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.signer = signer
+        self.solver = solver
+        self.clock = clock
+        self.salt_source = salt_source
+        self.on_block = on_block
+        self.address = signer.address()
+        self.public_key = signer.public_key.to_bytes()
+        self.stats = MiningProgress()
+
+    def mine_block(self, stop: threading.Event | None = None) -> Block | None:
+        """Mine and import one block on the tip; None if ``stop`` was set first."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            parent = self.chain.tip_header()
+            found = self.find_proof(parent, stop)
+            if found is None:
+                continue  # stopped, or the tip moved under us
+            timestamp = self._timestamp(int(parent.timestamp), stop)
+            if timestamp is None or self.chain.tip().block_hash != parent.hash():
+                continue
+            block = self.build_block(parent, *found, timestamp)
+            outcome = self.chain.import_block(block, int(self.clock()))
+            self.stats.blocks += 1
+            self.stats.last_block = bytes(block.hash())
+            log.info("mined block %d 0x%s (%s, %d txs, bound %d)", block.header.number,
+                     block.hash().hex()[:16], outcome.status, len(block.transactions),
+                     block.header.energy_bound)
+            if self.on_block is not None:
+                self.on_block(block, outcome)
+            return block
+        return None
+
+    def build_block(self, parent: Header, salt: bytes, proof: WorkProof,
+                    timestamp: int) -> Block:
+        """The signed block for this proof on ``parent``, with mempool transactions executed
+        on the parent's state (invalid ones left out)."""
+        genesis = self.chain.genesis
+        # execution needs only the header's number, time and miner: roots are filled in after
+        draft = unsealed_header(genesis, parent, self.chain, self.address, timestamp, salt,
+                                proof, bytes(32), bytes(32))
+        txs: list[bytes] = []
+        if self.mempool is not None:
+            txs = self.mempool.select(self.chain.state_root(parent.hash()),
+                                      self.chain.base_fee_after(parent), int(parent.gas_limit),
+                                      genesis.max_transactions, genesis.max_block_bytes // 2)
+        result = self.chain.execute(parent, draft, tuple(txs), skip_invalid=True)
+        header = unsealed_header(genesis, parent, self.chain, self.address, timestamp, salt,
+                                 proof, result.state_root, result.receipts_root,
+                                 result.gas_used, result.transactions)
+        return seal_block(header, proof, result.transactions, self.public_key,
+                          lambda message: self.signer.sign(message).to_bytes())
+
+    def find_proof(self, parent: Header, stop: threading.Event | None = None, *,
+                   follow_tip: bool = True) -> tuple[bytes, WorkProof] | None:
+        """A salt and proof for a child of ``parent``, trying fresh salts until one works;
+        None when ``stop`` is set or (with ``follow_tip``) the tip moves off ``parent``."""
+        bound = next_energy_bound(self.chain.genesis, parent, self.chain)
+        return self._search(parent.hash(), bound, stop or threading.Event(), follow_tip)
+
+    def _search(self, parent_hash: bytes, bound: int, stop: threading.Event,
+                follow_tip: bool) -> tuple[bytes, WorkProof] | None:
+        genesis = self.chain.genesis
+        while not stop.is_set():
+            salt = self.salt_source(32)
+            instance = derive_instance(genesis.topology,
+                                       derive_seed(parent_hash, self.address, salt))
+            start = time.perf_counter()
+            spins = self.solver(instance, int.from_bytes(salt[:4], "big") >> 1)
+            self.stats.seconds_solving += time.perf_counter() - start
+            self.stats.salts_tried += 1
+            proof = make_proof(instance, spins, genesis.k, genesis.d_min, bound)
+            if proof is not None:
+                return salt, proof
+            if follow_tip and self.chain.tip().block_hash != parent_hash:
+                return None
+        return None
+
+    def _timestamp(self, parent_timestamp: int, stop: threading.Event) -> int | None:
+        """The block time: now, but after the parent's and within the allowed future drift
+        (waits when the chain has run ahead of the clock)."""
+        drift = self.chain.genesis.max_future_drift
+        while not stop.is_set():
+            now = int(self.clock())
+            timestamp = max(now, parent_timestamp + 1)
+            if timestamp <= now + drift:
+                return timestamp
+            stop.wait(0.1)
+        return None
+
+    def run(self, stop: threading.Event, max_blocks: int | None = None) -> int:
+        """Mine until ``stop`` is set or ``max_blocks`` blocks are mined; return the count."""
+        mined = 0
+        while not stop.is_set() and (max_blocks is None or mined < max_blocks):
+            if self.mine_block(stop) is not None:
+                mined += 1
+        return mined

@@ -1,0 +1,69 @@
+"""The node service and its seam for the network layer: two nodes exchange blocks as bytes (out
+of order), transactions are submitted, head changes are announced, a data directory serves one
+node at a time, and a config for another genesis is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+
+from poqw.errors import DecodeError, StorageError
+from poqw.node import ImportResult, Node, NodeConfig, load_config
+from poqw.node.testing import account_key, genesis_document
+
+KEY = account_key("service")
+PAYER = bytes.fromhex(Account.from_key(KEY).address[2:])
+
+
+def node_config(tmp_path: Path, name: str, genesis: Path, mine: bool) -> NodeConfig:
+    return load_config(None, {"global.datadir": str(tmp_path / name), "global.auto_mine": mine,
+                              "global.genesis": str(genesis), "global.key_height": 6,
+                              "global.node_name": name})
+
+
+def test_two_nodes_exchange_blocks_and_transactions(tmp_path: Path) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document({PAYER: 10**21})))
+    with Node(node_config(tmp_path, "a", genesis, True)) as a, \
+            Node(node_config(tmp_path, "b", genesis, False)) as b:
+        assert a.genesis_hash() == b.genesis_hash()
+        a.run(max_blocks=3)
+        heads: list[ImportResult] = []
+        b.subscribe(heads.append)
+        hashes = [a.canonical_hash(n) for n in (1, 2, 3)]
+        bodies = [a.block_bytes(h or b"") or b"" for h in hashes]
+        assert b.import_block_bytes(bodies[2]).missing_parent == hashes[1]
+        assert b.import_block_bytes(bodies[1]).status == "orphan"
+        result = b.import_block_bytes(bodies[0])
+        assert result.status == "new-tip" and b.tip() == a.tip()
+        assert len(heads) == 1 and heads[0].imported == tuple(hashes)
+        assert b.headers(0, 10) == a.headers(0, 10)
+        assert b.canonical_height_of(hashes[1] or b"") == 2
+        assert b.canonical_height_of(b"\x00" * 32) is None
+        with pytest.raises(DecodeError):
+            b.import_block_bytes(bodies[0][:-1])
+        raw = bytes(Account.from_key(KEY).sign_transaction({
+            "type": 2, "chainId": b.genesis.chain_id, "nonce": 0, "gas": 21000,
+            "maxFeePerGas": 5 * 10**9, "maxPriorityFeePerGas": 10**9,
+            "to": to_checksum_address(b"\x01" * 20), "value": 5, "data": b"",
+        }).raw_transaction)
+        info = b.submit_transaction(raw)
+        assert info.sender == PAYER and info.tx_hash in b.mempool
+
+
+def test_one_node_per_data_directory_and_genesis_is_checked(tmp_path: Path) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document()))
+    config = node_config(tmp_path, "a", genesis, False)
+    with Node(config), pytest.raises(StorageError, match="another node is using"):
+        Node(config)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(genesis_document(chain_id=4321)))
+    with pytest.raises(StorageError, match="belongs to another chain"):
+        Node(node_config(tmp_path, "a", other, False))
+    with Node(config) as node:
+        assert node.tip().number == 0  # the failed opens released the directory
