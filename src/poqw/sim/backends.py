@@ -1,0 +1,113 @@
+"""The backend registry: names to lazily imported QAOA engines.
+
+A backend is a factory ``factory(model, *, kernel, threads, max_bond) -> engine`` whose engine
+has ``expectation(gammas, betas) -> float`` and ``sample(gammas, betas, shots, rng) -> (shots, n)
+int8``. Entries are either callables or ``"package.module:Attribute"`` strings imported on first
+use, so ``import poqw.sim`` stays light and a backend whose library is missing fails only when
+chosen (with :class:`BackendUnavailable`). Another backend is added with one
+:func:`register_backend` call or one line in ``_BUILTIN``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from poqw.errors import BackendUnavailable, ProblemTooLarge, SimulationError
+from poqw.problems.model import IsingModel
+
+__all__ = [
+    "AUTO_FALLBACK",
+    "AUTO_STATEVECTOR_MAX_QUBITS",
+    "QAOAEngine",
+    "available_backends",
+    "make_engine",
+    "register_backend",
+    "resolve_backend",
+]
+
+AUTO_STATEVECTOR_MAX_QUBITS = 26
+AUTO_FALLBACK = ("mps", "lightcone")  # tried in order by 'auto' above the state-vector limit
+
+_BUILTIN: dict[str, str] = {
+    "statevector": "poqw.sim.statevector:StateVectorQAOA",
+    "mps": "poqw.sim.mps:MPSBackend",
+    "lightcone": "poqw.sim.lightcone:LightconeBackend",
+}
+_registry: dict[str, str | Callable[..., Any]] = dict(_BUILTIN)
+
+
+class QAOAEngine(Protocol):
+    """What a backend factory returns."""
+
+    def expectation(self, gammas: npt.ArrayLike, betas: npt.ArrayLike) -> float: ...
+
+    def sample(self, gammas: npt.ArrayLike, betas: npt.ArrayLike, shots: int,
+               rng: np.random.Generator | int) -> npt.NDArray[np.int8]: ...
+
+
+def register_backend(name: str, factory: str | Callable[..., Any]) -> None:
+    """Register (or replace) a backend: a factory, or ``"module.path:Attribute"``."""
+    if not isinstance(name, str) or not name or name == "auto":
+        raise SimulationError(f"backend name must be a non-empty string other than 'auto': "
+                              f"{name!r}")
+    if isinstance(factory, str) and ":" not in factory:
+        raise SimulationError(f"backend target {factory!r} must look like 'package.module:Name'")
+    if not isinstance(factory, str) and not callable(factory):
+        raise SimulationError(f"backend factory for {name!r} must be callable or a path string")
+    _registry[name] = factory
+
+
+def available_backends() -> tuple[str, ...]:
+    """Registered backend names (not all may import on this machine)."""
+    return tuple(sorted(_registry))
+
+
+def _load(name: str) -> Callable[..., Any]:
+    target = _registry[name]
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(f"backend {name!r} needs module {module_name} which cannot be "
+                                 f"imported: {exc}") from exc
+    try:
+        factory: Callable[..., Any] = getattr(module, attr)
+    except AttributeError as exc:
+        raise BackendUnavailable(f"backend {name!r}: {module_name} has no {attr}") from exc
+    return factory
+
+
+def resolve_backend(name: str, num_qubits: int) -> str:
+    """The concrete backend name for ``name`` ('auto' picks by problem size)."""
+    if name == "auto":
+        if num_qubits <= AUTO_STATEVECTOR_MAX_QUBITS:
+            return "statevector"
+        for candidate in AUTO_FALLBACK:
+            if candidate in _registry:
+                try:
+                    _load(candidate)
+                except BackendUnavailable:
+                    continue
+                return candidate
+        raise ProblemTooLarge(f"{num_qubits} qubits is above the state-vector limit of "
+                              f"{AUTO_STATEVECTOR_MAX_QUBITS} for 'auto' and no approximate "
+                              f"backend ({', '.join(AUTO_FALLBACK)}) is available")
+    if name not in _registry:
+        raise SimulationError(f"unknown backend {name!r}; choose 'auto' or one of "
+                              f"{', '.join(available_backends())}")
+    return name
+
+
+def make_engine(model: IsingModel, backend: str = "auto", *, kernel: str = "fast",
+                threads: int | None = None, max_bond: int | None = None) -> Any:
+    """Build the engine of ``backend`` for ``model``."""
+    name = resolve_backend(backend, model.num_variables)
+    factory = _load(name)
+    return factory(model, kernel=kernel, threads=threads, max_bond=max_bond)

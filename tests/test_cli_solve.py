@@ -1,0 +1,62 @@
+"""``poqw solve`` in-process: JSON output, file input, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from poqw.cli.main import app
+from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact, write_gset
+
+runner = CliRunner()
+
+
+def run_json(*args: str) -> dict:
+    result = runner.invoke(app, ["solve", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("sampler", ["simulated-annealing", "steepest-descent", "exact", "qaoa"])
+def test_solve_random_regular_reaches_the_optimum(sampler: str) -> None:
+    doc = run_json("--random-regular", "3", "12", "--seed", "5", "--sampler", sampler,
+                   "--strikes", "20")
+    model = maxcut_to_ising(random_regular_graph(3, 12, seed=5))
+    optimum = solve_exact(model).energy
+    assert doc["energy"] == pytest.approx(optimum)
+    assert doc["cut"] == pytest.approx(-optimum)
+    assert model.energy(doc["solution"]) == pytest.approx(doc["energy"])
+    assert doc["seconds"] >= 0 and doc["sampler"] == sampler
+
+
+def test_solve_reads_a_gset_file(tmp_path: Path) -> None:
+    graph = random_regular_graph(3, 10, seed=2)
+    path = tmp_path / "g10.txt"
+    write_gset(graph, path)
+    doc = run_json(str(path), "--sampler", "exact")
+    assert doc["cut"] == pytest.approx(-solve_exact(maxcut_to_ising(graph)).energy)
+    assert doc["problem"] == str(path)
+
+
+def test_a_broken_file_gets_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("3 1\n1 9 1\n")
+    result = runner.invoke(app, ["solve", str(path), "--sampler", "exact"])
+    assert result.exit_code == 2
+    assert "node index out of range 1..3" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_sampler_lists_the_names() -> None:
+    result = runner.invoke(app, ["solve", "--random-regular", "3", "8", "--sampler", "nope"])
+    assert result.exit_code == 2
+    assert "simulated-annealing" in result.output
+
+
+def test_problem_source_is_required_once() -> None:
+    result = runner.invoke(app, ["solve"])
+    assert result.exit_code != 0
+    assert "exactly one of a problem file or --random-regular" in result.output
