@@ -21,10 +21,11 @@ import threading
 import time
 from pathlib import Path
 
-from poqw.chain import block_reward, builtin_genesis
+from poqw.chain import block_reward
 from poqw.crypto import new_key, show_key
 from poqw.crypto.hybrid import HybridSignature
 from poqw.node.info import chain_info
+from poqw.node.service import resolve_genesis
 from poqw.node.testing import make_chain
 
 PASSPHRASE = "crash test passphrase"
@@ -96,7 +97,7 @@ def test_sigkill_while_mining_loses_nothing(tmp_path: Path) -> None:
             reported[number] = block_hash  # a later run may legitimately replace nothing
         print(f"cycle {cycle}: killed after {len(node.blocks())} reported blocks")
 
-    genesis = builtin_genesis("devnet")
+    genesis, _ = resolve_genesis("devnet", datadir)  # the devnet genesis the node stamped
     chain, _ = make_chain(datadir, genesis)
     chain.store.integrity_check()
     assert chain.repair_state() == 0

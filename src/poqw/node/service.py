@@ -11,6 +11,7 @@ unlock the key; the log gets :meth:`NodeConfig.public_dict`.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import secrets
@@ -40,16 +41,46 @@ STATE_DB = "state.sqlite"
 log = logging.getLogger("poqw.node")
 
 
-def resolve_genesis(value: str) -> tuple[Genesis, bytes]:
-    """A genesis from a file path or a built-in name, with its raw JSON (kept in the database)."""
+FRESH_DEVNET = "devnet"
+
+
+def _stored_genesis(datadir: Path) -> bytes | None:
+    """The raw genesis a data directory's chain was started with, if it has one."""
+    path = datadir / CHAIN_DB
+    if not path.is_file():
+        return None
+    store = ChainStore.open_read_only(path)
+    try:
+        return store.get_meta("genesis")
+    finally:
+        store.close()
+
+
+def resolve_genesis(value: str, datadir: Path | None = None,
+                    now: float | None = None) -> tuple[Genesis, bytes]:
+    """A genesis from a file path or a built-in name, with its raw JSON (kept in the database).
+
+    The built-in ``devnet`` is a local chain: a new data directory stamps it with ``now``, so the
+    target-time difficulty starts on schedule instead of months behind the file's timestamp; a
+    data directory that already holds a devnet chain keeps its own. Networks of several nodes
+    share one genesis file (``poqw devnet`` writes it).
+    """
     path = Path(value)
     if path.is_file():
         raw = path.read_bytes()
-    else:
-        target = resources.files("poqw") / "data" / "genesis" / f"{value}.json"
-        if not target.is_file():
-            raise ConfigError(f"genesis {value!r} is neither a file nor a built-in genesis")
-        raw = target.read_bytes()
+        return load_genesis(raw), raw
+    if value == FRESH_DEVNET and datadir is not None:
+        stored = _stored_genesis(datadir)
+        if stored is not None:
+            return load_genesis(stored), stored
+    target = resources.files("poqw") / "data" / "genesis" / f"{value}.json"
+    if not target.is_file():
+        raise ConfigError(f"genesis {value!r} is neither a file nor a built-in genesis")
+    raw = target.read_bytes()
+    if value == FRESH_DEVNET and now is not None:
+        doc = json.loads(raw)
+        doc["timestamp"] = int(now)
+        raw = json.dumps(doc, indent=1).encode()
     return load_genesis(raw), raw
 
 
@@ -65,8 +96,10 @@ class Node:
         self._lock_fd = self._take_lock()
         self._log_handler = self._start_logging()
         try:
-            self.genesis, raw_genesis = resolve_genesis(config.global_.genesis)
-            self.store = ChainStore(self.datadir / CHAIN_DB, self.genesis.genesis_id)
+            self.genesis, raw_genesis = resolve_genesis(config.global_.genesis, self.datadir,
+                                                        clock())
+            self.store = ChainStore(self.datadir / CHAIN_DB, self.genesis.genesis_id,
+                                    genesis_raw=raw_genesis)
             if self.store.get_meta("genesis") is None:
                 self.store.put_meta("genesis", raw_genesis)
             self.engine = ExecutionEngine(self.datadir / STATE_DB, self.genesis.chain_id,

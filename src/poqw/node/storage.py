@@ -96,7 +96,8 @@ def _stored(row: Any) -> StoredBlock:
 class ChainStore:
     """The node's block database; thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: str | Path, genesis_id: bytes, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, genesis_id: bytes, *, read_only: bool = False,
+                 genesis_raw: bytes | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
@@ -116,7 +117,7 @@ class ChainStore:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path} is not a usable poqw chain database: {exc}") from exc
         try:
-            self._check_identity(genesis_id)
+            self._check_identity(genesis_id, genesis_raw)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StorageError(f"{self.path} is not a usable poqw chain database: {exc}") from exc
@@ -129,7 +130,7 @@ class ChainStore:
         """Open for reading whatever genesis the file holds (``chain info`` while a node runs)."""
         return cls(path, b"", read_only=True)
 
-    def _check_identity(self, genesis_id: bytes) -> None:
+    def _check_identity(self, genesis_id: bytes, genesis_raw: bytes | None) -> None:
         tables = {r[0] for r in self._conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables and not self.read_only:
@@ -137,10 +138,11 @@ class ChainStore:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
-                conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                    ("format", _FORMAT), ("schema_version", _u256(SCHEMA_VERSION)),
-                    ("genesis_id", bytes(genesis_id)),
-                ])
+                rows = [("format", _FORMAT), ("schema_version", _u256(SCHEMA_VERSION)),
+                        ("genesis_id", bytes(genesis_id))]
+                if genesis_raw is not None:  # in the same transaction: a crash leaves both or none
+                    rows.append(("genesis", bytes(genesis_raw)))
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
             self.genesis_id = bytes(genesis_id)
             return
         if "meta" not in tables or self.get_meta("format") != _FORMAT:

@@ -1,0 +1,145 @@
+"""The simulated chain: real consensus headers, difficulty and fork choice, with opaque bodies.
+
+A simulated block is a real :class:`~poqw.chain.block.Header` (parent, height, timestamp, miner,
+energy bound, a random salt) followed by zero padding up to the configured block size, so it
+costs real bytes on the wire. Its energy bound comes from :func:`poqw.chain.next_energy_bound`
+(the genesis target-time policy, run on the simulated timestamps), and heads are chosen with
+:func:`poqw.chain.forkchoice.is_better_tip` (most work, then lowest hash). Only the proof is left
+out: finding one is modelled as a Poisson process whose rate is solver power over block work.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+
+from poqw.chain.block import Header, decode_header
+from poqw.chain.difficulty import next_energy_bound, work_of_bound
+from poqw.chain.forkchoice import Tip, tip_after
+from poqw.chain.genesis import DifficultyParams, Genesis, builtin_genesis, genesis_header
+from poqw.chain.types import I64, U64, ZERO_HASH, Address, Bytes32, Hash32, Height
+from poqw.chain.view import MemoryChainView
+from poqw.errors import ConfigError, DecodeError
+from poqw.p2p.messages import MAX_BLOCK_BYTES
+
+__all__ = [
+    "BLOCK_MAGIC",
+    "MIN_BLOCK_BYTES",
+    "SimChain",
+    "decode_sim_block",
+    "encode_sim_block",
+    "simulation_genesis",
+]
+
+BLOCK_MAGIC = b"PQSB"
+_PREFIX = struct.Struct(">4sH")
+MIN_BLOCK_BYTES = 256  # room for the prefix and a header
+_MAX_HEADER_BYTES = 1024
+_STEPS_PER_DOUBLING = 32  # work table resolution: about 2.2 % per bound
+_TABLE_HALF_WIDTH = 256  # bounds either side of the initial one: work spans 2**(+-8)
+
+
+def simulation_genesis(target_interval: int = 10, halflife: int = 600) -> Genesis:
+    """The devnet genesis with a fine, smooth work table and the given interval and halflife.
+
+    The devnet table has six bounds (steps of up to 2.4x in work), too coarse to watch the
+    target-time policy steer; this one has a bound every 2**(1/32) of work around the initial
+    one, and the same policy code runs on it.
+    """
+    if target_interval < 1:
+        raise ConfigError(f"target interval must be at least 1 s, got {target_interval}")
+    if halflife < 1:
+        raise ConfigError(f"difficulty halflife must be at least 1 s, got {halflife}")
+    base = builtin_genesis("devnet")
+    width = 2 * _TABLE_HALF_WIDTH + 1
+    anchor = 1 << 40
+    work = tuple(round(anchor * 2.0 ** ((_TABLE_HALF_WIDTH - i) / _STEPS_PER_DOUBLING))
+                 for i in range(width))
+    params = DifficultyParams(policy="target-time", initial_bound=0,
+                              hardest_bound=-_TABLE_HALF_WIDTH, easiest_bound=_TABLE_HALF_WIDTH,
+                              work=work, halflife=halflife)
+    return replace(base, name="netsim", difficulty=params, target_interval=target_interval)
+
+
+def encode_sim_block(header: Header, size: int) -> bytes:
+    """Prefix, header and zero padding: exactly ``size`` bytes."""
+    encoded = header.encode()
+    body = _PREFIX.pack(BLOCK_MAGIC, len(encoded)) + encoded
+    if size < len(body):
+        raise ConfigError(f"block size {size} is too small for the {len(body)}-byte header")
+    return body + bytes(size - len(body))
+
+
+def decode_sim_block(data: bytes, max_bytes: int = MAX_BLOCK_BYTES) -> Header:
+    """The header inside a simulated block (size-limited; refuses anything else)."""
+    if len(data) > max_bytes:
+        raise DecodeError(f"simulated block is {len(data)} bytes, over the limit of {max_bytes}")
+    if len(data) < _PREFIX.size:
+        raise DecodeError(f"simulated block is {len(data)} bytes, shorter than its prefix")
+    magic, length = _PREFIX.unpack_from(data)
+    if magic != BLOCK_MAGIC:
+        raise DecodeError(f"simulated block has magic {magic.hex()}, expected "
+                          f"{BLOCK_MAGIC.hex()}")
+    if length > _MAX_HEADER_BYTES or _PREFIX.size + length > len(data):
+        raise DecodeError(f"simulated block header length {length} does not fit the block")
+    return decode_header(data[_PREFIX.size:_PREFIX.size + length], _MAX_HEADER_BYTES)
+
+
+class SimChain:
+    """Every block any simulated node made: headers, cumulative-work tips, and child bounds.
+
+    Shared by all nodes because these are pure functions of the block (what each node *has* is
+    tracked per node); caching them keeps a 1000-node run from recomputing each one per node.
+    """
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.genesis_header = genesis_header(genesis, bytes(32), bytes(32))
+        self.genesis_hash = bytes(self.genesis_header.hash())
+        self.view = MemoryChainView([self.genesis_header])
+        self.headers: dict[bytes, Header] = {self.genesis_hash: self.genesis_header}
+        self.tips: dict[bytes, Tip] = {self.genesis_hash: Tip(Hash32(self.genesis_hash), 0, 0)}
+        self._child_bound: dict[bytes, int] = {}
+
+    def child_bound(self, parent_hash: bytes) -> int:
+        """The energy bound every child of ``parent_hash`` must carry (the consensus rule)."""
+        bound = self._child_bound.get(parent_hash)
+        if bound is None:
+            bound = next_energy_bound(self.genesis, self.headers[parent_hash], self.view)
+            self._child_bound[parent_hash] = bound
+        return bound
+
+    def child_work(self, parent_hash: bytes) -> int:
+        return work_of_bound(self.genesis.difficulty, self.child_bound(parent_hash))
+
+    def make_header(self, parent_hash: bytes, timestamp: int, miner: bytes, salt: bytes
+                    ) -> Header:
+        parent = self.headers[parent_hash]
+        return Header(
+            parent_hash=Hash32(parent_hash), number=Height(int(parent.number) + 1),
+            timestamp=U64(timestamp), miner=Address(miner), state_root=ZERO_HASH,
+            tx_root=ZERO_HASH, receipt_root=ZERO_HASH, gas_limit=U64(self.genesis.gas_limit),
+            gas_used=U64(0), energy_bound=I64(self.child_bound(parent_hash)),
+            salt=Bytes32(salt),
+            proof_hash=ZERO_HASH,
+        )
+
+    def add(self, header: Header) -> bytes:
+        """Record a new block (its parent must be known); returns its hash."""
+        block_hash = bytes(header.hash())
+        if block_hash not in self.headers:
+            parent_tip = self.tips[bytes(header.parent_hash)]
+            self.headers[block_hash] = header
+            self.view.add(header)
+            self.tips[block_hash] = tip_after(self.genesis, parent_tip, header)
+        return block_hash
+
+    def main_chain(self, tip_hash: bytes) -> list[bytes]:
+        """Hashes from genesis (excluded) up to ``tip_hash``."""
+        chain = []
+        h = tip_hash
+        while h != self.genesis_hash:
+            chain.append(h)
+            h = bytes(self.headers[h].parent_hash)
+        chain.reverse()
+        return chain
