@@ -60,3 +60,11 @@ def test_problem_source_is_required_once() -> None:
     result = runner.invoke(app, ["solve"])
     assert result.exit_code != 0
     assert "exactly one of a problem file or --random-regular" in result.output
+
+
+def test_controller_and_objective_reach_the_loop() -> None:
+    doc = run_json("--random-regular", "3", "10", "--controller", "nelder-mead", "--objective",
+                   "mean", "--strikes", "8")
+    assert doc["controller"] == "nelder-mead" and doc["objective"] == "mean"
+    bad = runner.invoke(app, ["solve", "--random-regular", "3", "10", "--controller", "bogus"])
+    assert bad.exit_code == 2 and "unknown controller 'bogus'" in bad.output

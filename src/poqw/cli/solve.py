@@ -16,12 +16,14 @@ __all__ = ["solve"]
 
 
 def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int, strikes: int,
-                       time_limit: float | None, show_progress: bool) -> dict[str, Any]:
+                       time_limit: float | None, controller: str, objective: str,
+                       show_progress: bool) -> dict[str, Any]:
     from poqw.strike import solve as strike_solve
     from poqw.strike.progress import RichProgress
 
     kwargs: dict[str, Any] = {"p": p, "shots": shots, "max_strikes": strikes,
-                              "time_limit": time_limit, "seed": seed}
+                              "time_limit": time_limit, "seed": seed, "controller": controller,
+                              "objective": objective}
     if not show_progress:
         return strike_solve(problem.model, **kwargs).to_dict()
     with RichProgress(console=console, transient=True) as view:
@@ -59,6 +61,10 @@ def solve(
     shots: Annotated[int, typer.Option(help="Shots per strike (qaoa only).")] = 64,
     strikes: Annotated[int, typer.Option(help="Strike budget (qaoa only).")] = 60,
     time_limit: Annotated[float | None, typer.Option(help="Seconds budget (qaoa only).")] = None,
+    controller: Annotated[str, typer.Option(
+        help="Angle controller (qaoa only): bayes, fixed, random, nelder-mead or spsa.")
+    ] = "bayes",
+    objective: Annotated[str, typer.Option(help="cvar or mean (qaoa only).")] = "cvar",
     num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -66,7 +72,8 @@ def solve(
     problem = load_problem(problem_file, random_regular, seed)
     if sampler == "qaoa":
         doc = _solve_with_strike(problem, seed=seed, p=p, shots=shots, strikes=strikes,
-                                 time_limit=time_limit, show_progress=not as_json)
+                                 time_limit=time_limit, controller=controller,
+                                 objective=objective, show_progress=not as_json)
     else:
         doc = _solve_with_sampler(problem, sampler, seed=seed, num_reads=num_reads)
     doc["sampler"] = sampler
