@@ -94,4 +94,6 @@ def solve(
         table.add_row("found by", str(doc["found_by"]))
     bits = "".join("0" if s > 0 else "1" for s in doc["solution"])
     table.add_row("solution", bits if len(bits) <= 80 else bits[:77] + "…")
+    for note in doc.get("notes", []):
+        table.add_row("note", str(note))
     console.print(table)
