@@ -85,12 +85,34 @@ def test_p1_closed_form_per_term() -> None:
     np.testing.assert_allclose(zz, ref_zz, atol=1e-12)
 
 
-def test_tensor_network_cone_path_equals_dense() -> None:
+@pytest.mark.parametrize("tn_engine", ["native", "quimb"])
+def test_tensor_network_cone_path_equals_dense(tn_engine: str) -> None:
     model = pm_j_spin_glass(random_regular_graph(3, 8, seed=2), seed=3, field=True)
     gammas, betas = [0.3, 0.55], [0.4, 0.2]
-    engine = LightconeQAOA(model, closed_form_p1=False, max_statevector_qubits=0)
+    engine = LightconeQAOA(model, closed_form_p1=False, max_statevector_qubits=0,
+                           tn_engine=tn_engine)
     expected = dense_expectation(model, gammas, betas)
     assert engine.expectation(gammas, betas) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_native_cone_network_matches_statevector(p: int) -> None:
+    from poqw.sim.lightcone_network import ConeNetworkCache, cone_network_expectation
+
+    model = pm_j_spin_glass(erdos_renyi_graph(60, 0.05, seed=3), seed=2, field=True)
+    engine = LightconeQAOA(model)
+    gammas, betas = [0.3, 0.6, 0.2][:p], [0.5, 0.2, 0.4][:p]
+    plans = ConeNetworkCache()
+    checked = 0
+    for roots in [(0,), (7,), *[tuple(int(x) for x in e) for e in model.edges[:6]]]:
+        cone = cone_of(engine._nbrs, model.h, roots, p)
+        if cone.size > 18:
+            continue
+        want = cone_statevector_expectation(cone, gammas, betas, fast=False)
+        assert cone_network_expectation(cone, gammas, betas, plans) == pytest.approx(
+            want, abs=1e-10)
+        checked += 1
+    assert checked >= 3
 
 
 def test_fast_and_reference_cone_kernels_agree() -> None:

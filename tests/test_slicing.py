@@ -125,3 +125,14 @@ def test_bad_plans_are_rejected() -> None:
         plan_sliced(inputs, (), sizes, target_slices=0)
     with pytest.raises(ConfigError), local_cluster(n_workers=0):
         pass
+
+
+def test_lightcone_cones_sliced_on_the_cluster(client: Any) -> None:
+    from poqw.sim.lightcone import LightconeQAOA
+
+    model = random_maxcut(3, 8, seed=6)
+    gammas, betas = [0.3, 0.5], [0.45, 0.2]
+    want = LightconeQAOA(model, closed_form_p1=False).expectation(gammas, betas)
+    engine = LightconeQAOA(model, closed_form_p1=False, max_statevector_qubits=0,
+                           client=client, slice_target_size=64)
+    assert engine.expectation(gammas, betas) == pytest.approx(want, abs=1e-9)

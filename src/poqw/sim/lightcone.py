@@ -11,7 +11,6 @@ form (Wang et al. 2018; Ozaeta, van Dam, McMahon 2022) is used directly.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,10 @@ import numpy.typing as npt
 
 from poqw.errors import InvalidProblem, SimulationError
 from poqw.problems.model import IsingModel
+from poqw.sim.lightcone_kernels import (
+    cone_statevector_expectation,
+    cone_tensor_network_expectation,
+)
 
 __all__ = [
     "Cone",
@@ -181,151 +184,6 @@ def _cone_graph(cone: Cone) -> Any:
     return g
 
 
-# -- simulating one cone -------------------------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def _spin_table(k: int) -> FloatArray:
-    idx = np.arange(1 << k)
-    table: FloatArray = (1 - 2 * ((idx[:, None] >> np.arange(k)[None, :]) & 1)).astype(np.float64)
-    table.setflags(write=False)
-    return table
-
-
-def _mix_numpy(psi: npt.NDArray[np.complex128], k: int, c: float, s_im: float) -> None:
-    """Reference mixer: exp(-iβX) on every qubit, with c = cos β and s_im = -sin β."""
-    s = 1j * s_im
-    for j in range(k):
-        view = psi.reshape(-1, 2, 1 << j)
-        a0 = view[:, 0].copy()
-        view[:, 0] = c * a0 + s * view[:, 1]
-        view[:, 1] = s * a0 + c * view[:, 1]
-
-
-def _cone_kernel_impl(
-    h: FloatArray,
-    ea: npt.NDArray[np.int64],
-    eb: npt.NDArray[np.int64],
-    J: FloatArray,
-    gammas: FloatArray,
-    betas: FloatArray,
-    roots: int,
-) -> float:
-    k = h.shape[0]
-    size = 1 << k
-    diag = np.empty(size)
-    for x in range(size):
-        e = 0.0
-        for j in range(k):
-            e += h[j] * (1 - 2 * ((x >> j) & 1))
-        for m in range(J.shape[0]):
-            e += J[m] * (1 - 2 * (((x >> ea[m]) ^ (x >> eb[m])) & 1))
-        diag[x] = e
-    psi = np.full(size, 2.0 ** (-k / 2) + 0j)
-    for layer in range(gammas.shape[0]):
-        g = gammas[layer]
-        for x in range(size):
-            psi[x] *= np.cos(g * diag[x]) - 1j * np.sin(g * diag[x])
-        c = np.cos(betas[layer])
-        s = -1j * np.sin(betas[layer])
-        for j in range(k):
-            step = 1 << j
-            for base in range(0, size, 2 * step):
-                for x in range(base, base + step):
-                    a0 = psi[x]
-                    a1 = psi[x + step]
-                    psi[x] = c * a0 + s * a1
-                    psi[x + step] = s * a0 + c * a1
-    mask = (1 << roots) - 1
-    total = 0.0
-    for x in range(size):
-        parity = 0
-        y = x & mask
-        while y:
-            parity ^= y & 1
-            y >>= 1
-        w = psi[x].real ** 2 + psi[x].imag ** 2
-        total += -w if parity else w
-    return total
-
-
-def _cone_kernel(cone: Cone, gammas: Sequence[float], betas: Sequence[float]) -> float:
-    """Fast path (numba, compiled on first use) of :func:`cone_statevector_expectation`."""
-    global _KERNEL
-    if _KERNEL is None:
-        import numba
-
-        _KERNEL = numba.njit(cache=True, nogil=True)(_cone_kernel_impl)
-    pairs = np.asarray(cone.edges, dtype=np.int64).reshape(-1, 2)
-    return float(
-        _KERNEL(
-            np.asarray(cone.h, dtype=np.float64),
-            np.ascontiguousarray(pairs[:, 0]),
-            np.ascontiguousarray(pairs[:, 1]),
-            np.asarray(cone.J, dtype=np.float64),
-            np.asarray(gammas, dtype=np.float64),
-            np.asarray(betas, dtype=np.float64),
-            len(cone.roots),
-        )
-    )
-
-
-_KERNEL: Any = None
-
-
-def cone_statevector_expectation(
-    cone: Cone, gammas: Sequence[float], betas: Sequence[float], fast: bool = True
-) -> float:
-    """⟨Π_{roots} Z⟩ of the cone's QAOA state by a small dense state vector.
-
-    ``fast`` runs one compiled kernel; otherwise this readable numpy version runs.
-    """
-    k = cone.size
-    if k > 26:
-        raise SimulationError(f"a cone of {k} qubits is too large for a state vector")
-    if fast:
-        return _cone_kernel(cone, gammas, betas)
-    spins = _spin_table(k)  # (2**k, k) of +-1
-    diag = spins @ np.asarray(cone.h)
-    if cone.edges:
-        pairs = np.asarray(cone.edges)
-        diag += (spins[:, pairs[:, 0]] * spins[:, pairs[:, 1]]) @ np.asarray(cone.J)
-    psi = np.full(1 << k, 2.0 ** (-k / 2), dtype=np.complex128)
-    for gamma, beta in zip(gammas, betas, strict=True):
-        psi *= np.exp(-1j * gamma * diag)
-        _mix_numpy(psi, k, np.cos(beta), -np.sin(beta))
-    obs = np.prod(spins[:, : len(cone.roots)], axis=1)
-    return float(np.abs(psi) ** 2 @ obs)
-
-
-def cone_tensor_network_expectation(
-    cone: Cone, gammas: Sequence[float], betas: Sequence[float], optimize: Any = "greedy"
-) -> float:
-    """⟨Π_{roots} Z⟩ of the cone's QAOA state by contracting it with quimb + cotengra."""
-    try:
-        import quimb as qu
-        import quimb.tensor as qtn
-    except ImportError as exc:  # pragma: no cover - quimb is a dependency
-        from poqw.errors import BackendUnavailable
-
-        raise BackendUnavailable(f"wide light cones need quimb: {exc}") from exc
-    circ = qtn.Circuit(cone.size)
-    for q in range(cone.size):
-        circ.apply_gate("H", q)
-    for gamma, beta in zip(gammas, betas, strict=True):
-        for (a, b), w in zip(cone.edges, cone.J, strict=True):
-            circ.apply_gate("RZZ", 2 * gamma * w, a, b)
-        for q, hq in enumerate(cone.h):
-            if hq != 0.0:
-                circ.apply_gate("RZ", 2 * gamma * hq, q)
-        for q in range(cone.size):
-            circ.apply_gate("RX", 2 * beta, q)
-    z = qu.pauli("Z")
-    if len(cone.roots) == 1:
-        value = circ.local_expectation(z, (0,), optimize=optimize)
-    else:
-        value = circ.local_expectation(z & z, (0, 1), optimize=optimize)
-    return float(np.real(value))
-
-
 # -- the engine ----------------------------------------------------------------------------------
 @dataclass
 class _Cache:
@@ -340,7 +198,10 @@ class LightconeQAOA:
 
     ``expectation(gammas, betas)`` has the signature of ``StateVectorQAOA.expectation``.
     Cones up to ``max_statevector_qubits`` use a dense state vector, wider ones a tensor
-    network. ``closed_form_p1`` uses the p=1 formula instead of cones.
+    network: ``tn_engine="native"`` (:mod:`poqw.sim.lightcone_network`, contraction plans
+    cached by cone shape, sliced to ``slice_target_size`` and spread over a Dask ``client`` if
+    given) or ``"quimb"`` (quimb's ``Circuit.local_expectation``, the reference).
+    ``closed_form_p1`` uses the p=1 formula instead of cones.
     """
 
     def __init__(
@@ -351,8 +212,18 @@ class LightconeQAOA:
         max_cone_qubits: int = MAX_CONE_QUBITS,
         closed_form_p1: bool = True,
         tn_optimize: Any = "greedy",
+        tn_engine: str = "native",
+        client: Any = None,
+        slice_target_size: int | None = None,
     ) -> None:
+        if tn_engine not in ("native", "quimb"):
+            raise InvalidProblem(f"tn_engine must be 'native' or 'quimb', got {tn_engine!r}")
         self.model = model
+        self.tn_engine = tn_engine
+        self.client = client
+        from poqw.sim.lightcone_network import ConeNetworkCache
+
+        self._plans = ConeNetworkCache(tn_optimize, slice_target_size)
         self.max_statevector_qubits = max_statevector_qubits
         self.max_cone_qubits = max_cone_qubits
         self.closed_form_p1 = closed_form_p1
@@ -412,12 +283,18 @@ class LightconeQAOA:
 
         graph = _cone_graph(cone)
         bucket = nx.weisfeiler_lehman_graph_hash(graph, node_attr="label", edge_attr="w")
+        # refined colours (each node's WL hash) make the VF2 confirmation prune early
+        colours = nx.weisfeiler_lehman_subgraph_hashes(
+            graph, node_attr="label", edge_attr="w", iterations=3
+        )
+        for node, history in colours.items():
+            graph.nodes[node]["colour"] = history[-1]
         members = cache.graphs.setdefault(bucket, [])
         for other, value in members:
             if nx.is_isomorphic(
                 graph,
                 other,
-                node_match=lambda a, c: a["label"] == c["label"],
+                node_match=lambda a, c: a["colour"] == c["colour"],
                 edge_match=lambda a, c: a["w"] == c["w"],
             ):
                 return value
@@ -434,7 +311,11 @@ class LightconeQAOA:
                 f"a light cone of {cone.size} qubits (roots {cone.roots}) is over the limit of "
                 f"{self.max_cone_qubits}; use fewer layers or the MPS backend"
             )
-        return cone_tensor_network_expectation(cone, g, b, self.tn_optimize)
+        if self.tn_engine == "quimb":
+            return cone_tensor_network_expectation(cone, g, b, self.tn_optimize)
+        from poqw.sim.lightcone_network import cone_network_expectation
+
+        return cone_network_expectation(cone, g, b, self._plans, self.client)
 
 
 class LightconeBackend(LightconeQAOA):
