@@ -174,3 +174,25 @@ def test_registered_approximate_backends_agree_with_statevector(name: str) -> No
     assert qaoa_expectation(model, g, b, backend=name) == pytest.approx(want, abs=1e-8)
     spins = qaoa_sample(model, g, b, 7, 0, backend=name)
     assert spins.shape == (7, 10) and spins.dtype == np.int8
+
+
+def test_auto_above_the_limit_picks_lightcones_for_sparse_and_mps_for_dense() -> None:
+    n = AUTO_STATEVECTOR_MAX_QUBITS + 1
+    assert backends.resolve_backend("auto", n, max_degree=3) == "lightcone"
+    assert backends.resolve_backend("auto", n, max_degree=n - 1) == "mps"
+
+
+def test_return_info_names_the_backend_and_the_fidelity() -> None:
+    from poqw.sim import QAOARun
+
+    small = random_maxcut(3, 10, seed=2)
+    run = qaoa_expectation(small, [0.3], [0.4], return_info=True)
+    assert isinstance(run, QAOARun) and run.backend == "statevector" and run.fidelity == 1.0
+    assert run.value == pytest.approx(qaoa_expectation(small, [0.3], [0.4]), abs=1e-12)
+    large = random_maxcut(3, 40, seed=2)
+    run = qaoa_expectation(large, [0.3], [0.4], return_info=True)
+    assert run.backend == "lightcone" and run.fidelity == 1.0  # light cones are exact
+    capped = qaoa_sample(large, [0.3, 0.2], [0.4, 0.3], 8, 1, backend="mps", max_bond=2,
+                         return_info=True)
+    assert capped.backend == "mps" and capped.value.shape == (8, 40)
+    assert 0.0 < capped.fidelity < 1.0  # chi=2 truncates, and says so

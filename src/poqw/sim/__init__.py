@@ -10,7 +10,8 @@ kernels, Qiskit, GPU libraries) are imported on first use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from poqw.sim.backends import (
     AUTO_STATEVECTOR_MAX_QUBITS,
     available_backends,
-    make_engine,
+    build_engine,
     register_backend,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_STATEVECTOR_QUBITS",
     "Circuit",
     "Gate",
+    "QAOARun",
     "StateVectorQAOA",
     "available_backends",
     "fixed_angles",
@@ -69,22 +71,72 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'poqw.sim' has no attribute {name!r}")
 
 
+@dataclass(frozen=True)
+class QAOARun:
+    """A value with how it was computed: the backend and, for truncated MPS states, the
+    estimated fidelity (product of one minus the discarded weight; 1.0 when exact)."""
+
+    value: Any
+    backend: str
+    fidelity: float
+
+
+def _fidelity(engine: Any) -> float:
+    value = getattr(engine, "last_fidelity", None)
+    return 1.0 if value is None else float(value)
+
+
+@overload
 def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
-                     backend: str = "auto", kernel: str = "fast",
-                     max_bond: int | None = None) -> float:
+                     backend: str = ..., kernel: str = ..., max_bond: int | None = ...,
+                     return_info: Literal[False] = ...) -> float: ...
+
+
+@overload
+def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
+                     backend: str = ..., kernel: str = ..., max_bond: int | None = ...,
+                     return_info: Literal[True]) -> QAOARun: ...
+
+
+def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
+                     backend: str = "auto", kernel: str = "fast", max_bond: int | None = None,
+                     return_info: bool = False) -> float | QAOARun:
     """<gamma, beta| H |gamma, beta> for ``model`` (offset included).
 
-    ``backend``: 'auto' (state vector up to ``AUTO_STATEVECTOR_MAX_QUBITS`` qubits, then an
-    approximate backend if one is installed), 'statevector', or any registered name.
+    ``backend``: 'auto' (state vector up to ``AUTO_STATEVECTOR_MAX_QUBITS`` qubits; above it
+    light cones on sparse graphs, an MPS on dense ones), 'statevector', 'mps', 'lightcone' or
+    any registered name. ``return_info=True`` returns a :class:`QAOARun` with the backend used
+    and the truncation fidelity.
     """
-    engine = make_engine(model, backend, kernel=kernel, max_bond=max_bond)
-    return float(engine.expectation(gammas, betas))
+    name, engine = build_engine(model, backend, kernel=kernel, max_bond=max_bond)
+    value = float(engine.expectation(gammas, betas))
+    if return_info:
+        return QAOARun(value, name, _fidelity(engine))
+    return value
+
+
+@overload
+def qaoa_sample(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, shots: int,
+                seed: np.random.Generator | int, *, backend: str = ..., kernel: str = ...,
+                max_bond: int | None = ..., return_info: Literal[False] = ...) -> SpinArray: ...
+
+
+@overload
+def qaoa_sample(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, shots: int,
+                seed: np.random.Generator | int, *, backend: str = ..., kernel: str = ...,
+                max_bond: int | None = ..., return_info: Literal[True]) -> QAOARun: ...
 
 
 def qaoa_sample(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, shots: int,
                 seed: np.random.Generator | int, *, backend: str = "auto", kernel: str = "fast",
-                max_bond: int | None = None) -> SpinArray:
-    """``shots`` spin vectors (shots, n) int8 of +-1 sampled from the QAOA state."""
-    engine = make_engine(model, backend, kernel=kernel, max_bond=max_bond)
+                max_bond: int | None = None, return_info: bool = False) -> SpinArray | QAOARun:
+    """``shots`` spin vectors (shots, n) int8 of +-1 sampled from the QAOA state.
+
+    Same seeds, same samples. ``return_info=True`` returns a :class:`QAOARun` whose ``value``
+    is the samples, with the backend and the fidelity of the (possibly truncated) state.
+    """
+    name, engine = build_engine(model, backend, kernel=kernel, max_bond=max_bond)
     out: SpinArray = engine.sample(gammas, betas, shots, seed)
+    if return_info:
+        return QAOARun(out, name, _fidelity(engine))
     return out

@@ -22,16 +22,21 @@ from poqw.problems.model import IsingModel
 
 __all__ = [
     "AUTO_FALLBACK",
+    "AUTO_LIGHTCONE_MAX_DEGREE",
     "AUTO_STATEVECTOR_MAX_QUBITS",
     "QAOAEngine",
     "available_backends",
+    "build_engine",
     "make_engine",
     "register_backend",
     "resolve_backend",
 ]
 
 AUTO_STATEVECTOR_MAX_QUBITS = 26
-AUTO_FALLBACK = ("mps", "lightcone")  # tried in order by 'auto' above the state-vector limit
+# 'auto' above the state-vector limit: light cones are exact for expectations on sparse graphs
+# (and sample from an MPS); dense graphs have cones as large as the graph, so they go to the MPS.
+AUTO_FALLBACK = ("lightcone", "mps")
+AUTO_LIGHTCONE_MAX_DEGREE = 6
 
 _BUILTIN: dict[str, str] = {
     "statevector": "poqw.sim.statevector:StateVectorQAOA",
@@ -84,12 +89,14 @@ def _load(name: str) -> Callable[..., Any]:
     return factory
 
 
-def resolve_backend(name: str, num_qubits: int) -> str:
-    """The concrete backend name for ``name`` ('auto' picks by problem size)."""
+def resolve_backend(name: str, num_qubits: int, max_degree: int = 0) -> str:
+    """The concrete backend name for ``name`` ('auto' picks by size and sparsity)."""
     if name == "auto":
         if num_qubits <= AUTO_STATEVECTOR_MAX_QUBITS:
             return "statevector"
         for candidate in AUTO_FALLBACK:
+            if candidate == "lightcone" and max_degree > AUTO_LIGHTCONE_MAX_DEGREE:
+                continue
             if candidate in _registry:
                 try:
                     _load(candidate)
@@ -105,9 +112,17 @@ def resolve_backend(name: str, num_qubits: int) -> str:
     return name
 
 
+def build_engine(model: IsingModel, backend: str = "auto", *, kernel: str = "fast",
+                 threads: int | None = None, max_bond: int | None = None) -> tuple[str, Any]:
+    """The concrete backend name ``backend`` resolves to for ``model``, and its engine."""
+    degrees = model.degrees()
+    name = resolve_backend(backend, model.num_variables,
+                           int(degrees.max()) if degrees.size else 0)
+    factory = _load(name)
+    return name, factory(model, kernel=kernel, threads=threads, max_bond=max_bond)
+
+
 def make_engine(model: IsingModel, backend: str = "auto", *, kernel: str = "fast",
                 threads: int | None = None, max_bond: int | None = None) -> Any:
     """Build the engine of ``backend`` for ``model``."""
-    name = resolve_backend(backend, model.num_variables)
-    factory = _load(name)
-    return factory(model, kernel=kernel, threads=threads, max_bond=max_bond)
+    return build_engine(model, backend, kernel=kernel, threads=threads, max_bond=max_bond)[1]
