@@ -68,3 +68,13 @@ def test_controller_and_objective_reach_the_loop() -> None:
     assert doc["controller"] == "nelder-mead" and doc["objective"] == "mean"
     bad = runner.invoke(app, ["solve", "--random-regular", "3", "10", "--controller", "bogus"])
     assert bad.exit_code == 2 and "unknown controller 'bogus'" in bad.output
+
+
+def test_large_instances_use_tensor_networks_and_say_so() -> None:
+    doc = run_json("--random-regular", "3", "30", "--strikes", "3", "--max-bond", "16",
+                   "--seed", "2")
+    model = maxcut_to_ising(random_regular_graph(3, 30, seed=2))
+    assert model.energy(doc["solution"]) == pytest.approx(doc["energy"])
+    assert any("tensor networks" in note for note in doc["notes"])
+    assert any("MPS fidelity estimate" in note for note in doc["notes"])
+    assert doc["allocation"]["qaoa"]["strikes"] >= 1

@@ -17,13 +17,13 @@ __all__ = ["solve"]
 
 def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int, strikes: int,
                        time_limit: float | None, controller: str, objective: str,
-                       show_progress: bool) -> dict[str, Any]:
+                       backend: str, max_bond: int, show_progress: bool) -> dict[str, Any]:
     from poqw.strike import solve as strike_solve
     from poqw.strike.progress import RichProgress
 
     kwargs: dict[str, Any] = {"p": p, "shots": shots, "max_strikes": strikes,
                               "time_limit": time_limit, "seed": seed, "controller": controller,
-                              "objective": objective}
+                              "objective": objective, "backend": backend, "max_bond": max_bond}
     if not show_progress:
         return strike_solve(problem.model, **kwargs).to_dict()
     with RichProgress(console=console, transient=True) as view:
@@ -65,6 +65,10 @@ def solve(
         help="Angle controller (qaoa only): bayes, fixed, random, nelder-mead or spsa.")
     ] = "bayes",
     objective: Annotated[str, typer.Option(help="cvar or mean (qaoa only).")] = "cvar",
+    backend: Annotated[str, typer.Option(
+        help="auto (state vector up to 24 qubits, tensor networks above), statevector, mps or "
+             "lightcone (qaoa only).")] = "auto",
+    max_bond: Annotated[int, typer.Option(help="MPS bond dimension (tensor networks).")] = 64,
     num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -73,7 +77,8 @@ def solve(
     if sampler == "qaoa":
         doc = _solve_with_strike(problem, seed=seed, p=p, shots=shots, strikes=strikes,
                                  time_limit=time_limit, controller=controller,
-                                 objective=objective, show_progress=not as_json)
+                                 objective=objective, backend=backend, max_bond=max_bond,
+                                 show_progress=not as_json)
     else:
         doc = _solve_with_sampler(problem, sampler, seed=seed, num_reads=num_reads)
     doc["sampler"] = sampler

@@ -21,9 +21,16 @@ import numpy.typing as npt
 
 from poqw.errors import ConfigError, ProblemTooLarge, UnknownSampler
 from poqw.problems import IsingModel
+from poqw.sim.backends import AUTO_LIGHTCONE_MAX_DEGREE
 from poqw.strike.allocator import BudgetAllocator, improvement_reward
 from poqw.strike.angles import angle_domain, energy_quantum, warm_start_angles
-from poqw.strike.arms import ClassicalArm, PullResult, QaoaArm, make_engine
+from poqw.strike.arms import (
+    ClassicalArm,
+    PullResult,
+    QaoaArm,
+    TensorNetworkQaoaArm,
+    make_engine,
+)
 from poqw.strike.controllers import CONTROLLERS, make_controller
 from poqw.strike.objectives import OBJECTIVES
 
@@ -173,12 +180,23 @@ def _build_arms(model: IsingModel, samplers: Sequence[str], p: int, shots: int,
                 controller: str, objective: str, alpha: float, kernel: str,
                 seeds: list[np.random.SeedSequence], controller_options: Mapping[str, Any],
                 sampler_options: Mapping[str, Mapping[str, Any]], max_qubits: int,
-                notes: list[str]) -> dict[str, QaoaArm | ClassicalArm]:
-    arms: dict[str, QaoaArm | ClassicalArm] = {}
+                backend: str, max_bond: int,
+                notes: list[str]) -> dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm]:
+    arms: dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm] = {}
     names = list(samplers)
-    if "qaoa" in names:
+    too_large = model.num_variables > max_qubits
+    if "qaoa" in names and (backend in ("mps", "lightcone") or (backend == "auto" and too_large)):
+        degrees = model.degrees()
+        sparse = bool(degrees.size) and int(degrees.max()) <= AUTO_LIGHTCONE_MAX_DEGREE
+        arms["qaoa"] = TensorNetworkQaoaArm(model, p, np.random.default_rng(seeds[1]), shots,
+                                            objective, alpha, max_bond=max_bond,
+                                            use_lightcone=sparse)
+        notes.append(f"QAOA on {model.num_variables} qubits by tensor networks: angles from "
+                     + ("exact light-cone energies" if sparse else "the warm start (dense graph)")
+                     + f", samples from an MPS with bond dimension {max_bond}")
+    elif "qaoa" in names:
         engine, reason = None, ""
-        if model.num_variables > max_qubits:
+        if too_large:
             reason = (f"{model.num_variables} qubits is more than max_qubits={max_qubits} for "
                       "the state vector")
         else:
@@ -242,6 +260,8 @@ def solve(
     sampler_options: Mapping[str, Mapping[str, Any]] | None = None,
     keep: int = 1,
     max_qubits: int = DEFAULT_MAX_QUBITS,
+    backend: str = "auto",
+    max_bond: int = 64,
 ) -> SolveResult:
     """Solve ``model`` by match-strike QAOA and classical samplers under one budget.
 
@@ -251,8 +271,11 @@ def solve(
     of ``bayes``, ``fixed``, ``random``, ``nelder-mead``, ``spsa``; ``objective`` is ``cvar``
     (of the lowest ``alpha`` fraction) or ``mean``.
     ``keep`` distinct best polished samples are returned in ``samples`` (lowest energy first).
-    Above ``max_qubits`` variables (or the engine's own limit) QAOA is skipped and ``notes``
-    says so; the classical samplers (simulated annealing if none was named) do the work.
+    ``backend`` 'auto' runs QAOA on the state vector up to ``max_qubits`` variables and on
+    tensor networks above (angles optimised on light-cone energies, shots from an MPS with
+    ``max_bond``; its fidelity estimate goes into ``notes``); 'statevector' skips QAOA above
+    the limit, leaving the classical samplers (simulated annealing if none was named) to work;
+    'mps' or 'lightcone' force the tensor-network path.
     """
     if not isinstance(model, IsingModel):
         raise ConfigError(f"model must be an IsingModel, got {type(model).__name__}")
@@ -262,13 +285,17 @@ def solve(
                      target_energy)
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_SHOTS:
         raise ConfigError(f"keep must be an integer in [1, {MAX_SHOTS}], got {keep!r}")
+    if backend not in ("auto", "statevector", "mps", "lightcone"):
+        raise ConfigError(f"backend must be auto, statevector, mps or lightcone, got {backend!r}")
+    if isinstance(max_bond, bool) or not isinstance(max_bond, int) or max_bond < 1:
+        raise ConfigError(f"max_bond must be a positive integer, got {max_bond!r}")
     if max_strikes is None and time_limit is None:
         max_strikes = DEFAULT_MAX_STRIKES
     seeds = np.random.SeedSequence(seed).spawn(3 + len(samplers))
     notes: list[str] = []
     arms = _build_arms(model, samplers, p, shots, controller, objective, alpha, kernel, seeds,
                        dict(controller_options or {}), dict(sampler_options or {}), max_qubits,
-                       notes)
+                       backend, max_bond, notes)
     allocator = BudgetAllocator(list(arms))
     unit = energy_quantum(model)
     history: list[StrikeRecord] = []
@@ -317,6 +344,10 @@ def solve(
     best_angles = None
     if isinstance(qaoa, QaoaArm) and qaoa.controller.observed:
         best_angles = tuple(float(a) for a in qaoa.controller.best[0])
+    elif isinstance(qaoa, TensorNetworkQaoaArm) and qaoa.angles is not None:
+        best_angles = tuple(float(a) for a in qaoa.angles)
+        expectation = "" if qaoa.expectation is None else f", <H> = {qaoa.expectation:.6g}"
+        notes.append(f"MPS fidelity estimate {qaoa.fidelity:.4f}{expectation}")
     allocation = {
         n: SamplerAllocation(n, a.pulls, a.seconds, a.best_energy, a.improvements)
         for n, a in allocator.arms.items()
