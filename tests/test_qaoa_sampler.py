@@ -60,7 +60,8 @@ def test_bad_solver_arguments_are_sampler_errors() -> None:
 
 def test_above_the_limit_it_says_it_used_classical_sampling() -> None:
     model = random_maxcut(3, MAX_STATEVECTOR_QUBITS + 2, seed=2)
-    result = QAOASampler().sample(model, num_reads=3, seed=1, max_strikes=2)
+    result = QAOASampler().sample(model, num_reads=3, seed=1, max_strikes=2,
+                                  backend="statevector")
     assert any("QAOA skipped" in note for note in result.info["notes"])
     assert result.info["found_by"] == "simulated-annealing"
     assert isinstance(result, dimod.SampleSet) and len(result) == 3

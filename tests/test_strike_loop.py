@@ -120,16 +120,18 @@ def test_every_controller_runs_the_loop(controller: str) -> None:
 def test_above_the_state_vector_limit_it_falls_back_to_classical_and_says_so() -> None:
     n = MAX_STATEVECTOR_QUBITS + 2
     model = random_maxcut(3, n, seed=12)
-    result = solve(model, max_strikes=4, seed=3, clock=FakeClock())
+    result = solve(model, max_strikes=4, seed=3, clock=FakeClock(), backend="statevector")
     assert "qaoa" not in result.allocation
     assert any("QAOA skipped" in note and "classical" in note for note in result.notes)
     assert result.found_by == "simulated-annealing"
     assert model.energy(result.solution) == pytest.approx(result.energy)
-    only_qaoa = solve(model, max_strikes=2, seed=3, samplers=("qaoa",), clock=FakeClock())
+    only_qaoa = solve(model, max_strikes=2, seed=3, samplers=("qaoa",), clock=FakeClock(),
+                      backend="statevector")
     assert set(only_qaoa.allocation) == {"simulated-annealing"}
     assert len(only_qaoa.notes) == 2
     # Past our own cap, the engine's limit still stops it before any allocation.
-    engine_limit = solve(model, max_strikes=1, seed=3, max_qubits=n + 10, clock=FakeClock())
+    engine_limit = solve(model, max_strikes=1, seed=3, max_qubits=n + 10, clock=FakeClock(),
+                         backend="statevector")
     assert "qaoa" not in engine_limit.allocation
     assert [n for n in engine_limit.notes if "QAOA skipped" in n and "max_qubits" not in n]
 
@@ -149,7 +151,8 @@ def test_the_allocator_gives_most_strikes_to_the_better_sampler(seed: int) -> No
 
 def test_max_qubits_caps_the_state_vector() -> None:
     model = random_maxcut(3, 10, seed=13)
-    result = solve(model, max_strikes=3, seed=1, max_qubits=8, clock=FakeClock())
+    result = solve(model, max_strikes=3, seed=1, max_qubits=8, clock=FakeClock(),
+                   backend="statevector")
     assert set(result.allocation) == {"simulated-annealing"}
     assert any("max_qubits=8" in note for note in result.notes)
     assert result.energy == pytest.approx(solve_exact(model).energy)

@@ -31,6 +31,8 @@ _DEFAULTS: dict[str, Any] = {
     "samplers": ("qaoa",),
     "target_energy": None,
     "kernel": "fast",
+    "backend": "auto",
+    "max_bond": 64,
 }
 
 
@@ -40,7 +42,8 @@ class QAOASampler(PoqwSampler):
     ``p`` (depth, default 2), ``shots`` per strike (64), ``max_strikes`` (20), ``time_limit``
     (seconds, None), ``controller`` ("bayes"), ``objective`` ("cvar"), ``alpha`` (0.1),
     ``samplers`` (("qaoa",); add "simulated-annealing" to share the budget), ``target_energy``,
-    ``kernel`` ("fast"). With ``time_limit`` the result depends on the machine's speed.
+    ``kernel`` ("fast"), ``backend`` ("auto": tensor networks above the state vector),
+    ``max_bond`` (64). With ``time_limit`` the result depends on the machine's speed.
     """
 
     extra_parameters: ClassVar[dict[str, list[str]]] = {name: [] for name in _DEFAULTS}
