@@ -10,7 +10,9 @@ from poqw.cli import keys as keys_cli
 from poqw.cli import node as node_cli
 from poqw.cli.bench import bench
 from poqw.cli.demo import demo
+from poqw.cli.devnet import devnet
 from poqw.cli.netsim import netsim
+from poqw.cli.simulate import simulate
 from poqw.cli.solve import solve
 
 __all__ = ["app", "main"]
@@ -26,6 +28,8 @@ app.command()(solve)
 app.command()(demo)
 app.command()(netsim)
 app.command()(bench)
+app.command()(devnet)
+app.command()(simulate)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")

@@ -1,37 +1,31 @@
 """``poqw node``: run a node. ``poqw node cpu`` mines on this machine's CPU.
 
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
-:class:`~poqw.node.Node`; SIGINT and SIGTERM stop it cleanly between puzzle attempts.
+:class:`~poqw.node.Node` (the miner, in its own thread) and
+:class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
+SIGINT and SIGTERM stop both cleanly between puzzle attempts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
-import socket
 import sys
+import threading
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from poqw.cli.common import command, console
-from poqw.errors import ConfigError
+
+if TYPE_CHECKING:
+    from poqw.node import Node, NodeConfig
 
 __all__ = ["app", "cpu"]
 
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
-
-
-def _reserve_port(host: str, port: int) -> socket.socket:
-    """Bind the node's UDP port (QUIC) now, so ``--port 0`` yields a real free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot bind {host}:{port}: {exc}") from exc
-    return sock
 
 
 @app.command("cpu")
@@ -48,9 +42,18 @@ def cpu(
         help="simulated-annealing (default), qaoa (match-strike) or any sampler name.")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")
                     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port; 0 picks a free one.")] = None,
+    port: Annotated[int | None, typer.Option(help="UDP port for QUIC peers (default 20049); "
+                                             "0 picks a free one.")] = None,
+    peer: Annotated[list[str] | None, typer.Option(
+        help="Peer to join, HOST:PORT (repeat for several; adds to [global] peer).")] = None,
     blocks: Annotated[int | None, typer.Option(help="Stop after mining this many blocks.")
                       ] = None,
+    stop_mining_at: Annotated[int | None, typer.Option(
+        help="Stop mining once the chain reaches this height, but keep serving peers.")
+                              ] = None,
+    discover: Annotated[bool, typer.Option("--discover/--no-discover",
+                                           help="Also join peers that peers tell us about.")
+                        ] = True,
     num_cpus: Annotated[int | None, typer.Option(help="CPU threads for the sampler.")] = None,
     key_file: Annotated[Path | None, typer.Option(help="Miner key file (default DATADIR/"
                                                   "miner.key, created if missing).")] = None,
@@ -61,7 +64,7 @@ def cpu(
     log_file: Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")
                         ] = None,
 ) -> None:
-    """Run a single node that mines with the CPU (no peers yet)."""
+    """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
     from poqw.node import Node, Secret, load_config
 
     passphrase = None
@@ -77,30 +80,71 @@ def cpu(
     cfg = load_config(config, overrides)
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
-    sock = _reserve_port(cfg.global_.host, cfg.global_.port)
+    peers = tuple(cfg.global_.peer) + tuple(peer or ())
+    with Node(cfg) as node:
+        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover))
+        console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
+                      highlight=False)
+
+
+def _on_block(block: Any, result: Any) -> None:
+    # printed after the block is committed: a line here is a block on disk
+    sys.stdout.write(f"block {int(block.header.number)} 0x{block.hash().hex()} "
+                     f"{result.status} work {result.tip.total_work}\n")
+    sys.stdout.flush()
+
+
+def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
+    """The miner thread: mine until stopped, ``blocks`` mined or the tip reaches ``stop_at``."""
+    if not node.config.global_.auto_mine:
+        return 0
+    miner = node.make_miner(_on_block)
+    mined = 0
+    while not node.stop_event.is_set() and (blocks is None or mined < blocks):
+        if stop_at is not None and node.tip().number >= stop_at:
+            break
+        if miner.mine_block(node.stop_event) is not None:
+            mined += 1
+    return mined
+
+
+async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
+                 stop_at: int | None, discover: bool) -> int:
+    """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
+    from poqw.node.network import NetworkService
+
+    loop = asyncio.get_running_loop()
+    g = cfg.global_
+    service = NetworkService(node, host=g.host, port=g.port, peers=peers,
+                             tls_cert_file=g.tls_cert_file, tls_key_file=g.tls_key_file,
+                             discover=discover)
+    port = await service.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    tip = node.tip()
+    console.print(f"node {g.node_name}: {node.genesis.name}, height {tip.number}, port {port}, "
+                  f"datadir {cfg.datadir}, peers {', '.join(peers) or 'none'}", highlight=False)
+    sys.stdout.flush()
+    result: list[int] = []
+
+    def mine() -> None:
+        try:
+            result.append(_mine(node, blocks, stop_at))
+        finally:
+            if blocks is not None:
+                loop.call_soon_threadsafe(stop.set)
+
+    thread = threading.Thread(target=mine, name=f"poqw-miner-{g.node_name}", daemon=True)
+    thread.start()
     try:
-        with Node(cfg) as node:
-            def stop(signum: int, frame: FrameType | None) -> None:
-                node.stop()
-
-            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-            tip = node.tip()
-            console.print(f"node {cfg.global_.node_name}: {node.genesis.name}, height "
-                          f"{tip.number}, port {sock.getsockname()[1]}, datadir {cfg.datadir}",
-                          highlight=False)
-
-            def on_block(block: Any, result: Any) -> None:
-                # printed after the block is committed: a line here is a block on disk
-                sys.stdout.write(f"block {int(block.header.number)} 0x{block.hash().hex()} "
-                                 f"{result.status} work {result.tip.total_work}\n")
-                sys.stdout.flush()
-
-            try:
-                mined = node.run(max_blocks=blocks, on_block=on_block)
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-            console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
-                          highlight=False)
+        await stop.wait()
     finally:
-        sock.close()
+        node.stop_event.set()
+        await loop.run_in_executor(None, thread.join)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        await service.close()
+    return result[0] if result else 0

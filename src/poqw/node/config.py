@@ -1,10 +1,11 @@
 """Node configuration: a TOML file (read with ``tomllib``) with CLI flags laid over it.
 
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
-sampler, key settings), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices) and ``[qpu]``
-(api_token, solver). Unknown keys and wrong types raise :class:`ConfigError` naming the key and the
-file. Secrets (key passphrase, API tokens) are held in :class:`Secret`, whose ``repr`` and ``str``
-are ``'***'``: they can be passed around and logged by mistake without leaking.
+sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]`` (num_cpus, sampler effort),
+``[gpu]`` (devices) and ``[qpu]`` (api_token, solver). Unknown keys and wrong types raise
+:class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
+in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
+logged by mistake without leaking.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_PORT = 8337
+DEFAULT_PORT = 20049  # UDP: QUIC peer connections
 PASSPHRASE_ENV = "POQW_PASSPHRASE"
 """The environment variable a key passphrase may come from (never logged or echoed)."""
 MAX_CONFIG_BYTES = 1 << 20
@@ -84,6 +85,8 @@ class GlobalConfig:
     key_passphrase: Secret | None = None
     key_scheme: str = "ecdsa+xmss"
     key_height: int = 12
+    tls_cert_file: str = ""  # empty: DATADIR/node.crt, self-signed on first start
+    tls_key_file: str = ""
 
 
 @dataclass(frozen=True)

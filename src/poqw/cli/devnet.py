@@ -1,0 +1,272 @@
+"""``poqw devnet``: a local network of node processes on loopback, with a live view.
+
+It writes ONE genesis file into a run directory (every node must share it: the built-in devnet
+genesis is stamped with the time a data directory is created), starts N ``poqw node cpu``
+processes, node i joining nodes 0..i-1, and polls each node's ``chain info`` (read-only SQLite)
+and ``network.json`` (port, peer count; written by the node) for the view. Ctrl-C or SIGTERM
+stops every node by its process group; ``--blocks B --json`` stops once all reached height B
+(and each has a peer) and prints each node's height, tip, peer count (from ``network.json``,
+as the node last wrote it before the stop) and the blocks it mined (``block`` lines in its
+output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from poqw.cli.common import command, console, err_console, print_json
+from poqw.errors import ConfigError, PoqwError
+
+__all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
+
+# kind -> (sampler, note shown to the user)
+MINER_KINDS: dict[str, tuple[str, str]] = {
+    "cpu": ("simulated-annealing", ""),
+    "qvm": ("qaoa", ""),
+    "gpu": ("simulated-annealing", "no GPU on this machine: runs the CPU annealer instead"),
+    "qpu": ("simulated-annealing", "no QPU access here: runs the CPU annealer instead"),
+}
+_NODE_MAIN = "from poqw.cli.main import main; main()"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One node of a local network: who it is, how it mines and the command that starts it."""
+
+    index: int
+    name: str
+    kind: str
+    sampler: str
+    note: str
+    port: int
+    datadir: Path
+    command: tuple[str, ...]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A UDP port nothing listens on right now (QUIC runs over UDP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def write_genesis(run_dir: Path, drift: int | None = None) -> Path:
+    """The devnet genesis stamped with now (optionally a wider future drift), as a file."""
+    from poqw.node.service import resolve_genesis
+
+    _, raw = resolve_genesis("devnet", None, time.time())
+    doc = json.loads(raw)
+    if drift is not None:
+        doc["max_future_drift"] = drift
+    path = run_dir / "genesis.json"
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def plan_network(kinds: Sequence[str], run_dir: Path, genesis: Path, base_port: int | None,
+                 extra: Sequence[str] = ()) -> list[NodePlan]:
+    """Command lines for one node per entry of ``kinds``; node i peers with nodes 0..i-1."""
+    plans: list[NodePlan] = []
+    for i, kind in enumerate(kinds):
+        if kind not in MINER_KINDS:
+            raise ConfigError(f"unknown miner kind {kind!r}; known: {', '.join(MINER_KINDS)}")
+        sampler, note = MINER_KINDS[kind]
+        port = base_port + i if base_port else free_port()
+        name = f"node{i}-{kind}"
+        datadir = run_dir / name
+        cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
+               "--genesis", str(genesis), "--port", str(port), "--auto-mine", "--sampler",
+               sampler, "--node-name", name, *extra]
+        for p in plans:
+            cmd += ["--peer", f"127.0.0.1:{p.port}"]
+        plans.append(NodePlan(i, name, kind, sampler, note, port, datadir, tuple(cmd)))
+    return plans
+
+
+def _poll(plan: NodePlan) -> dict[str, Any]:
+    from poqw.node.info import chain_info
+
+    row: dict[str, Any] = {"name": plan.name, "kind": plan.kind, "port": plan.port,
+                           "height": None, "tip": None, "peers": None, "mined": 0,
+                           "next_energy_bound": None}
+    try:
+        info = chain_info(plan.datadir)
+        row.update(height=info["height"], tip=info["tip"],
+                   next_energy_bound=info["next_energy_bound"])
+    except (PoqwError, OSError):
+        pass
+    try:
+        status = json.loads((plan.datadir / "network.json").read_text())
+        row["peers"] = status["peer_count"]
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        with open(plan.datadir.parent / f"{plan.name}.out", encoding="utf-8") as f:
+            row["mined"] = sum(1 for line in f if line.startswith("block "))
+    except OSError:
+        pass
+    return row
+
+
+def _view(rows: list[dict[str, Any]], started: float) -> Table:
+    table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s")
+    for column in ("node", "miner", "port", "height", "tip", "peers", "mined here",
+                   "next energy bound"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["kind"], str(r["port"]), str(r["height"] or "…"),
+                      (r["tip"] or "…")[:14], str(r["peers"] if r["peers"] is not None else "…"),
+                      str(r["mined"]), str(r["next_energy_bound"] or "…"))
+    return table
+
+
+@contextmanager
+def _running(plans: Sequence[NodePlan]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start every node in its own process group; on exit, SIGTERM (then SIGKILL) each group."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for plan in plans:
+            plan.datadir.mkdir(parents=True, exist_ok=True)
+            out = open(plan.datadir.parent / f"{plan.name}.out", "wb")  # noqa: SIM115
+            procs.append(subprocess.Popen(plan.command, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True))
+            out.close()
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
+                timeout: float) -> int:
+    """Run the nodes with a live view (or quietly with ``as_json``); returns the exit status."""
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    started = time.time()
+    rows: list[dict[str, Any]] = []
+    status = 0
+    try:
+        with _running(plans) as procs:
+            live = None if as_json else Live(_view([], started), console=console,
+                                             refresh_per_second=2)
+            if live is not None:
+                live.start()
+            try:
+                while True:
+                    rows = [_poll(p) for p in plans]
+                    if live is not None:
+                        live.update(_view(rows, started))
+                    joined = len(rows) == 1 or all(r["peers"] for r in rows)
+                    if blocks is not None and joined and \
+                            all((r["height"] or 0) >= blocks for r in rows):
+                        break
+                    dead = [p.name for p, proc in zip(plans, procs, strict=True)
+                            if proc.poll() is not None]
+                    if dead:
+                        err_console.print(f"node(s) exited early: {', '.join(dead)} (see "
+                                          f"{plans[0].datadir.parent}/*.out)")
+                        status = 1
+                        break
+                    if blocks is not None and time.time() - started > timeout:
+                        err_console.print(f"not every node reached height {blocks} in "
+                                          f"{timeout:.0f} s")
+                        status = 1
+                        break
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                rows = [_poll(p) for p in plans]  # the state when we were told to stop
+            finally:
+                if live is not None:
+                    live.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        print_json({"run_dir": str(plans[0].datadir.parent), "ok": status == 0,
+                    "nodes": [{k: r[k] for k in ("name", "kind", "port", "height", "tip",
+                                                 "peers", "mined")} for r in rows]})
+    else:
+        console.print(_view(rows, started))
+    return status
+
+
+@command
+def devnet(
+    nodes: Annotated[int, typer.Option(help="How many node processes.")] = 3,
+    miners: Annotated[str, typer.Option(
+        help="Miner kind per node, comma-separated, cycled: cpu, qvm (match-strike QAOA), "
+             "gpu or qpu (both fall back to cpu here).")] = "cpu",
+    blocks: Annotated[int | None, typer.Option(
+        help="Stop once every node reached this height.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="No live view; print JSON at the end."
+                                          )] = False,
+    base_port: Annotated[int | None, typer.Option(
+        help="Node i listens on BASE+i (default: free ports).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Where data directories and logs go (default: a new temporary directory).")
+                       ] = None,
+    drift: Annotated[int | None, typer.Option(
+        help="Allowed future drift of block timestamps in s (genesis default 15): larger "
+             "lets a devnet run ahead of one block per second.")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up on --blocks after this many s.")
+                       ] = 600.0,
+    print_only: Annotated[bool, typer.Option("--print-only",
+                                             help="Print the node commands, start nothing.")
+                          ] = False,
+) -> None:
+    """Start a local network of node processes on loopback and watch it."""
+    kinds = [k.strip() for k in miners.split(",") if k.strip()]
+    if nodes < 1 or not kinds:
+        raise typer.BadParameter("need at least one node and one miner kind")
+    start_network([kinds[i % len(kinds)] for i in range(nodes)], blocks, as_json, base_port,
+                  run_dir, drift, timeout, print_only)
+
+
+def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
+                  base_port: int | None, run_dir: Path | None, drift: int | None,
+                  timeout: float, print_only: bool) -> None:
+    """What ``devnet`` and ``simulate`` share: plan, then print or run."""
+    directory = run_dir or Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    genesis = write_genesis(directory, drift)
+    plans = plan_network(kinds, directory, genesis, base_port)
+    notes = {f"{p.kind}: {p.note}" for p in plans if p.note}
+    for note in sorted(notes):
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if print_only:
+        import shlex
+
+        for plan in plans:
+            sys.stdout.write(shlex.join(plan.command) + "\n")
+        return
+    if not as_json:
+        console.print(f"run directory {directory} (genesis {genesis})", highlight=False)
+    status = run_network(plans, blocks, as_json, timeout)
+    if status:
+        raise typer.Exit(status)
