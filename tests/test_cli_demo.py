@@ -1,4 +1,4 @@
-"""``poqw demo`` end to end, small: the comparison table and a few mined blocks."""
+"""``poqw demo`` end to end, small: the comparison table and a local devnet of node processes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typer.testing import CliRunner
 from poqw.cli.main import app
 
 
-def test_demo_compares_solvers_and_mines_blocks() -> None:
+def test_demo_compares_solvers_and_runs_a_devnet() -> None:
     result = CliRunner().invoke(app, ["demo", "--nodes", "10", "--strikes", "6", "--blocks", "2"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "exact (brute force)" in out and "simulated annealing" in out
     assert "match-strike" in out and "ratio" in out
-    assert "mines 2 blocks" in out and "height 2," in out
+    assert "3 node processes" in out and "poqw devnet — 3 nodes" in out
+    assert "node exited early" not in out and "not every node reached" not in out

@@ -3,14 +3,14 @@
 A random MaxCut instance is solved three ways: exactly (the oracle), by match-strike (shallow QAOA
 steered by the Bayesian controller, sharing its budget with classical samplers) with live progress,
 and by simulated annealing alone; a table compares cut, approximation ratio and time. Then a
-single devnet node mines a few Proof-of-Quantum-Work blocks in a temporary data directory and the
-chain is shown.
+local network of three node processes on loopback mines Proof-of-Quantum-Work blocks with a live
+view, until every node has reached the same height.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -26,8 +26,8 @@ def demo(
     degree: Annotated[int, typer.Option(help="Graph degree.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for the graph and the solvers.")] = 7,
     strikes: Annotated[int, typer.Option(help="Match-strike budget.")] = 60,
-    blocks: Annotated[int, typer.Option(help="Blocks to mine on a devnet node (0: none).")
-                      ] = 5,
+    blocks: Annotated[int, typer.Option(help="Height the local devnet mines to (0: no devnet).")
+                      ] = 8,
 ) -> None:
     """Solve a random MaxCut instance by match-strike, annealing and brute force, and compare."""
     from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact
@@ -81,33 +81,18 @@ def demo(
     console.print("At this size classical annealing finds the optimum almost at once; match-strike "
                   "earns its place only by matching it. See `poqw bench` for the full comparison.")
     if blocks > 0:
-        _mine_blocks(blocks)
+        _run_devnet(blocks)
 
 
-def _mine_blocks(blocks: int) -> None:
-    """Mine ``blocks`` devnet blocks on one node in a temporary datadir and show the chain."""
-    import tempfile
+def _run_devnet(blocks: int) -> None:
+    """A local network of node processes on loopback mines until every node has ``blocks``."""
+    from poqw.cli.devnet import start_network
 
-    from poqw.node import Node, load_config
-    from poqw.node.info import chain_info
-
-    console.rule(f"[bold]a single devnet node mines {blocks} blocks[/]")
-    table = Table(title_justify="left")
-    for col in ("height", "hash", "energy bound", "work", "status"):
-        table.add_column(col)
-    with tempfile.TemporaryDirectory(prefix="poqw-demo-") as datadir:
-        cfg = load_config(None, {"global.datadir": datadir, "global.auto_mine": True})
-        with Node(cfg) as node, console.status("mining…", spinner="dots"):
-            def on_block(block: Any, result: Any) -> None:
-                table.add_row(str(int(block.header.number)), "0x" + block.hash().hex()[:16] + "…",
-                              str(int(block.header.energy_bound)), str(result.tip.total_work),
-                              str(result.status))
-
-            node.run(max_blocks=blocks, on_block=on_block)
-            k, d_min = node.genesis.k, node.genesis.d_min
-        info = chain_info(datadir)
-    console.print(table)
-    console.print(f"height {info['height']}, cumulative work {info['total_work']}, next energy "
-                  f"bound {info['next_energy_bound']}. Each proof is {k} spin vectors under the "
-                  f"bound, pairwise at least {d_min} flips apart, on a puzzle derived from the "
-                  "parent hash and the miner's address.", highlight=False)
+    console.rule(f"[bold]a local devnet: 3 node processes (2 annealing miners, 1 match-strike "
+                 f"QAOA miner) on loopback, to height {blocks}[/]")
+    start_network(["cpu", "cpu", "qvm"], blocks, as_json=False, base_port=None, run_dir=None,
+                  drift=None, timeout=300.0, print_only=False)
+    console.print("Each block's proof is k spin vectors under the energy bound, pairwise far apart,"
+                  " on a puzzle derived from the parent hash and the miner's address; every node "
+                  "re-checks it. 'mined here' counts a node's own blocks, 'on chain' those that "
+                  "stayed on the chain with the most work.", highlight=False)

@@ -101,15 +101,18 @@ def plan_network(kinds: Sequence[str], run_dir: Path, genesis: Path, base_port: 
 
 
 def _poll(plan: NodePlan) -> dict[str, Any]:
+    from poqw.crypto.keystore import export_public
     from poqw.node.info import chain_info
 
     row: dict[str, Any] = {"name": plan.name, "kind": plan.kind, "port": plan.port,
                            "height": None, "tip": None, "peers": None, "mined": 0,
-                           "next_energy_bound": None}
+                           "won": 0, "next_energy_bound": None}
     try:
         info = chain_info(plan.datadir)
         row.update(height=info["height"], tip=info["tip"],
                    next_energy_bound=info["next_energy_bound"])
+        address = export_public(plan.datadir / "miner.key")["address"]
+        row["won"] = sum(m["blocks_won"] for m in info["miners"] if m["address"] == address)
     except (PoqwError, OSError):
         pass
     try:
@@ -128,12 +131,12 @@ def _poll(plan: NodePlan) -> dict[str, Any]:
 def _view(rows: list[dict[str, Any]], started: float) -> Table:
     table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s")
     for column in ("node", "miner", "port", "height", "tip", "peers", "mined here",
-                   "next energy bound"):
+                   "on chain", "next energy bound"):
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], r["kind"], str(r["port"]), str(r["height"] or "…"),
                       (r["tip"] or "…")[:14], str(r["peers"] if r["peers"] is not None else "…"),
-                      str(r["mined"]), str(r["next_energy_bound"] or "…"))
+                      str(r["mined"]), str(r["won"]), str(r["next_energy_bound"] or "…"))
     return table
 
 
@@ -175,7 +178,7 @@ def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
     try:
         with _running(plans) as procs:
             live = None if as_json else Live(_view([], started), console=console,
-                                             refresh_per_second=2)
+                                             refresh_per_second=2, transient=True)
             if live is not None:
                 live.start()
             try:
@@ -210,7 +213,7 @@ def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
     if as_json:
         print_json({"run_dir": str(plans[0].datadir.parent), "ok": status == 0,
                     "nodes": [{k: r[k] for k in ("name", "kind", "port", "height", "tip",
-                                                 "peers", "mined")} for r in rows]})
+                                                 "peers", "mined", "won")} for r in rows]})
     else:
         console.print(_view(rows, started))
     return status
