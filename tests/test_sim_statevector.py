@@ -97,20 +97,80 @@ def test_fast_equals_reference(n: int, p: int, threads: int | None) -> None:
             float(np.dot(np.abs(ref) ** 2, energy_diagonal(model))), abs=1e-10)
 
 
-def test_fast_blocking_paths_with_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small block and tile sizes force several pass-B sweeps and partial radix groups."""
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_fast_blocking_paths_with_small_blocks(monkeypatch: pytest.MonkeyPatch,
+                                               symmetric: bool) -> None:
+    """Small block and tile sizes force several pass-B sweeps, partial radix groups and (for
+    field-free models) mirrored block pairs."""
+    monkeypatch.setattr(_kernels, "RESIDENT_QUBITS", 3)
     monkeypatch.setattr(_kernels, "LOW_QUBITS", 4)
     monkeypatch.setattr(_kernels, "MAX_LOW_QUBITS", 4)
     monkeypatch.setattr(_kernels, "TILE_GROUP", 4)
     monkeypatch.setattr(_kernels, "TILE_WIDTH", 4)
     rng = np.random.default_rng(5)
-    for n in (4, 5, 11, 12):
-        model = random_ising(n, 40 + n)
+    for n in (4, 5, 6, 9, 10, 11, 12, 13):
+        model = random_maxcut(3, n + n % 2, seed=n) if symmetric else random_ising(n, 40 + n)
         g, b = rng.normal(size=2), rng.normal(size=2)
         ref = qaoa_state_reference(energy_diagonal(model), g, b)
         for threads in (1, None):
-            got = StateVectorQAOA(model, threads=threads).state(g, b)
-            np.testing.assert_allclose(got, ref, atol=1e-10)
+            eng = StateVectorQAOA(model, threads=threads)
+            assert eng.reflect == symmetric
+            np.testing.assert_allclose(eng.state(g, b), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, -0.7, np.pi / 4, 1.2, np.pi / 2, -np.pi / 2 + 1e-9,
+                                  2.9, -3.1])
+def test_mixer_factorisation_equals_the_matrix_exponential(beta: float) -> None:
+    """exp(-i beta (X1 + X2 + X3)) == factor * (B x B x B), B the (possibly swapped) butterfly."""
+    from scipy.linalg import expm
+
+    n = 3
+    t, swap, factor = _kernels.mixer_params(beta, n)
+    butterfly = np.array([[1, -1j * t], [-1j * t, 1]])
+    if swap:
+        butterfly = butterfly[::-1]
+    x = np.array([[0, 1], [1, 0]])
+    total = sum(np.kron(np.kron(x if k == 2 else np.eye(2), x if k == 1 else np.eye(2)),
+                        x if k == 0 else np.eye(2)) for k in range(n))
+    want = expm(-1j * beta * total)
+    got = factor * np.kron(np.kron(butterfly, butterfly), butterfly)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert abs(t) <= 1.0  # |tan| or |cot|: the butterflies never amplify rounding errors
+
+
+@pytest.mark.parametrize("n", [4, 7, 13])
+def test_spin_flip_symmetric_half_state_equals_the_full_state(n: int) -> None:
+    """Without fields the fast path simulates half the state; states, probabilities,
+    expectations and sampled energies must equal the full-state path and the reference."""
+    model = random_maxcut(3, n + (n % 2), seed=n)
+    rng = np.random.default_rng(n)
+    g, b = rng.normal(size=3), rng.normal(size=3)
+    half = StateVectorQAOA(model, threads=1)
+    full = StateVectorQAOA(model, threads=1, use_symmetry=False)
+    assert half.reflect and not full.reflect
+    assert half._re.shape[0] == 1 << (model.num_variables - 1)
+    ref = qaoa_state_reference(energy_diagonal(model), g, b)
+    np.testing.assert_allclose(half.state(g, b), ref, atol=1e-10)
+    np.testing.assert_allclose(full.state(g, b), ref, atol=1e-10)
+    np.testing.assert_allclose(half.probabilities(g, b), np.abs(ref) ** 2, atol=1e-12)
+    assert half.expectation(g, b) == pytest.approx(full.expectation(g, b), abs=1e-10)
+    spins, energies, expect = half.strike(g, b, 300, 4)
+    np.testing.assert_allclose(energies, model.energies(spins), atol=1e-9)
+    assert expect == pytest.approx(full.expectation(g, b), abs=1e-10)
+    with_field = IsingModel.from_arrays(np.eye(1, model.num_variables)[0], model.edges, model.J)
+    assert not StateVectorQAOA(with_field).reflect
+
+
+def test_many_layers_near_half_pi_neither_overflow_nor_underflow() -> None:
+    """Each layer's pulled-out factor is folded into the next phase table, so deep circuits
+    with |tan beta| large stay in range (the swapped butterfly keeps |t| <= 1)."""
+    rng = np.random.default_rng(3)
+    for model in (random_maxcut(3, 12, seed=1), random_ising(9, 2)):
+        p = 40
+        g = rng.normal(size=p)
+        b = np.pi / 2 - rng.uniform(0, 1e-3, size=p) * rng.choice([-1, 1], size=p)
+        ref = qaoa_state_reference(energy_diagonal(model), g, b)
+        np.testing.assert_allclose(StateVectorQAOA(model).state(g, b), ref, atol=1e-10)
 
 
 def test_fast_with_grown_low_block(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,9 +2,11 @@
 
 ``StateVectorQAOA`` precomputes the energies of a model once (for models whose energies sit on
 a small integer grid, as a compact level index so the cost phase is a table lookup; otherwise as
-the float diagonal), keeps one state buffer, and evaluates states, expectations, batches of
-angle sets and samples (a two-level inverse-CDF sampler: no 2**n cumulative array) without
-allocating more than its outputs. An engine holds buffers: use one engine per thread.
+the float diagonal), keeps one state buffer (real and imaginary parts apart, up to a global
+factor; for models without fields only the half of the state with the top bit 0, since then
+``psi(x) == psi(~x)``), and evaluates states, expectations, batches of angle sets and samples
+(a two-level inverse-CDF sampler: no 2**n cumulative array) without allocating more than its
+outputs. An engine holds buffers: use one engine per thread.
 Convention: ``|gamma, beta> = prod_k exp(-i beta_k sum_j X_j) exp(-i gamma_k H) |+>^n``, ``H``
 the model's energy with offset; qubit j is variable j and |0> is spin +1.
 """
@@ -36,9 +38,19 @@ __all__ = [
 KERNELS = ("reference", "fast", "gpu", "auto")  # 'auto': 'gpu' when one is usable, else 'fast'
 MAX_STATEVECTOR_QUBITS = MAX_DIAGONAL_QUBITS
 _EMPTY_LEVELS = np.empty(0, dtype=np.uint16)
-_EMPTY_TABLE = np.empty(0, dtype=np.complex128)
 _EMPTY_FLOATS = np.empty(0, dtype=np.float64)
 _SAMPLE_CHUNK = 256  # amplitudes per chunk of the two-level sampler
+_MIN_REFLECT_QUBITS = 4  # below this the half-state path saves nothing worth its branches
+# the imaginary parts start 2 KiB + 64 B after a page boundary relative to the real parts, so
+# re[i] and im[i] never share their low 12 address bits (4K aliasing stalls loads 5x)
+_IMAG_OFFSET = 264
+
+
+def split_buffers(size: int) -> tuple[FloatArray, FloatArray]:
+    """Real and imaginary buffers of ``size`` float64 in one allocation, offset against 4K
+    aliasing."""
+    buf = np.empty(2 * size + _IMAG_OFFSET, dtype=np.float64)
+    return buf[:size], buf[size + _IMAG_OFFSET:]
 
 
 def _check_norm(total: float) -> None:
@@ -100,10 +112,13 @@ class StateVectorQAOA:
     ``max_bond`` is accepted for backend symmetry and ignored (a state vector is exact).
     ``use_levels=False`` computes the cost phase with a sine and cosine per amplitude even when
     the energies sit on an integer grid (for benchmarks and tests of that path).
+    ``use_symmetry=False`` keeps the whole state even when the model has no fields (without
+    fields ``psi(x) == psi(~x)`` and the fast path by default simulates only half the state).
     """
 
     def __init__(self, model: IsingModel, kernel: str = "fast", threads: int | None = None,
-                 max_bond: int | None = None, use_levels: bool = True) -> None:
+                 max_bond: int | None = None, use_levels: bool = True,
+                 use_symmetry: bool = True) -> None:
         del max_bond  # a state vector is exact: a bond-dimension cap does not apply
         if kernel not in KERNELS:
             raise SimulationError(f"unknown kernel {kernel!r}; choose one of "
@@ -139,9 +154,18 @@ class StateVectorQAOA:
             from poqw.sim.gpu import GpuStateVector
 
             self._gpu = GpuStateVector(self.diagonal, self.levels)
-        self._psi: ComplexArray = np.empty(1 << n, dtype=np.complex128)
-        self._chunk = min(_SAMPLE_CHUNK, 1 << n)
-        self._chunk_sums: FloatArray = np.empty((1 << n) // self._chunk, dtype=np.float64)
+        # spin-flip symmetry (no fields, so E(x) == E(~x)): the fast path stores only half
+        self.reflect = bool(kernel == "fast" and use_symmetry and n >= _MIN_REFLECT_QUBITS
+                            and not np.any(model.h))
+        stored = 1 << (n - 1 if self.reflect else n)
+        self._re, self._im = split_buffers(stored if kernel == "fast" else 0)
+        if self.reflect:  # the kernels only look up the energies of the stored half
+            self._lev = self._lev[:stored]
+            self._diag_arg = self._diag_arg[:stored]
+        self._psi: ComplexArray = np.empty(1 << n if kernel == "reference" else 0,
+                                           dtype=np.complex128)
+        self._chunk = min(_SAMPLE_CHUNK, stored)
+        self._chunk_sums: FloatArray = np.empty(stored // self._chunk, dtype=np.float64)
         from poqw.sim import _kernels
 
         self._kernels: dict[str, Callable[..., Any]] = (
@@ -171,45 +195,63 @@ class StateVectorQAOA:
         finally:
             numba.set_num_threads(before)
 
-    def _evolve(self, gammas: FloatArray, betas: FloatArray) -> ComplexArray:
-        """Evolve into the internal buffer and return it (not a copy)."""
+    def _evolve(self, gammas: FloatArray, betas: FloatArray) -> complex:
+        """Evolve into the internal buffers; the state is ``scale * (re + i im)`` (the stored
+        half of it with ``self.reflect``). Returns ``scale``."""
         if self.kernel == "reference":
             self._psi[:] = qaoa_state_reference(self.diagonal, gammas, betas)
-            return self._psi
-        if self.kernel == "gpu":
-            return self._gpu.state(gammas, betas)  # type: ignore[no-any-return]
+            return 1.0
         from poqw.sim._kernels import apply_layers
 
-        if self.levels is not None:
-            tables = [np.exp(-1j * g * self._values) for g in gammas]
-        else:
-            tables = [_EMPTY_TABLE] * len(gammas)
         with self._thread_cap():
-            apply_layers(self._kernels, self._psi, self._lev, tables, self._diag_arg, gammas,
-                         betas, self.num_qubits)
-        return self._psi
+            return apply_layers(self._kernels, self._re, self._im, self._lev, self._values,
+                                self._diag_arg, gammas, betas, self.num_qubits, self.reflect)
 
     def state(self, gammas: npt.ArrayLike, betas: npt.ArrayLike) -> ComplexArray:
         """The QAOA state vector (a new array of 2**n complex128)."""
         g, b = check_angles(gammas, betas)
-        return self._evolve(g, b).copy()
+        if self.kernel == "gpu":
+            return self._gpu.state(g, b).copy()  # type: ignore[no-any-return]
+        scale = self._evolve(g, b)
+        if self.kernel == "reference":
+            return self._psi.copy()
+        out = np.empty(1 << self.num_qubits, dtype=np.complex128)
+        half = self._re.shape[0]
+        out.real[:half] = self._re
+        out.imag[:half] = self._im
+        out[:half] *= scale
+        if self.reflect:
+            out[half:] = out[half - 1::-1]
+        return out
 
     def probabilities(self, gammas: npt.ArrayLike, betas: npt.ArrayLike) -> FloatArray:
         """|amplitude|**2 of every basis state."""
-        psi = self._evolve(*check_angles(gammas, betas))
-        return psi.real**2 + psi.imag**2  # type: ignore[no-any-return]
+        g, b = check_angles(gammas, betas)
+        if self.kernel != "fast":
+            psi = self.state(g, b)
+            return psi.real**2 + psi.imag**2  # type: ignore[no-any-return]
+        scale = self._evolve(g, b)
+        re, im = self._re, self._im
+        p: FloatArray = (re * re + im * im) * abs(scale) ** 2
+        return np.concatenate([p, p[::-1]]) if self.reflect else p
+
+    def _mass_factor(self, scale: complex) -> float:
+        """What a sum of |stored|**2 must be multiplied by to be a sum over the whole state."""
+        return abs(scale) ** 2 * (2.0 if self.reflect else 1.0)
 
     def expectation(self, gammas: npt.ArrayLike, betas: npt.ArrayLike) -> float:
         """<gamma, beta| H |gamma, beta>, offset included."""
         g, b = check_angles(gammas, betas)
         if self.kernel == "gpu":
             return float(self._gpu.expectation(g, b))
-        psi = self._evolve(g, b)
+        scale = self._evolve(g, b)
         if self.kernel == "reference":
+            psi = self._psi
             return float(np.dot(psi.real**2 + psi.imag**2, self.diagonal))
         with self._thread_cap():
-            return float(self._kernels["expectation"](psi, self._lev, self._values,
-                                                      self._diag_arg))
+            total = self._kernels["expectation"](self._re, self._im, self._lev,
+                                                 self._values, self._diag_arg)
+        return float(total) * self._mass_factor(scale)
 
     def expectations(self, angle_batch: npt.ArrayLike) -> FloatArray:
         """Expectations for a batch of angle sets, shape (k, 2, p): [:, 0] gammas, [:, 1] betas."""
@@ -231,26 +273,28 @@ class StateVectorQAOA:
         if self.kernel == "gpu":
             idx, expect = self._gpu.sample_indices(g, b, shots, gen)
             return idx, float(expect)
-        psi = self._evolve(g, b)
+        scale = self._evolve(g, b)
         if self.kernel == "reference":
+            psi = self._psi
             p = psi.real**2 + psi.imag**2
             cdf = np.cumsum(p)
             _check_norm(float(cdf[-1]))
             return sample_from_cdf(cdf, shots, gen), float(np.dot(p, self.diagonal))
+        re, im = self._re, self._im
         with self._thread_cap():
-            expect = float(self._kernels["chunk_masses"](psi, self._lev, self._values,
-                                                         self._diag_arg, self._chunk,
-                                                         self._chunk_sums))
+            energy = self._kernels["chunk_masses"](re, im, self._lev, self._values,
+                                                   self._diag_arg, self._chunk, self._chunk_sums)
         chunk_cdf = np.cumsum(self._chunk_sums)
-        _check_norm(float(chunk_cdf[-1]))
-        u = gen.random(shots) * chunk_cdf[-1]
+        mass = float(chunk_cdf[-1]) * (2.0 if self.reflect else 1.0)
+        _check_norm(mass * abs(scale) ** 2)
+        u = gen.random(shots) * mass
         idx = np.empty(shots, dtype=np.int64)
-        self._kernels["draw"](psi, chunk_cdf, u, self._chunk, idx)
-        return idx, expect
+        self._kernels["draw"](re, im, chunk_cdf, u, self._chunk, self.reflect, idx)
+        return idx, float(energy) * self._mass_factor(scale)
 
     def _energies(self, idx: npt.NDArray[Any]) -> FloatArray:
         if self.levels is not None and self.kernel == "fast":
-            return self._values[self._lev[idx]]  # type: ignore[no-any-return]
+            return self._values[self.levels.index[idx]]  # type: ignore[no-any-return]
         out: FloatArray = self.diagonal[idx]
         return out
 
