@@ -8,8 +8,11 @@ bound is ``<= b`` at budget ``B`` (a miner grinds salts, so this is a per-attemp
 the work of bound ``b`` is the expected number of spin-update attempts to succeed,
 ``min_B ceil(B * num_reads * n / p_B(b))``, made strictly decreasing in ``b``. The range runs from
 the hardest bound some budget reaches in ``min_success`` of instances to the median bound of the
-cheapest budget. Run ``python -m poqw.chain.calibrate --family regular3 --size 24`` to print the
-genesis ``difficulty.calibration`` object.
+cheapest budget. ``poqw chain calibrate --family regular3 --size 24 --out genesis.json`` writes a
+whole genesis around it (``python -m poqw.chain.calibrate`` prints the calibration object alone).
+
+Running annealers is not consensus: nothing under ``poqw.chain`` or ``poqw.node`` imports this
+module, and the sampler is imported only when :func:`calibrate_topology` runs.
 """
 
 from __future__ import annotations
@@ -18,19 +21,21 @@ import argparse
 import json
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from poqw.chain.instance import derive_instance, derive_seed
-from poqw.chain.proof import greedy_diverse_selection
+from poqw.chain.proof import MAX_PROOF_SOLUTIONS, greedy_diverse_selection
 from poqw.chain.topology import Topology, build_topology
 from poqw.crypto.hashing import hash32
+from poqw.errors import ConfigError
 
 __all__ = [
     "Calibration",
+    "ProgressCallback",
     "calibrate_topology",
     "genesis_document",
     "proof_bounds",
@@ -52,6 +57,11 @@ class Calibration:
     easiest_bound: int
     initial_bound: int
     work: tuple[int, ...]
+
+    def success_rate(self, budget_index: int, bound: int) -> float:
+        """Share of instances whose proof bound at ``budgets[budget_index]`` is ``<= bound``."""
+        row = self.bounds[budget_index]
+        return sum(1 for x in row if x is not None and x <= bound) / len(row)
 
     def to_json(self) -> dict[str, Any]:
         """The genesis ``difficulty.calibration`` object (with how it was measured)."""
@@ -100,15 +110,44 @@ def work_table(budgets: Sequence[int], num_reads: int, num_nodes: int,
     return work
 
 
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each (instance, budget) annealing run."""
+
+
+def _check_parameters(topology: Topology, k: int, d_min: int, budgets: Sequence[int],
+                      num_instances: int, num_reads: int, min_success: float) -> None:
+    if not 1 <= k <= MAX_PROOF_SOLUTIONS:
+        raise ConfigError(f"calibration k = {k} must be in [1, {MAX_PROOF_SOLUTIONS}]")
+    if not 0 <= d_min <= topology.num_nodes // 2:
+        raise ConfigError(f"calibration d_min = {d_min} must be in [0, "
+                          f"{topology.num_nodes // 2}] for {topology.num_nodes} nodes")
+    if not budgets or any(b < 1 for b in budgets):
+        raise ConfigError(f"calibration budgets must be positive sweep counts, got "
+                          f"{list(budgets)}")
+    if list(budgets) != sorted(set(budgets)):
+        raise ConfigError(f"calibration budgets must increase strictly, got {list(budgets)}")
+    if num_instances < 1:
+        raise ConfigError(f"calibration needs at least one instance, got {num_instances}")
+    if num_reads < k:
+        raise ConfigError(f"calibration reads = {num_reads} cannot give k = {k} solutions")
+    if not 0 < min_success <= 1:
+        raise ConfigError(f"calibration min_success = {min_success} must be in (0, 1]")
+
+
 def calibrate_topology(topology: Topology, k: int, d_min: int,
                        budgets: Sequence[int] = (1, 4, 16, 64, 256), num_instances: int = 32,
                        num_reads: int = 64, min_success: float = 0.125,
-                       seed: int = 0) -> Calibration:
-    """Measure proof bounds over random block puzzles and derive the calibrated range."""
+                       seed: int = 0, progress: ProgressCallback | None = None) -> Calibration:
+    """Measure proof bounds over random block puzzles and derive the calibrated range.
+
+    ``progress(done, total)`` is called after each of the ``num_instances * len(budgets)`` runs.
+    Raises :class:`ConfigError` for parameters that cannot calibrate anything."""
+    _check_parameters(topology, k, d_min, budgets, num_instances, num_reads, min_success)
     from dwave.samplers import SimulatedAnnealingSampler
 
     sampler = SimulatedAnnealingSampler()
     rows: list[list[int | None]] = [[] for _ in budgets]
+    total, done = num_instances * len(budgets), 0
     for i in range(num_instances):
         parent = hash32(b"poqw/calibration/v1", struct.pack(">QQ", seed, i))
         inst = derive_instance(topology, derive_seed(parent, bytes(20), bytes(32)))
@@ -120,9 +159,13 @@ def calibrate_topology(topology: Topology, k: int, d_min: int,
             spins = ss.record.sample.astype(np.int64)
             energies = np.rint(ss.record.energy).astype(np.int64)
             row.append(proof_bounds(energies, spins, k, d_min))
+            done += 1
+            if progress is not None:
+                progress(done, total)
     reached = [x for row in rows for x in row if x is not None]
     if not reached:
-        raise ValueError("no budget produced a proof: raise the budgets or lower k/d_min")
+        raise ConfigError(f"no budget produced a proof of k = {k} solutions at distance "
+                          f">= {d_min}: raise the budgets or reads, or lower k / d_min")
     hardest = max(reached)
     for b in range(min(reached), max(reached) + 1):
         if max(sum(1 for x in row if x is not None and x <= b) for row in rows) \
