@@ -1,12 +1,17 @@
 """The mempool: valid transactions waiting for a block, per sender in nonce order.
 
 Admission checks a transaction against the tip's state (signature, chain id, fees, gas, balance;
-a nonce above the account's is queued). Limits: total count and bytes, transactions per sender,
+a nonce above the account's is queued). The balance must cover the worst-case cost (value plus gas
+limit times fee cap) of the sender's pending transactions with lower nonces plus the new one, so
+a sender cannot queue many transactions that each spend the whole balance; a pending transaction
+with a higher nonce that the newcomer leaves uncovered is dropped (it could not run after it).
+Limits: total count and bytes, transactions per sender,
 and a lifetime after which a transaction expires (``now`` is always passed in). A full pool
 evicts the lowest-paying last-in-line transaction if the newcomer pays more; replacing a pending
 nonce needs a fee bump. Blocks are filled by effective tip (``min(max priority fee, max fee -
 base fee)``), respecting each sender's nonce order. After every head change the pool drops what
-was included or became invalid and takes back the transactions of blocks a reorg removed.
+was included or became invalid or is no longer covered by the sender's balance, and takes back
+the transactions of blocks a reorg removed.
 """
 
 from __future__ import annotations
@@ -87,13 +92,45 @@ class Mempool:
             old = queue.get(info.nonce)
             if old is not None:
                 self._check_replacement(old.info, info)
-                self._remove(old.info)
             elif len(queue) >= self.limits.max_per_sender:
                 raise MempoolRejected(f"sender 0x{info.sender.hex()} already has "
                                       f"{len(queue)} pending transactions (limit)")
+            balance = self.engine.balance(state_root, info.sender)
+            self._check_balance(info, queue, account_nonce, balance)
+            if old is not None:
+                self._remove(old.info)
             self._make_room(info, env.base_fee_per_gas)
             self._insert(_Entry(info, now))
+            self._drop_uncovered(info.sender, account_nonce, balance)
             return info
+
+    @staticmethod
+    def _check_balance(info: TransactionInfo, queue: dict[int, _Entry], account_nonce: int,
+                       balance: int) -> None:
+        """The balance covers the pending lower nonces' worst-case cost plus ``info``'s."""
+        earlier = sum(e.info.max_cost for n, e in queue.items() if account_nonce <= n < info.nonce)
+        if earlier + info.max_cost > balance:
+            raise MempoolRejected(
+                f"insufficient balance for the pending transactions: sender "
+                f"0x{info.sender.hex()} has {balance}, its pending nonces {account_nonce} to "
+                f"{info.nonce - 1} may cost {earlier} and nonce {info.nonce} up to "
+                f"{info.max_cost} (value + gas limit x max fee), {earlier + info.max_cost} in all")
+
+    def _drop_uncovered(self, sender: bytes, account_nonce: int, balance: int) -> int:
+        """In nonce order, drop each transaction the balance left after the kept lower ones
+        cannot cover; return how many went."""
+        queue = self._by_sender.get(sender, {})
+        spent = dropped = 0
+        for nonce in sorted(queue):
+            info = queue[nonce].info
+            if nonce < account_nonce:
+                continue  # already spent on chain: re-validation removes it
+            if spent + info.max_cost > balance:
+                self._remove(info)
+                dropped += 1
+            else:
+                spent += info.max_cost
+        return dropped
 
     def _check_replacement(self, old: TransactionInfo, new: TransactionInfo) -> None:
         bump = 100 + self.limits.price_bump_percent
@@ -193,6 +230,9 @@ class Mempool:
                                                      allow_future_nonce=True)
                 except (InvalidTransaction, DecodeError, StorageError):
                     self._remove(info)
+            for sender in list(self._by_sender):
+                self._drop_uncovered(sender, self.engine.nonce(state_root, sender),
+                                     self.engine.balance(state_root, sender))
             self.expire(now)
             for raw in reverted:
                 if bytes(raw) in included_set:
