@@ -8,7 +8,10 @@ peers at once); reports invalid data to the sender's misbehaviour score; and gos
 head of the local chain, mined here or received. The miner keeps running in its own thread and
 moves to a better tip by itself (it re-reads the tip after every puzzle attempt). The node key
 (``p2p.key``), the certificate (``node.crt``/``node.key``) and the TOFU pins (``trust.db``) live
-in the data directory; ``network.json`` there reports port, peers and tip for tools.
+in the data directory; ``network.json`` there reports port, peers and tip for tools. Bans live in
+``trust.db`` too: loaded at start, written as they happen, with their expiry converted between
+the protocol's monotonic clock (the event loop's) and the wall clock, so a ban survives a
+restart with the time it had left.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from poqw.errors import (
     LocalProtocolError,
     PoqwError,
     ProtocolError,
+    StorageError,
 )
 from poqw.node.blockchain import ImportResult
 from poqw.node.service import Node
@@ -49,7 +53,7 @@ from poqw.p2p.messages import (
     PeerAddress,
 )
 from poqw.p2p.peer import ConnectionState
-from poqw.p2p.policing import Penalty
+from poqw.p2p.policing import BanList, Penalty
 from poqw.p2p.quic import DEFAULT_PORT, PeerSession, QuicTransport, ensure_tls_identity
 from poqw.p2p.sync import (
     RequestBlocks,
@@ -132,10 +136,11 @@ class NetworkService:
         self.identity = ensure_tls_identity(datadir, tls_cert_file or None,
                                             tls_key_file or None)
         self.trust = TrustStore(datadir / TRUST_FILE)
+        self.bans = BanList()  # on the event loop's clock; persisted in trust.db
         self.local = LocalNode(load_node_key(datadir), node.genesis.chain_id,
                                node.genesis_hash(), listen_host=host, listen_port=port)
         self.transport = QuicTransport(self.local, self._chain_tip(), self.identity,
-                                       config=peer_config, trust=self.trust)
+                                       config=peer_config, trust=self.trust, bans=self.bans)
         self.status_path = datadir / STATUS_FILE
         self.peers: dict[bytes, PeerSession] = {}  # node id -> ready session
         self.sync = self._new_sync()
@@ -159,6 +164,7 @@ class NetworkService:
     async def start(self) -> int:
         """Listen, start the accept/tick loops; returns the bound port."""
         self._loop = asyncio.get_running_loop()
+        self._load_bans()
         try:
             self.port = await self.transport.start_server(self.host, self.port)
         except OSError as exc:
@@ -181,6 +187,8 @@ class NetworkService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.transport.close()
+        if self._loop is not None:
+            self._save_bans()
         self.trust.close()
         self._write_status()
 
@@ -209,8 +217,29 @@ class NetworkService:
             self._pump_sync()
             self._log_refused()
             self._announce_new_transactions()
+            self._save_bans()
             if self._dirty:
                 self._write_status()
+
+    def _load_bans(self) -> None:
+        """Bans still in force from ``trust.db``, their wall-clock expiry moved to our clock."""
+        wall, now = time.time(), self._now()
+        stored = self.trust.load_bans(wall)
+        taken = self.bans.restore([replace(e, until=e.until - wall + now) for e in stored], now)
+        if taken:
+            log.info("%d bans still in force from %s", taken, self.trust.path)
+
+    def _save_bans(self) -> None:
+        """Write bans made (or lifted) since the last call to ``trust.db``, on the wall clock."""
+        banned, unbanned = self.bans.take_changes()
+        if not banned and not unbanned:
+            return
+        wall, now = time.time(), self._now()
+        try:
+            self.trust.save_bans([replace(e, until=e.until - now + wall) for e in banned],
+                                 unbanned, wall)
+        except StorageError as exc:
+            log.warning("bans not saved, a restart will forget them: %s", exc)
 
     def _log_refused(self) -> None:
         """Incoming connections that closed before the join finished never reach ``accept``:
@@ -317,6 +346,7 @@ class NetworkService:
         if event.banned:
             self.stats["peers_banned"] += 1
             log.warning("peer %s banned: %s", who, event.reason)
+            self._save_bans()
         else:
             log.info("connection to %s closed (%s): %s", who,
                      "by peer" if event.by_peer else "by us", event.reason)

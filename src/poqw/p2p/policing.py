@@ -3,14 +3,18 @@
 All three take the current time as an argument and never read a clock, so a test can replay any
 sequence exactly. The score decays slowly, so an honest peer's rare mistake is forgotten while a
 peer that keeps sending bad data crosses the threshold and is banned until the ban expires.
+The ban list can export and import its entries and reports what changed since it was last asked,
+so a node can keep bans across restarts (it stores them on the wall clock, see ``TrustStore``).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "BanEntry",
     "BanList",
     "MisbehaviourScore",
     "Penalty",
@@ -84,8 +88,12 @@ class MisbehaviourScore:
         return self._points >= self.threshold
 
 
-@dataclass
-class _Ban:
+@dataclass(frozen=True)
+class BanEntry:
+    """``key`` (``node:<id hex>`` or ``host:<address>``) is banned until ``until``, on the clock of
+    whoever holds the entry (the protocol's ``now`` inside a :class:`BanList`)."""
+
+    key: str
     until: float
     reason: str
 
@@ -94,13 +102,15 @@ class BanList:
     """Keys (node ids, hosts) banned until an expiry time; time is passed in."""
 
     def __init__(self) -> None:
-        self._bans: dict[str, _Ban] = {}
+        self._bans: dict[str, BanEntry] = {}
+        self._changed: set[str] = set()
 
     def ban(self, key: str, now: float, duration: float, reason: str) -> None:
         current = self._bans.get(key)
         until = now + duration
         if current is None or current.until < until:
-            self._bans[key] = _Ban(until, reason)
+            self._bans[key] = BanEntry(key, until, reason)
+            self._changed.add(key)
 
     def is_banned(self, key: str, now: float) -> bool:
         ban = self._bans.get(key)
@@ -115,11 +125,37 @@ class BanList:
         return self._bans[key].reason if self.is_banned(key, now) else None
 
     def unban(self, key: str) -> None:
-        self._bans.pop(key, None)
+        if self._bans.pop(key, None) is not None:
+            self._changed.add(key)
 
     def expire(self, now: float) -> None:
         for key in [k for k, b in self._bans.items() if b.until <= now]:
             del self._bans[key]
+
+    def entries(self, now: float) -> list[BanEntry]:
+        """Every ban still in force at ``now``, by key."""
+        self.expire(now)
+        return sorted(self._bans.values(), key=lambda e: e.key)
+
+    def restore(self, entries: Iterable[BanEntry], now: float) -> int:
+        """Take bans back (from storage, converted to this list's clock); a longer ban already
+        held wins, expired ones are skipped, and nothing counts as a change. Returns how many
+        were taken."""
+        taken = 0
+        for entry in entries:
+            current = self._bans.get(entry.key)
+            if entry.until > now and (current is None or current.until < entry.until):
+                self._bans[entry.key] = entry
+                taken += 1
+        return taken
+
+    def take_changes(self) -> tuple[list[BanEntry], list[str]]:
+        """Bans made or lengthened, and keys unbanned, since the last call (then forgotten).
+
+        A ban that ran out in between is reported as unbanned: storage may forget it too."""
+        changed, self._changed = self._changed, set()
+        banned = sorted((self._bans[k] for k in changed if k in self._bans), key=lambda e: e.key)
+        return banned, sorted(k for k in changed if k not in self._bans)
 
     def __len__(self) -> int:
         return len(self._bans)

@@ -2,16 +2,20 @@
 
 ``TrustStore`` keeps node id -> certificate fingerprint in a SQLite file (``trust.db``). A node
 that later shows a different certificate under the same key is refused with an error naming it,
-until the operator deliberately forgets the pin. Times are passed in, never read here.
+until the operator deliberately forgets the pin. The same file keeps the node's bans (table
+``bans``: key, expiry in wall-clock Unix seconds, reason) so a restarted node still refuses a peer
+it banned; expired rows are pruned on every load and save. Times are passed in, never read here.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from poqw.errors import StorageError, UntrustedPeer
+from poqw.p2p.policing import BanEntry
 
 __all__ = ["TrustStore"]
 
@@ -21,6 +25,13 @@ CREATE TABLE IF NOT EXISTS pins (
     fingerprint BLOB NOT NULL,
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL
+)
+"""
+_BANS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bans (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL,
+    reason TEXT NOT NULL
 )
 """
 
@@ -34,6 +45,7 @@ class TrustStore:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_BANS_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open trust store {self.path}: {exc}") from exc
 
@@ -64,6 +76,44 @@ class TrustStore:
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM pins").fetchone()[0])
+
+    # --- bans (wall-clock expiry) -------------------------------------------------------------
+
+    def _bans_error(self, problem: str) -> StorageError:
+        return StorageError(
+            f"the bans table of trust store {self.path} is unreadable ({problem}); the pins are "
+            f"untouched: to forget every ban, run: sqlite3 {self.path} 'DROP TABLE bans'")
+
+    def load_bans(self, now: float) -> list[BanEntry]:
+        """Bans in force at ``now`` (wall clock), expiry on the wall clock; prunes the rest."""
+        try:
+            with self._db:
+                self._db.execute("DELETE FROM bans WHERE until <= ?", (now,))
+                rows = self._db.execute("SELECT key, until, reason FROM bans ORDER BY key"
+                                        ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._bans_error(str(exc)) from exc
+        entries = []
+        for key, until, reason in rows:
+            if not isinstance(key, str) or not key.startswith(("node:", "host:")) \
+                    or isinstance(until, bool) or not isinstance(until, int | float) \
+                    or not isinstance(reason, str):
+                raise self._bans_error(f"bad row {key!r}, {until!r}, {reason!r}")
+            entries.append(BanEntry(key, float(until), reason))
+        return entries
+
+    def save_bans(self, banned: Iterable[BanEntry], unbanned: Iterable[str], now: float) -> None:
+        """Record new or lengthened bans (expiry on the wall clock) and lifted ones; prune those
+        expired at ``now``."""
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO bans VALUES (?, ?, ?)",
+                                     [(e.key, e.until, e.reason) for e in banned])
+                self._db.executemany("DELETE FROM bans WHERE key = ?",
+                                     [(k,) for k in unbanned])
+                self._db.execute("DELETE FROM bans WHERE until <= ?", (now,))
+        except sqlite3.Error as exc:
+            raise self._bans_error(str(exc)) from exc
 
     def close(self) -> None:
         self._db.close()
