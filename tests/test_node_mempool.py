@@ -178,3 +178,33 @@ def test_block_inclusion_revalidation_and_reorg_readd(tmp_path: Path) -> None:
     b3 = build_block_on(chain, b2.header, miner_b, T0 + 3, mempool=side, label="b3")
     chain.import_block(b3, T0 + 100)
     assert {i.raw for i in pool.transactions()} == {a0, a1}
+
+
+def big_tx(sender: str, nonce: int, tip_gwei: float, data_bytes: int, fee_gwei: float = 5) -> bytes:
+    doc: dict[str, Any] = {
+        "type": 2, "chainId": GENESIS.chain_id, "nonce": nonce, "gas": 21000 + 40 * data_bytes,  # EIP-7623 floor
+        "maxFeePerGas": int(fee_gwei * GWEI), "maxPriorityFeePerGas": int(tip_gwei * GWEI),
+        "to": to_checksum_address(SINK), "value": 0, "data": b"\x01" * data_bytes,
+    }
+    return bytes(Account.from_key(KEYS[sender]).sign_transaction(doc).raw_transaction)
+
+
+def test_eviction_is_all_or_nothing(setup: Any) -> None:
+    """A newcomer that would need to evict a better-paying transaction is refused before any
+    cheaper one is evicted, and a refused replacement keeps the original."""
+    chain, _, _head, env, root = setup
+    small = len(tx("bob", 0))
+    pool = Mempool(chain.engine, MempoolLimits(max_bytes=3 * small + 20))
+    cheap, dear = tx("bob", 0, tip_gwei=1), tx("carol", 0, tip_gwei=4, value=0)
+    pool.add(cheap, root, env, T0)
+    pool.add(dear, root, env, T0)
+    big = big_tx("alice", 0, tip_gwei=2, data_bytes=2 * small)  # needs both slots freed
+    with pytest.raises(MempoolRejected, match="pays no more"):
+        pool.add(big, root, env, T0)
+    assert {i.raw for i in pool.transactions()} == {cheap, dear}
+    first = tx("alice", 0, tip_gwei=2)
+    pool.add(first, root, env, T0)  # fits without evicting anyone
+    bigger = big_tx("alice", 0, tip_gwei=3, fee_gwei=6, data_bytes=3 * small)
+    with pytest.raises(MempoolRejected):
+        pool.add(bigger, root, env, T0)
+    assert {i.raw for i in pool.transactions()} == {cheap, dear, first}

@@ -97,9 +97,12 @@ class Mempool:
                                       f"{len(queue)} pending transactions (limit)")
             balance = self.engine.balance(state_root, info.sender)
             self._check_balance(info, queue, account_nonce, balance)
+            victims = self._plan_room(info, env.base_fee_per_gas,
+                                      None if old is None else old.info)
+            for victim in victims:  # all or nothing: nothing leaves before the plan works
+                self._remove(victim)
             if old is not None:
                 self._remove(old.info)
-            self._make_room(info, env.base_fee_per_gas)
             self._insert(_Entry(info, now))
             self._drop_uncovered(info.sender, account_nonce, balance)
             return info
@@ -139,21 +142,31 @@ class Mempool:
             raise MempoolRejected(f"replacement for nonce {new.nonce} must raise both fee caps by "
                                   f"at least {self.limits.price_bump_percent}%")
 
-    def _make_room(self, info: TransactionInfo, base_fee: int) -> None:
+    def _plan_room(self, info: TransactionInfo, base_fee: int,
+                   replacing: TransactionInfo | None) -> list[TransactionInfo]:
+        """The transactions to evict so ``info`` fits (cheapest last-in-line of other senders
+        first); raises without touching the pool if the newcomer does not pay enough to fit."""
         size = len(info.raw)
         if size > self.limits.max_bytes:
             raise MempoolRejected(f"transaction of {size} bytes exceeds the pool's byte limit")
-        while (len(self._by_hash) + 1 > self.limits.max_count
-               or self._bytes + size > self.limits.max_bytes):
-            victims = [max(q.items())[1].info for s, q in self._by_sender.items()
-                       if q and s != info.sender]
+        count = len(self._by_hash) + 1 - (replacing is not None)
+        nbytes = self._bytes + size - (0 if replacing is None else len(replacing.raw))
+        tails = {s: sorted(q) for s, q in self._by_sender.items() if q and s != info.sender}
+        planned: list[TransactionInfo] = []
+        while count > self.limits.max_count or nbytes > self.limits.max_bytes:
+            victims = [self._by_sender[s][nonces[-1]].info for s, nonces in tails.items()
+                       if nonces]
             if not victims:
                 raise MempoolRejected("the mempool is full")
             victim = min(victims, key=lambda v: (effective_tip(v, base_fee), v.tx_hash))
             if effective_tip(victim, base_fee) >= effective_tip(info, base_fee):
                 raise MempoolRejected("the mempool is full and this transaction pays no more "
                                       "than the cheapest one it holds")
-            self._remove(victim)
+            tails[victim.sender].pop()
+            planned.append(victim)
+            count -= 1
+            nbytes -= len(victim.raw)
+        return planned
 
     def _insert(self, entry: _Entry) -> None:
         info = entry.info
