@@ -11,6 +11,7 @@ from poqw.cli import node as node_cli
 from poqw.cli.bench import bench
 from poqw.cli.demo import demo
 from poqw.cli.devnet import devnet
+from poqw.cli.expect import expect
 from poqw.cli.netsim import netsim
 from poqw.cli.simulate import simulate
 from poqw.cli.solve import solve
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(solve)
+app.command()(expect)
 app.command()(demo)
 app.command()(netsim)
 app.command()(bench)

@@ -11,19 +11,22 @@ import typer
 from rich.table import Table
 
 from poqw.cli.common import LoadedProblem, command, console, load_problem, print_json
+from poqw.errors import ConfigError
 
 __all__ = ["solve"]
 
 
 def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int, strikes: int,
                        time_limit: float | None, controller: str, objective: str,
-                       backend: str, max_bond: int, show_progress: bool) -> dict[str, Any]:
+                       backend: str, max_bond: int, show_progress: bool,
+                       client: Any = None) -> dict[str, Any]:
     from poqw.strike import solve as strike_solve
     from poqw.strike.progress import RichProgress
 
     kwargs: dict[str, Any] = {"p": p, "shots": shots, "max_strikes": strikes,
                               "time_limit": time_limit, "seed": seed, "controller": controller,
-                              "objective": objective, "backend": backend, "max_bond": max_bond}
+                              "objective": objective, "backend": backend, "max_bond": max_bond,
+                              "client": client}
     if not show_progress:
         return strike_solve(problem.model, **kwargs).to_dict()
     with RichProgress(console=console, transient=True) as view:
@@ -70,15 +73,33 @@ def solve(
              "lightcone (qaoa only).")] = "auto",
     max_bond: Annotated[int, typer.Option(help="MPS bond dimension (tensor networks).")] = 64,
     num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
+    dask_scheduler: Annotated[str | None, typer.Option(
+        "--dask-scheduler", metavar="ADDRESS",
+        help="Contract the tensor-network QAOA arm's wide light cones on your Dask cluster "
+             "(qaoa only).")] = None,
+    dask_workers: Annotated[int | None, typer.Option(
+        "--dask-workers", metavar="N", min=1,
+        help="The same on a local Dask cluster of N worker processes bound to 127.0.0.1 "
+             "(qaoa only; stopped at the end).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Solve an Ising / MaxCut problem and print the best energy, cut and solution."""
+    from poqw.cli.expect import dask_client
+
     problem = load_problem(problem_file, random_regular, seed)
+    if sampler != "qaoa" and (dask_scheduler is not None or dask_workers is not None):
+        raise ConfigError("--dask-scheduler and --dask-workers are for --sampler qaoa (its "
+                          "tensor-network arm)")
     if sampler == "qaoa":
-        doc = _solve_with_strike(problem, seed=seed, p=p, shots=shots, strikes=strikes,
-                                 time_limit=time_limit, controller=controller,
-                                 objective=objective, backend=backend, max_bond=max_bond,
-                                 show_progress=not as_json)
+        if dask_scheduler is not None or dask_workers is not None:
+            from poqw.strike.loop import check_dask_use
+
+            check_dask_use(problem.model, ("qaoa",), backend)
+        with dask_client(dask_scheduler, dask_workers) as client:
+            doc = _solve_with_strike(problem, seed=seed, p=p, shots=shots, strikes=strikes,
+                                     time_limit=time_limit, controller=controller,
+                                     objective=objective, backend=backend, max_bond=max_bond,
+                                     show_progress=not as_json, client=client)
     else:
         doc = _solve_with_sampler(problem, sampler, seed=seed, num_reads=num_reads)
     doc["sampler"] = sampler

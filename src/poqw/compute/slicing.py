@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +23,18 @@ from poqw.errors import ConfigError, SimulationError
 
 __all__ = [
     "SlicedPlan",
+    "check_client",
+    "cluster_threads",
     "contract_sliced",
     "contract_tensor_network_sliced",
     "local_cluster",
     "plan_sliced",
+    "scatter_tree",
 ]
 
 MAX_SLICES = 1 << 20
+# Arrays up to this many bytes in all travel inside each task; larger ones are scattered once.
+INLINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ def plan_sliced(
     optimize: str = "greedy",
 ) -> SlicedPlan:
     """Find a contraction tree, then slice it until the largest intermediate has at most
-    ``target_size`` entries and/or there are at least ``target_slices`` pieces."""
+    ``target_size`` entries and/or there are at least ``target_slices`` pieces (or as many as
+    the contracted indices have values, if that is fewer)."""
     import cotengra as ctg
 
     if target_size is not None and target_size < 1:
@@ -69,10 +76,16 @@ def plan_sliced(
     )
     flops = float(tree.total_flops())
     inner = {ix for term in inputs for ix in term} - set(output)
-    if (target_size is not None or target_slices is not None) and inner:
-        tree = tree.slice(
-            target_size=target_size, target_slices=target_slices, allow_outer=False, seed=0
-        )
+    if target_size is not None and inner:
+        tree = tree.slice(target_size=target_size, allow_outer=False, seed=0)
+    # A second pass for the count (cotengra's search with both targets can find no candidate;
+    # on a sliced tree, target_slices counts the new slices only).
+    if target_slices is not None and inner and tree.nslices < target_slices:
+        # no more slices than the inner indices have values
+        possible = math.prod(size_dict[ix] for ix in inner)
+        more = -(-min(target_slices, possible) // int(tree.nslices))
+        if more > 1:
+            tree = tree.slice(target_slices=more, allow_outer=False, seed=0)
     if tree.nslices > MAX_SLICES:
         raise SimulationError(f"{tree.nslices} slices is over the limit of {MAX_SLICES}")
     return SlicedPlan(
@@ -92,29 +105,47 @@ def _contract_range(tree: Any, arrays: Sequence[npt.NDArray[Any]], first: int, s
     return total
 
 
+def check_client(client: Any) -> None:
+    """Raise :class:`ConfigError` unless ``client`` looks like a ``distributed.Client``."""
+    if not all(callable(getattr(client, name, None)) for name in ("submit", "scatter",
+                                                                    "gather", "nthreads")):
+        raise ConfigError(f"client must be a distributed.Client, got {type(client).__name__}")
+
+
+def cluster_threads(client: Any) -> int:
+    """Worker threads of the cluster behind ``client`` right now (0 while it has no workers)."""
+    check_client(client)
+    return int(sum(client.nthreads().values()))
+
+
 def contract_sliced(
     plan: SlicedPlan,
     arrays: Sequence[npt.NDArray[Any]],
     *,
     client: Any = None,
     chunks: int | None = None,
+    remote_tree: Any = None,
 ) -> Any:
     """Contract every slice of ``plan`` and sum them.
 
     Without ``client`` the slices run here one after another. With a ``distributed.Client`` the
     slices are cut into ``chunks`` contiguous ranges (default: 4 per worker thread), each a
-    task on the cluster; the arrays are scattered once and the partial sums added here.
+    task on the cluster, and the partial sums are added here. Small arrays travel inside the
+    tasks, large ones (over ``INLINE_BYTES``) are scattered to every worker first; the tree is
+    scattered too, unless ``remote_tree`` is a future of it already on the cluster (see
+    :func:`scatter_tree`), which saves a round trip when one plan is contracted many times.
     """
     n = plan.nslices
     if client is None:
         return _contract_range(plan.tree, arrays, 0, n)
     if chunks is None:
-        threads = sum(client.nthreads().values()) or 1
-        chunks = 4 * threads
+        chunks = 4 * max(1, cluster_threads(client))
     chunks = max(1, min(int(chunks), n))
     bounds = np.linspace(0, n, chunks + 1).astype(int)
-    shared = client.scatter(list(arrays), broadcast=True, hash=False)
-    tree = client.scatter(plan.tree, broadcast=True, hash=False)
+    shared: Any = [np.asarray(a) for a in arrays]
+    if sum(a.nbytes for a in shared) > INLINE_BYTES:
+        shared = client.scatter(shared, broadcast=True, hash=False)
+    tree = remote_tree if remote_tree is not None else scatter_tree(plan, client)
     futures = [
         client.submit(_contract_range, tree, shared, int(a), int(b), pure=False)
         for a, b in itertools.pairwise(bounds)
@@ -125,6 +156,11 @@ def contract_sliced(
     for part in parts:
         total = total + part
     return total
+
+
+def scatter_tree(plan: SlicedPlan, client: Any) -> Any:
+    """A future of ``plan``'s contraction tree, copied to every worker of ``client``."""
+    return client.scatter(plan.tree, broadcast=True, hash=False)
 
 
 def contract_tensor_network_sliced(
@@ -166,7 +202,13 @@ def local_cluster(
     from distributed import Client, LocalCluster
 
     if address is not None:
-        client = Client(address)
+        if not isinstance(address, str) or not address.strip():
+            raise ConfigError(f"a Dask scheduler address must be a non-empty string like "
+                              f"tcp://host:8786, got {address!r}")
+        try:
+            client = Client(address)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
         try:
             yield client
         finally:

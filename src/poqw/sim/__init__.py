@@ -89,17 +89,20 @@ def _fidelity(engine: Any) -> float:
 @overload
 def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
                      backend: str = ..., kernel: str = ..., max_bond: int | None = ...,
+                     client: Any = ..., slice_target_size: int | None = ...,
                      return_info: Literal[False] = ...) -> float: ...
 
 
 @overload
 def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
                      backend: str = ..., kernel: str = ..., max_bond: int | None = ...,
+                     client: Any = ..., slice_target_size: int | None = ...,
                      return_info: Literal[True]) -> QAOARun: ...
 
 
 def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayLike, *,
                      backend: str = "auto", kernel: str = "fast", max_bond: int | None = None,
+                     client: Any = None, slice_target_size: int | None = None,
                      return_info: bool = False) -> float | QAOARun:
     """<gamma, beta| H |gamma, beta> for ``model`` (offset included).
 
@@ -107,8 +110,16 @@ def qaoa_expectation(model: IsingModel, gammas: npt.ArrayLike, betas: npt.ArrayL
     light cones on sparse graphs, an MPS on dense ones), 'statevector', 'mps', 'lightcone' or
     any registered name. ``return_info=True`` returns a :class:`QAOARun` with the backend used
     and the truncation fidelity.
+
+    ``client``, a ``distributed.Client``, runs the light-cone backend's tensor-network cones on
+    that Dask cluster: each wide cone is sliced into independent pieces (at least two per worker
+    thread) contracted on the workers and summed here. Cones small enough for the dense state
+    vector, and p=1 (closed form), stay local. ``slice_target_size`` caps the entries of any
+    intermediate tensor of a cone, with or without a client. Either one with a backend that
+    cannot use it ('statevector', 'mps', or 'auto' choosing one of them) is a ``ConfigError``.
     """
-    name, engine = build_engine(model, backend, kernel=kernel, max_bond=max_bond)
+    name, engine = build_engine(model, backend, kernel=kernel, max_bond=max_bond, client=client,
+                                slice_target_size=slice_target_size)
     value = float(engine.expectation(gammas, betas))
     if return_info:
         return QAOARun(value, name, _fidelity(engine))

@@ -5,7 +5,10 @@ has ``expectation(gammas, betas) -> float`` and ``sample(gammas, betas, shots, r
 int8``. Entries are either callables or ``"package.module:Attribute"`` strings imported on first
 use, so ``import poqw.sim`` stays light and a backend whose library is missing fails only when
 chosen (with :class:`BackendUnavailable`). Another backend is added with one
-:func:`register_backend` call or one line in ``_BUILTIN``.
+:func:`register_backend` call or one line in ``_BUILTIN``. A factory with a true
+``supports_dask`` attribute also takes ``client`` (a ``distributed.Client``) and
+``slice_target_size``; they are passed only when given, and asking another backend for them is
+a :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from poqw.errors import BackendUnavailable, ProblemTooLarge, SimulationError
+from poqw.errors import BackendUnavailable, ConfigError, ProblemTooLarge, SimulationError
 from poqw.problems.model import IsingModel
 
 __all__ = [
@@ -27,9 +30,11 @@ __all__ = [
     "QAOAEngine",
     "available_backends",
     "build_engine",
+    "check_dask_options",
     "make_engine",
     "register_backend",
     "resolve_backend",
+    "supports_dask",
 ]
 
 AUTO_STATEVECTOR_MAX_QUBITS = 26
@@ -112,17 +117,57 @@ def resolve_backend(name: str, num_qubits: int, max_degree: int = 0) -> str:
     return name
 
 
+def supports_dask(name: str) -> bool:
+    """Whether the concrete backend ``name`` takes a Dask ``client`` and ``slice_target_size``."""
+    return bool(getattr(_load(name), "supports_dask", False))
+
+
+def check_dask_options(requested: str, name: str, num_qubits: int, *, client: Any = None,
+                       slice_target_size: int | None = None) -> None:
+    """Raise :class:`ConfigError` if a client or slice target is given to a backend that
+    cannot use them (``requested`` is what the user asked for, ``name`` what it resolved to)."""
+    if client is None and slice_target_size is None:
+        return
+    if client is not None:
+        from poqw.compute.slicing import check_client
+
+        check_client(client)
+    if supports_dask(name):
+        return
+    what = "a Dask client" if client is not None else "slice_target_size"
+    why = (f"'auto' chose {name!r} for this {num_qubits}-variable model, which" if
+           requested == "auto" else f"backend {name!r}")
+    raise ConfigError(f"{what} was given but {why} cannot use it: only the 'lightcone' backend "
+                      f"slices tensor networks (over a cluster); pass backend='lightcone' or "
+                      f"drop the {'client' if client is not None else 'slice target'}")
+
+
 def build_engine(model: IsingModel, backend: str = "auto", *, kernel: str = "fast",
-                 threads: int | None = None, max_bond: int | None = None) -> tuple[str, Any]:
-    """The concrete backend name ``backend`` resolves to for ``model``, and its engine."""
+                 threads: int | None = None, max_bond: int | None = None, client: Any = None,
+                 slice_target_size: int | None = None) -> tuple[str, Any]:
+    """The concrete backend name ``backend`` resolves to for ``model``, and its engine.
+
+    ``client`` (a ``distributed.Client``) and ``slice_target_size`` go to backends that take
+    them ('lightcone'); with any other backend, including one 'auto' picked, they are a
+    :class:`ConfigError`.
+    """
     degrees = model.degrees()
     name = resolve_backend(backend, model.num_variables,
                            int(degrees.max()) if degrees.size else 0)
+    check_dask_options(backend, name, model.num_variables, client=client,
+                       slice_target_size=slice_target_size)
     factory = _load(name)
-    return name, factory(model, kernel=kernel, threads=threads, max_bond=max_bond)
+    options: dict[str, Any] = {}
+    if client is not None:
+        options["client"] = client
+    if slice_target_size is not None:
+        options["slice_target_size"] = slice_target_size
+    return name, factory(model, kernel=kernel, threads=threads, max_bond=max_bond, **options)
 
 
 def make_engine(model: IsingModel, backend: str = "auto", *, kernel: str = "fast",
-                threads: int | None = None, max_bond: int | None = None) -> Any:
+                threads: int | None = None, max_bond: int | None = None, client: Any = None,
+                slice_target_size: int | None = None) -> Any:
     """Build the engine of ``backend`` for ``model``."""
-    return build_engine(model, backend, kernel=kernel, threads=threads, max_bond=max_bond)[1]
+    return build_engine(model, backend, kernel=kernel, threads=threads, max_bond=max_bond,
+                        client=client, slice_target_size=slice_target_size)[1]

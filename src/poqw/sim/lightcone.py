@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from poqw.errors import InvalidProblem, SimulationError
+from poqw.errors import ConfigError, InvalidProblem, SimulationError
 from poqw.problems.model import IsingModel
 from poqw.sim.lightcone_kernels import (
     cone_statevector_expectation,
@@ -39,6 +39,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_MAX_STATEVECTOR_QUBITS = 20
 MAX_CONE_QUBITS = 64
+# With a Dask client, each wide cone is cut into at least this many slices per worker thread.
+SLICES_PER_THREAD = 2
 
 
 # -- p = 1 closed form -------------------------------------------------------------------------
@@ -191,6 +193,9 @@ class _Cache:
     graphs: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
     simulated: int = 0
     looked_up: int = 0
+    network: int = 0
+    distributed: int = 0
+    slices: int = 0
 
 
 class LightconeQAOA:
@@ -199,9 +204,17 @@ class LightconeQAOA:
     ``expectation(gammas, betas)`` has the signature of ``StateVectorQAOA.expectation``.
     Cones up to ``max_statevector_qubits`` use a dense state vector, wider ones a tensor
     network: ``tn_engine="native"`` (:mod:`poqw.sim.lightcone_network`, contraction plans
-    cached by cone shape, sliced to ``slice_target_size`` and spread over a Dask ``client`` if
-    given) or ``"quimb"`` (quimb's ``Circuit.local_expectation``, the reference).
+    cached by cone shape and sliced so no intermediate has more than ``slice_target_size``
+    entries) or ``"quimb"`` (quimb's ``Circuit.local_expectation``, the reference).
     ``closed_form_p1`` uses the p=1 formula instead of cones.
+
+    With a Dask ``client`` (a ``distributed.Client``) the slices of every tensor-network cone
+    are contracted on the cluster and summed here; plans are then also sliced into at least
+    ``SLICES_PER_THREAD`` pieces per worker thread (counted when the engine is made), so one
+    cone is parallel work. Only wide cones go to the cluster: cones within the state-vector
+    limit, and p=1 with the closed form, are computed here as before. The result equals the
+    no-client value to rounding. ``last_stats`` counts cones looked up and simulated, those
+    contracted as networks, those sent to the cluster and their slices.
     """
 
     def __init__(
@@ -218,12 +231,28 @@ class LightconeQAOA:
     ) -> None:
         if tn_engine not in ("native", "quimb"):
             raise InvalidProblem(f"tn_engine must be 'native' or 'quimb', got {tn_engine!r}")
+        if slice_target_size is not None and (
+                isinstance(slice_target_size, bool) or not isinstance(slice_target_size, int)
+                or slice_target_size < 1):
+            raise ConfigError(f"slice_target_size must be a positive integer (entries of the "
+                              f"largest intermediate tensor), got {slice_target_size!r}")
+        target_slices: int | None = None
+        self._chunks: int | None = None
+        if client is not None:
+            from poqw.compute.slicing import cluster_threads
+
+            if tn_engine != "native":
+                raise ConfigError("a Dask client needs tn_engine='native' (the quimb engine "
+                                  "contracts each cone here)")
+            threads = max(1, cluster_threads(client))
+            target_slices = SLICES_PER_THREAD * threads
+            self._chunks = 4 * threads
         self.model = model
         self.tn_engine = tn_engine
         self.client = client
         from poqw.sim.lightcone_network import ConeNetworkCache
 
-        self._plans = ConeNetworkCache(tn_optimize, slice_target_size)
+        self._plans = ConeNetworkCache(tn_optimize, slice_target_size, target_slices)
         self.max_statevector_qubits = max_statevector_qubits
         self.max_cone_qubits = max_cone_qubits
         self.closed_form_p1 = closed_form_p1
@@ -255,7 +284,8 @@ class LightconeQAOA:
         if g.size == 1 and self.closed_form_p1:
             z, zz = p1_closed_form(self.model, g[0], b[0])
             z[self.model.h == 0] = 0.0
-            self.last_stats = {"cones": 0, "simulated": 0}
+            self.last_stats = {"cones": 0, "simulated": 0, "network": 0, "distributed": 0,
+                               "slices": 0}
             return z, zz
         p = int(g.size)
         gl, bl = g.tolist(), b.tolist()
@@ -267,7 +297,9 @@ class LightconeQAOA:
         zz = np.empty(self.model.num_interactions)
         for e, (u, v) in enumerate(self.model.edges.tolist()):
             zz[e] = self._cone_value(cone_of(self._nbrs, h, (u, v), p), gl, bl, cache)
-        self.last_stats = {"cones": cache.looked_up, "simulated": cache.simulated}
+        self.last_stats = {"cones": cache.looked_up, "simulated": cache.simulated,
+                           "network": cache.network, "distributed": cache.distributed,
+                           "slices": cache.slices}
         return z, zz
 
     def _cone_value(self, cone: Cone, g: list[float], b: list[float], cache: _Cache) -> float:
@@ -311,19 +343,29 @@ class LightconeQAOA:
                 f"a light cone of {cone.size} qubits (roots {cone.roots}) is over the limit of "
                 f"{self.max_cone_qubits}; use fewer layers or the MPS backend"
             )
+        cache.network += 1
         if self.tn_engine == "quimb":
             return cone_tensor_network_expectation(cone, g, b, self.tn_optimize)
         from poqw.sim.lightcone_network import cone_network_expectation
 
-        return cone_network_expectation(cone, g, b, self._plans, self.client)
+        value = cone_network_expectation(cone, g, b, self._plans, self.client, self._chunks)
+        if self.client is not None:
+            cache.distributed += 1
+            cache.slices += int(self._plans.last_plan.nslices)
+        return value
 
 
 class LightconeBackend(LightconeQAOA):
     """Registry adapter (``backend="lightcone"``): light-cone expectations, MPS samples.
 
     Samples come from :class:`poqw.sim.mps.MPSQAOA` with ``max_bond`` (64 when not given);
-    the fidelity estimate of the last sampled state is ``last_fidelity``.
+    the fidelity estimate of the last sampled state is ``last_fidelity``. ``client`` and
+    ``slice_target_size`` are those of :class:`LightconeQAOA` (expectations only).
     """
+
+    #: :func:`poqw.sim.backends.build_engine` passes ``client``/``slice_target_size`` only to
+    #: factories that say they take them.
+    supports_dask: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -332,8 +374,10 @@ class LightconeBackend(LightconeQAOA):
         kernel: str = "fast",
         threads: int | None = None,
         max_bond: int | None = None,
+        client: Any = None,
+        slice_target_size: int | None = None,
     ) -> None:
-        super().__init__(model)
+        super().__init__(model, client=client, slice_target_size=slice_target_size)
         self.max_bond = 64 if max_bond is None else max_bond
         self.last_fidelity: float | None = None
 
@@ -360,12 +404,14 @@ def optimize_lightcone_angles(
     gammas0: npt.ArrayLike | None = None,
     betas0: npt.ArrayLike | None = None,
     maxiter: int = 300,
+    client: Any = None,
 ) -> tuple[FloatArray, FloatArray, float]:
     """Minimise ⟨H⟩ over the 2p angles with light-cone energies (Nelder-Mead from a start).
 
     The start is ``gammas0``/``betas0``, else the fixed angles for the model's (rounded) mean
-    degree where known, else a linear ramp. Returns (gammas, betas, ⟨H⟩); sample the result
-    with :class:`poqw.sim.mps.MPSQAOA`.
+    degree where known, else a linear ramp. With a Dask ``client`` the wide cones of every
+    energy evaluation are contracted on the cluster (see :class:`LightconeQAOA`). Returns
+    (gammas, betas, ⟨H⟩); sample the result with :class:`poqw.sim.mps.MPSQAOA`.
     """
     from scipy.optimize import minimize
 
@@ -385,7 +431,7 @@ def optimize_lightcone_angles(
         b0 = np.asarray(betas0, dtype=np.float64).reshape(-1)
         if g0.size != p or b0.size != p:
             raise InvalidProblem(f"need {p} starting gammas and betas")
-    engine = LightconeQAOA(model)
+    engine = LightconeQAOA(model, client=client)
 
     def energy(x: FloatArray) -> float:
         return engine.expectation(x[:p], x[p:])

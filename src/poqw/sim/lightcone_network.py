@@ -87,12 +87,26 @@ def cone_network(
 
 
 class ConeNetworkCache:
-    """Contraction plans by cone shape, so equal shapes are planned once."""
+    """Contraction plans by cone shape, so equal shapes are planned once.
 
-    def __init__(self, optimize: Any = "greedy", target_size: int | None = None) -> None:
+    Plans are sliced until the largest intermediate has at most ``target_size`` entries and/or
+    there are at least ``target_slices`` pieces (set for a Dask cluster, so that one cone is
+    parallel work); ``last_plan`` is the plan of the latest :meth:`plan` call. For a cluster,
+    each plan's tree is sent to the workers once (:meth:`remote_tree`) and reused.
+    """
+
+    def __init__(
+        self,
+        optimize: Any = "greedy",
+        target_size: int | None = None,
+        target_slices: int | None = None,
+    ) -> None:
         self.optimize = optimize
         self.target_size = target_size
+        self.target_slices = target_slices
         self.plans: dict[tuple[tuple[str, ...], ...], Any] = {}
+        self.last_plan: Any = None
+        self._remote: dict[tuple[tuple[str, ...], ...], tuple[Any, Any]] = {}
 
     def plan(self, inputs: list[tuple[str, ...]]) -> Any:
         key = tuple(inputs)
@@ -102,10 +116,23 @@ class ConeNetworkCache:
 
             size_dict = {ix: 2 for term in inputs for ix in term}
             found = plan_sliced(
-                inputs, (), size_dict, target_size=self.target_size, optimize=self.optimize
+                inputs, (), size_dict, target_size=self.target_size,
+                target_slices=self.target_slices, optimize=self.optimize,
             )
             self.plans[key] = found
+        self.last_plan = found
         return found
+
+    def remote_tree(self, inputs: list[tuple[str, ...]], client: Any) -> Any:
+        """A future of the tree of ``inputs``' plan on ``client``'s workers (scattered once)."""
+        key = tuple(inputs)
+        held = self._remote.get(key)
+        if held is None or held[0] is not client:
+            from poqw.compute.slicing import scatter_tree
+
+            held = (client, scatter_tree(self.plan(inputs), client))
+            self._remote[key] = held
+        return held[1]
 
 
 def cone_network_expectation(
@@ -114,10 +141,16 @@ def cone_network_expectation(
     betas: Sequence[float],
     cache: ConeNetworkCache | None = None,
     client: Any = None,
+    chunks: int | None = None,
 ) -> float:
-    """⟨Π_roots Z⟩ of the cone's QAOA state by contracting :func:`cone_network`."""
+    """⟨Π_roots Z⟩ of the cone's QAOA state by contracting :func:`cone_network`; with a Dask
+    ``client`` its slices run on the cluster in ``chunks`` tasks (see
+    :func:`poqw.compute.slicing.contract_sliced`)."""
     from poqw.compute.slicing import contract_sliced
 
     inputs, arrays = cone_network(cone, gammas, betas)
-    plan = (cache or ConeNetworkCache()).plan(inputs)
-    return float(np.real(contract_sliced(plan, arrays, client=client)))
+    plans = cache or ConeNetworkCache()
+    plan = plans.plan(inputs)
+    remote = None if client is None else plans.remote_tree(inputs, client)
+    value = contract_sliced(plan, arrays, client=client, chunks=chunks, remote_tree=remote)
+    return float(np.real(value))

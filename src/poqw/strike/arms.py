@@ -88,7 +88,8 @@ class TensorNetworkQaoaArm:
     The first pull optimises the angles on the exact light-cone energy (sparse models; dense
     ones keep the warm start, whose cones span the whole graph) and builds the MPS once; every
     pull then draws ``shots`` fresh samples from it, which is cheap. ``fidelity`` is the MPS's
-    truncation-fidelity estimate, reported in the result's notes.
+    truncation-fidelity estimate, reported in the result's notes. A Dask ``client`` contracts
+    the wide light cones of the angle optimisation on its cluster.
     """
 
     model: IsingModel
@@ -104,6 +105,7 @@ class TensorNetworkQaoaArm:
     state: Any = None
     angles: FloatArray | None = None
     expectation: float | None = None
+    client: Any = None
 
     @property
     def fidelity(self) -> float | None:
@@ -121,7 +123,8 @@ class TensorNetworkQaoaArm:
         gammas, betas = split_angles(start)
         if self.use_lightcone:
             gammas, betas, self.expectation = optimize_lightcone_angles(
-                self.model, self.p, gammas0=gammas, betas0=betas, maxiter=self.maxiter)
+                self.model, self.p, gammas0=gammas, betas0=betas, maxiter=self.maxiter,
+                client=self.client)
         self.angles = np.concatenate([gammas, betas])
         self.state = MPSQAOA(self.model, max_bond=self.max_bond).state(gammas.tolist(),
                                                                         betas.tolist())

@@ -43,6 +43,7 @@ __all__ = [
     "SamplerAllocation",
     "SolveResult",
     "StrikeRecord",
+    "check_dask_use",
     "solve",
 ]
 
@@ -176,21 +177,58 @@ def _check_arguments(p: int, shots: int, max_strikes: int | None, time_limit: fl
         raise ConfigError(f"target_energy must be finite, got {target_energy!r}")
 
 
+def _tensor_network_path(model: IsingModel, backend: str, max_qubits: int) -> bool:
+    return backend in ("mps", "lightcone") or (backend == "auto"
+                                               and model.num_variables > max_qubits)
+
+
+def _sparse(model: IsingModel) -> bool:
+    degrees = model.degrees()
+    return bool(degrees.size) and int(degrees.max()) <= AUTO_LIGHTCONE_MAX_DEGREE
+
+
+def check_dask_use(model: IsingModel, samplers: Sequence[str], backend: str = "auto",
+                   max_qubits: int = DEFAULT_MAX_QUBITS) -> None:
+    """Raise :class:`ConfigError` if :func:`solve` with these arguments would not use a Dask
+    client: only the tensor-network QAOA arm's light cones run on a cluster. (The CLI asks
+    before it starts one.) An unknown backend is left for :func:`solve` to report."""
+    if backend not in ("auto", "statevector", "mps", "lightcone"):
+        return
+    if "qaoa" not in samplers:
+        why = "'qaoa' is not among the samplers"
+    elif not _tensor_network_path(model, backend, max_qubits):
+        why = (f"QAOA runs on the state vector here ({model.num_variables} variables, "
+               f"backend {backend!r}, max_qubits={max_qubits})")
+    elif not _sparse(model):
+        why = (f"the graph is dense (degree above {AUTO_LIGHTCONE_MAX_DEGREE}), so its light "
+               f"cones are not used")
+    else:
+        return
+    raise ConfigError(f"a Dask cluster is only used by the tensor-network QAOA arm's light "
+                      f"cones (backend 'lightcone' or 'mps', or 'auto' above max_qubits, on a "
+                      f"sparse graph), but {why}")
+
+
 def _build_arms(model: IsingModel, samplers: Sequence[str], p: int, shots: int,
                 controller: str, objective: str, alpha: float, kernel: str,
                 seeds: list[np.random.SeedSequence], controller_options: Mapping[str, Any],
                 sampler_options: Mapping[str, Mapping[str, Any]], max_qubits: int,
-                backend: str, max_bond: int,
-                notes: list[str]) -> dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm]:
+                backend: str, max_bond: int, notes: list[str],
+                client: Any = None) -> dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm]:
     arms: dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm] = {}
     names = list(samplers)
     too_large = model.num_variables > max_qubits
-    if "qaoa" in names and (backend in ("mps", "lightcone") or (backend == "auto" and too_large)):
-        degrees = model.degrees()
-        sparse = bool(degrees.size) and int(degrees.max()) <= AUTO_LIGHTCONE_MAX_DEGREE
+    tensor_networks = _tensor_network_path(model, backend, max_qubits)
+    sparse = _sparse(model)
+    if client is not None:
+        from poqw.compute.slicing import check_client
+
+        check_client(client)
+        check_dask_use(model, samplers, backend, max_qubits)
+    if "qaoa" in names and tensor_networks:
         arms["qaoa"] = TensorNetworkQaoaArm(model, p, np.random.default_rng(seeds[1]), shots,
                                             objective, alpha, max_bond=max_bond,
-                                            use_lightcone=sparse)
+                                            use_lightcone=sparse, client=client)
         notes.append(f"QAOA on {model.num_variables} qubits by tensor networks: angles from "
                      + ("exact light-cone energies" if sparse else "the warm start (dense graph)")
                      + f", samples from an MPS with bond dimension {max_bond}")
@@ -262,6 +300,7 @@ def solve(
     max_qubits: int = DEFAULT_MAX_QUBITS,
     backend: str = "auto",
     max_bond: int = 64,
+    client: Any = None,
 ) -> SolveResult:
     """Solve ``model`` by match-strike QAOA and classical samplers under one budget.
 
@@ -275,7 +314,10 @@ def solve(
     tensor networks above (angles optimised on light-cone energies, shots from an MPS with
     ``max_bond``; its fidelity estimate goes into ``notes``); 'statevector' skips QAOA above
     the limit, leaving the classical samplers (simulated annealing if none was named) to work;
-    'mps' or 'lightcone' force the tensor-network path.
+    'mps' or 'lightcone' force the tensor-network path. ``client``, a ``distributed.Client``,
+    contracts the wide light cones of that path's angle optimisation on a Dask cluster (see
+    :class:`poqw.sim.lightcone.LightconeQAOA`); a client the run would not use (QAOA on the
+    state vector, a dense graph, no 'qaoa' sampler) is a ``ConfigError``.
     """
     if not isinstance(model, IsingModel):
         raise ConfigError(f"model must be an IsingModel, got {type(model).__name__}")
@@ -295,7 +337,7 @@ def solve(
     notes: list[str] = []
     arms = _build_arms(model, samplers, p, shots, controller, objective, alpha, kernel, seeds,
                        dict(controller_options or {}), dict(sampler_options or {}), max_qubits,
-                       backend, max_bond, notes)
+                       backend, max_bond, notes, client)
     allocator = BudgetAllocator(list(arms))
     unit = energy_quantum(model)
     history: list[StrikeRecord] = []
