@@ -180,9 +180,11 @@ def test_block_inclusion_revalidation_and_reorg_readd(tmp_path: Path) -> None:
     assert {i.raw for i in pool.transactions()} == {a0, a1}
 
 
-def big_tx(sender: str, nonce: int, tip_gwei: float, data_bytes: int, fee_gwei: float = 5) -> bytes:
+def big_tx(sender: str, nonce: int, tip_gwei: float, data_bytes: int,
+           fee_gwei: float = 5) -> bytes:
     doc: dict[str, Any] = {
-        "type": 2, "chainId": GENESIS.chain_id, "nonce": nonce, "gas": 21000 + 40 * data_bytes,  # EIP-7623 floor
+        "type": 2, "chainId": GENESIS.chain_id, "nonce": nonce,
+        "gas": 21000 + 40 * data_bytes,  # EIP-7623 calldata floor
         "maxFeePerGas": int(fee_gwei * GWEI), "maxPriorityFeePerGas": int(tip_gwei * GWEI),
         "to": to_checksum_address(SINK), "value": 0, "data": b"\x01" * data_bytes,
     }

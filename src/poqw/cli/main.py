@@ -8,6 +8,7 @@ from poqw import __version__
 from poqw.cli import chain as chain_cli
 from poqw.cli import keys as keys_cli
 from poqw.cli import node as node_cli
+from poqw.cli import peers as peers_cli
 from poqw.cli.bench import bench
 from poqw.cli.demo import demo
 from poqw.cli.devnet import devnet
@@ -35,6 +36,7 @@ app.command()(simulate)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(peers_cli.app, name="peers")
 
 
 def _version(value: bool) -> None:

@@ -164,6 +164,7 @@ class NetworkService:
     async def start(self) -> int:
         """Listen, start the accept/tick loops; returns the bound port."""
         self._loop = asyncio.get_running_loop()
+        self.trust.wall_offset = time.time() - self._now()  # pins are kept on the wall clock
         self._load_bans()
         try:
             self.port = await self.transport.start_server(self.host, self.port)

@@ -39,8 +39,11 @@ CREATE TABLE IF NOT EXISTS bans (
 class TrustStore:
     """Pins of node id -> TLS certificate fingerprint (``":memory:"`` for a throwaway store)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, wall_offset: float = 0.0) -> None:
         self.path = str(path)
+        # the protocol passes its own (monotonic) clock to check_and_pin; pins are stored on the
+        # wall clock, ``now + wall_offset``, so ``poqw peers list`` shows real times
+        self.wall_offset = wall_offset
         try:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -59,20 +62,34 @@ class TrustStore:
         with self._db:
             known = self.pinned(node_id)
             if known is None:
+                wall = now + self.wall_offset
                 self._db.execute("INSERT INTO pins VALUES (?, ?, ?, ?)",
-                                 (node_id, fingerprint, now, now))
+                                 (node_id, fingerprint, wall, wall))
                 return True
             if known != fingerprint:
                 raise UntrustedPeer(
                     f"peer {node_id.hex()} presented certificate {fingerprint.hex()[:16]}..., "
                     f"but {known.hex()[:16]}... is pinned for it in {self.path}; "
-                    "remove the pin if the peer really changed its certificate")
-            self._db.execute("UPDATE pins SET last_seen = ? WHERE node_id = ?", (now, node_id))
+                    "if the peer really changed its certificate, run: poqw peers forget "
+                    f"{node_id.hex()} --datadir <the node's datadir>")
+            self._db.execute("UPDATE pins SET last_seen = ? WHERE node_id = ?",
+                             (now + self.wall_offset, node_id))
             return False
 
-    def forget(self, node_id: bytes) -> None:
+    def forget(self, node_id: bytes) -> bool:
+        """Drop the pin of ``node_id``; ``False`` if there was none."""
         with self._db:
-            self._db.execute("DELETE FROM pins WHERE node_id = ?", (node_id,))
+            cur = self._db.execute("DELETE FROM pins WHERE node_id = ?", (node_id,))
+        return cur.rowcount > 0
+
+    def pins(self) -> list[tuple[bytes, bytes, float, float]]:
+        """(node id, fingerprint, first seen, last seen) of every pin, by node id."""
+        try:
+            rows = self._db.execute("SELECT node_id, fingerprint, first_seen, last_seen FROM pins "
+                                    "ORDER BY node_id").fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the pins of trust store {self.path}: {exc}") from exc
+        return [(bytes(a), bytes(b), float(c), float(d)) for a, b, c, d in rows]
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM pins").fetchone()[0])
