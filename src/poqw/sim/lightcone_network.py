@@ -18,9 +18,16 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from poqw.errors import ProblemTooLarge
+
 __all__ = ["ConeNetworkCache", "cone_network", "cone_network_expectation"]
 
 ComplexArray = npt.NDArray[np.complex128]
+# One piece of a contraction holds at most this many amplitudes (2 GiB of complex128); bigger
+# plans are sliced down to it. A cone needing more operations than MAX_CONE_FLOPS (minutes of
+# work per cone) is refused with ProblemTooLarge before anything is allocated.
+MAX_INTERMEDIATE = 1 << 27
+MAX_CONE_FLOPS = 1e12
 _Z = np.array([1.0, -1.0])
 
 
@@ -119,6 +126,20 @@ class ConeNetworkCache:
                 inputs, (), size_dict, target_size=self.target_size,
                 target_slices=self.target_slices, optimize=self.optimize,
             )
+            if found.max_size > MAX_INTERMEDIATE and self.target_size is None:
+                # too big for memory as one piece: slice it down to the memory limit
+                found = plan_sliced(
+                    inputs, (), size_dict, target_size=MAX_INTERMEDIATE,
+                    target_slices=self.target_slices, optimize=self.optimize,
+                )
+            cost = float(found.tree.total_flops())
+            if cost > MAX_CONE_FLOPS:
+                raise ProblemTooLarge(
+                    f"a light-cone network of {len(inputs)} tensors needs about {cost:.1e} "
+                    f"operations (largest piece {found.max_size:.1e} amplitudes, "
+                    f"{found.nslices} slices), over the limit of {MAX_CONE_FLOPS:.0e}: its "
+                    "cones hold too many loops at this depth; use fewer layers or the MPS "
+                    "backend")
             self.plans[key] = found
         self.last_plan = found
         return found
