@@ -49,6 +49,12 @@ def client() -> Iterator[Any]:
         yield c
 
 
+@pytest.fixture(autouse=True)
+def distribute_every_cone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These cones are cheap, so by default they would stay local: send them all."""
+    monkeypatch.setattr("poqw.sim.lightcone.DISTRIBUTE_MIN_FLOPS", 0.0)
+
+
 @pytest.fixture(scope="module")
 def model() -> IsingModel:
     return maxcut_to_ising(tutte_coxeter())
@@ -88,6 +94,21 @@ def test_engine_slices_wide_cones_for_the_cluster(client: Any, model: IsingModel
     # narrow cones (p=2: 14 vertices) stay on the dense state vector here
     engine.expectation(gammas[:2], betas[:2])
     assert engine.last_stats["network"] == 0 and engine.last_stats["simulated"] >= 1
+
+
+def test_cheap_cones_stay_local_by_default(client: Any, model: IsingModel) -> None:
+    from distributed import get_task_stream
+
+    from poqw.sim.lightcone import LightconeQAOA
+
+    gammas, betas = fixed_angles(3)
+    engine = LightconeQAOA(model, client=client, distribute_min_flops=1e9)
+    with get_task_stream(client) as stream:
+        value = engine.expectation(gammas, betas)
+    assert engine.last_stats["network"] >= 1 and engine.last_stats["distributed"] == 0
+    assert contract_tasks(stream) == 0
+    assert value == pytest.approx(qaoa_expectation(model, gammas, betas, backend="lightcone"),
+                                  abs=1e-9)
 
 
 def test_slice_target_size_with_a_client(client: Any, model: IsingModel) -> None:

@@ -41,6 +41,10 @@ DEFAULT_MAX_STATEVECTOR_QUBITS = 20
 MAX_CONE_QUBITS = 64
 # With a Dask client, each wide cone is cut into at least this many slices per worker thread.
 SLICES_PER_THREAD = 2
+# A cone whose contraction costs fewer operations than this is contracted here even with a
+# client: shipping it costs more than it saves (a 30-qubit tree cone, ~1e6 operations, takes
+# ~5 ms here and ~30-60 ms through a cluster). Read when an engine is made.
+DISTRIBUTE_MIN_FLOPS = 1e9
 
 
 # -- p = 1 closed form -------------------------------------------------------------------------
@@ -211,10 +215,11 @@ class LightconeQAOA:
     With a Dask ``client`` (a ``distributed.Client``) the slices of every tensor-network cone
     are contracted on the cluster and summed here; plans are then also sliced into at least
     ``SLICES_PER_THREAD`` pieces per worker thread (counted when the engine is made), so one
-    cone is parallel work. Only wide cones go to the cluster: cones within the state-vector
-    limit, and p=1 with the closed form, are computed here as before. The result equals the
-    no-client value to rounding. ``last_stats`` counts cones looked up and simulated, those
-    contracted as networks, those sent to the cluster and their slices.
+    cone is parallel work. Only costly cones go to the cluster: cones within the state-vector
+    limit, p=1 with the closed form, and networks cheaper than ``distribute_min_flops``
+    operations (default :data:`DISTRIBUTE_MIN_FLOPS`) are computed here as before. The result
+    equals the no-client value to rounding. ``last_stats`` counts cones looked up and
+    simulated, those contracted as networks, those sent to the cluster and their slices.
     """
 
     def __init__(
@@ -228,7 +233,10 @@ class LightconeQAOA:
         tn_engine: str = "native",
         client: Any = None,
         slice_target_size: int | None = None,
+        distribute_min_flops: float | None = None,
     ) -> None:
+        self.distribute_min_flops = (DISTRIBUTE_MIN_FLOPS if distribute_min_flops is None
+                                     else float(distribute_min_flops))
         if tn_engine not in ("native", "quimb"):
             raise InvalidProblem(f"tn_engine must be 'native' or 'quimb', got {tn_engine!r}")
         if slice_target_size is not None and (
@@ -346,10 +354,15 @@ class LightconeQAOA:
         cache.network += 1
         if self.tn_engine == "quimb":
             return cone_tensor_network_expectation(cone, g, b, self.tn_optimize)
-        from poqw.sim.lightcone_network import cone_network_expectation
+        from poqw.sim.lightcone_network import cone_network, cone_network_expectation
 
-        value = cone_network_expectation(cone, g, b, self._plans, self.client, self._chunks)
-        if self.client is not None:
+        client = self.client
+        if client is not None:
+            inputs, _ = cone_network(cone, g, b)
+            if self._plans.plan(inputs).tree.total_flops() < self.distribute_min_flops:
+                client = None  # cheaper here than through the cluster
+        value = cone_network_expectation(cone, g, b, self._plans, client, self._chunks)
+        if client is not None:
             cache.distributed += 1
             cache.slices += int(self._plans.last_plan.nslices)
         return value
