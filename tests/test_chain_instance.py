@@ -62,11 +62,12 @@ def test_regular3_is_a_connected_simple_cubic_graph(n):
     assert all(d == 3 for _, d in g.degree()) and nx.is_connected(g)
 
 
-def test_dwave_topology_matches_dwave_networkx():
-    import dwave_networkx as dnx
+def test_dwave_topology_matches_dwave_graphs():
+    import dwave.graphs as dg
 
     t = build_topology("zephyr", 2)
-    g = nx.convert_node_labels_to_integers(dnx.zephyr_graph(2), ordering="sorted")
+    assert t.num_nodes == 4 * 4 * 2 * (2 * 2 + 1)  # Zephyr Z(m=2, t=4): 4t m (2m+1) qubits
+    g = nx.convert_node_labels_to_integers(dg.zephyr_graph(2), ordering="sorted")
     assert sorted(map(tuple, t.edges.tolist())) == sorted(
         (min(a, b), max(a, b)) for a, b in g.edges)
 

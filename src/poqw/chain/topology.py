@@ -2,7 +2,7 @@
 
 Families: ``regular3`` (a random 3-regular graph on ``size`` nodes drawn from a SHAKE-256 stream
 by the rule below, so any implementation rebuilds it bit for bit) and the D-Wave QPU graphs
-``chimera``, ``pegasus`` and ``zephyr`` (dwave-networkx, nodes relabelled to integers in sorted
+``chimera``, ``pegasus`` and ``zephyr`` (dwave-graphs, nodes relabelled to integers in sorted
 order), on which a QPU embeds the puzzle natively.
 
 ``regular3`` rule: for attempt = 0, 1, 2, ... read the stream

@@ -85,12 +85,13 @@ def pm_j_spin_glass(graph: Any, seed: int | None = 0, field: bool = False) -> Is
 
 
 def dwave_topology(family: str, size: int) -> Any:
-    """A D-Wave QPU graph (dwave-networkx) relabelled to integers: chimera, pegasus or zephyr."""
-    import dwave_networkx as dnx
+    """A D-Wave QPU graph (dwave-graphs, the successor of dwave-networkx; the same graphs)
+    relabelled to integers: chimera, pegasus or zephyr."""
+    import dwave.graphs as dg
     import networkx as nx
 
-    makers = {"chimera": dnx.chimera_graph, "pegasus": dnx.pegasus_graph,
-              "zephyr": dnx.zephyr_graph}
+    makers = {"chimera": dg.chimera_graph, "pegasus": dg.pegasus_graph,
+              "zephyr": dg.zephyr_graph}
     if family not in makers:
         raise InvalidProblem(f"unknown D-Wave topology {family!r}; choose one of {sorted(makers)}")
     if size < 1:
