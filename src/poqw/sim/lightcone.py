@@ -354,14 +354,14 @@ class LightconeQAOA:
         cache.network += 1
         if self.tn_engine == "quimb":
             return cone_tensor_network_expectation(cone, g, b, self.tn_optimize)
-        from poqw.sim.lightcone_network import cone_network, cone_network_expectation
+        from poqw.sim.lightcone_network import cone_network, contract_cone_network
 
+        inputs, arrays = cone_network(cone, g, b)
         client = self.client
-        if client is not None:
-            inputs, _ = cone_network(cone, g, b)
-            if self._plans.plan(inputs).tree.total_flops() < self.distribute_min_flops:
-                client = None  # cheaper here than through the cluster
-        value = cone_network_expectation(cone, g, b, self._plans, client, self._chunks)
+        if client is not None and \
+                self._plans.plan(inputs).tree.total_flops() < self.distribute_min_flops:
+            client = None  # cheaper here than through the cluster
+        value = contract_cone_network(inputs, arrays, self._plans, client, self._chunks)
         if client is not None:
             cache.distributed += 1
             cache.slices += int(self._plans.last_plan.nslices)

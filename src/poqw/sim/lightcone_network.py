@@ -20,7 +20,8 @@ import numpy.typing as npt
 
 from poqw.errors import ProblemTooLarge
 
-__all__ = ["ConeNetworkCache", "cone_network", "cone_network_expectation"]
+__all__ = ["ConeNetworkCache", "cone_network", "cone_network_expectation",
+           "contract_cone_network"]
 
 ComplexArray = npt.NDArray[np.complex128]
 # One piece of a contraction holds at most this many amplitudes (2 GiB of complex128); bigger
@@ -167,11 +168,22 @@ def cone_network_expectation(
     """⟨Π_roots Z⟩ of the cone's QAOA state by contracting :func:`cone_network`; with a Dask
     ``client`` its slices run on the cluster in ``chunks`` tasks (see
     :func:`poqw.compute.slicing.contract_sliced`)."""
+    inputs, arrays = cone_network(cone, gammas, betas)
+    return contract_cone_network(inputs, arrays, cache or ConeNetworkCache(), client, chunks)
+
+
+def contract_cone_network(
+    inputs: list[tuple[str, ...]],
+    arrays: list[ComplexArray],
+    cache: ConeNetworkCache,
+    client: Any = None,
+    chunks: int | None = None,
+) -> float:
+    """The real value of a network built by :func:`cone_network`, by ``cache``'s plan for it;
+    its slices run on the Dask ``client``'s cluster when one is given."""
     from poqw.compute.slicing import contract_sliced
 
-    inputs, arrays = cone_network(cone, gammas, betas)
-    plans = cache or ConeNetworkCache()
-    plan = plans.plan(inputs)
-    remote = None if client is None else plans.remote_tree(inputs, client)
+    plan = cache.plan(inputs)
+    remote = None if client is None else cache.remote_tree(inputs, client)
     value = contract_sliced(plan, arrays, client=client, chunks=chunks, remote_tree=remote)
     return float(np.real(value))
