@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange
 from numba import uint64 as u64
 
-from poqw.sim._readout import compile_readout
+from poqw.sim._readout import compile_readout, jit_options
 
 __all__ = [
     "KERNELS_PARALLEL",
@@ -72,15 +72,22 @@ def mixer_params(beta: float, n: int) -> tuple[float, bool, complex]:
 
 
 @numba.njit(inline="always", fastmath=True, cache=True)
-def _bf(re: Any, im: Any, i: Any, j: Any, t: float, swap: bool) -> None:
-    """(a, b) <- (a - i t b, b - i t a) on amplitudes i and j, stored swapped with ``swap``."""
-    ar, ai, br, bi = re[i], im[i], re[j], im[j]
+def _bf_values(re: Any, im: Any, i: Any, j: Any, ar: float, ai: float, br: float, bi: float,
+               t: float, swap: bool) -> None:
+    """(a, b) <- (a - i t b, b - i t a) on values a, b already in registers, stored at i and j
+    (swapped with ``swap``)."""
     xr, xi = ar + t * bi, ai - t * br
     yr, yi = br + t * ai, bi - t * ar
     if swap:
         xr, yr = yr, xr
         xi, yi = yi, xi
     re[i], im[i], re[j], im[j] = xr, xi, yr, yi
+
+
+@numba.njit(inline="always", fastmath=True, cache=True)
+def _bf(re: Any, im: Any, i: Any, j: Any, t: float, swap: bool) -> None:
+    """The butterfly of :func:`_bf_values` on amplitudes i and j in place."""
+    _bf_values(re, im, i, j, re[i], im[i], re[j], im[j], t, swap)
 
 
 @numba.njit(inline="always", fastmath=True, cache=True)
@@ -157,18 +164,6 @@ def _phase_run(re: Any, im: Any, start: Any, stop: Any, lev: Any, tab_re: Any, t
 
 
 @numba.njit(inline="always", fastmath=True, cache=True)
-def _reflect_bf(re: Any, im: Any, i: Any, j: Any, ar: float, ai: float, br: float, bi: float,
-                t: float, swap: bool) -> None:
-    """The butterfly of ``_bf`` on values already in registers, stored at i and j."""
-    xr, xi = ar + t * bi, ai - t * br
-    yr, yi = br + t * ai, bi - t * ar
-    if swap:
-        xr, yr = yr, xr
-        xi, yi = yi, xi
-    re[i], im[i], re[j], im[j] = xr, xi, yr, yi
-
-
-@numba.njit(inline="always", fastmath=True, cache=True)
 def _phase_reflect_run(re: Any, im: Any, start: Any, stop: Any, top: Any, lev: Any, tab_re: Any,
                        tab_im: Any, init: bool, t: float, swap: bool) -> None:
     """Level-table phase on amplitudes i in [start, stop) and on their mirrors top - i, fused
@@ -177,14 +172,14 @@ def _phase_reflect_run(re: Any, im: Any, start: Any, stop: Any, top: Any, lev: A
         for i in range(start, stop):
             j = top - i
             ki, kj = lev[i], lev[j]
-            _reflect_bf(re, im, i, j, tab_re[ki], tab_im[ki], tab_re[kj], tab_im[kj], t, swap)
+            _bf_values(re, im, i, j, tab_re[ki], tab_im[ki], tab_re[kj], tab_im[kj], t, swap)
     else:
         for i in range(start, stop):
             j = top - i
             ki, kj = lev[i], lev[j]
             pr, pi, ar, ai = tab_re[ki], tab_im[ki], re[i], im[i]
             qr, qi, br, bi = tab_re[kj], tab_im[kj], re[j], im[j]
-            _reflect_bf(re, im, i, j, ar * pr - ai * pi, ar * pi + ai * pr,
+            _bf_values(re, im, i, j, ar * pr - ai * pi, ar * pi + ai * pr,
                         br * qr - bi * qi, br * qi + bi * qr, t, swap)
 
 
@@ -330,9 +325,7 @@ def _layer_table(values: Any, gamma: float, pre_re: float, pre_im: float, tab_re
 
 
 def _compile(parallel: bool) -> dict[str, Callable[..., Any]]:
-    opts: dict[str, Any] = {"cache": True, "fastmath": True, "nogil": True}
-    if parallel:
-        opts["parallel"] = True
+    opts = jit_options(parallel)
     return {
         "pass_a": numba.njit(**opts)(_pass_a),
         "pass_b": numba.njit(**opts)(_pass_b),

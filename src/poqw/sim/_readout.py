@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 from numba import uint64 as u64
 
-__all__ = ["compile_readout"]
+__all__ = ["compile_readout", "jit_options"]
 
 
 def _expectation(re: Any, im: Any, lev: Any, values: Any, diag: Any) -> float:
@@ -86,11 +86,17 @@ def _spins_from_indices(idx: Any, n: int, out: Any) -> None:
             out[r, j] = 1 - 2 * ((x >> j) & 1)
 
 
-def compile_readout(parallel: bool) -> dict[str, Callable[..., Any]]:
-    """The read-out kernels, serial or with ``numba.prange`` over the state."""
+def jit_options(parallel: bool) -> dict[str, Any]:
+    """``numba.njit`` options of the state-vector kernels (``parallel`` enables ``prange``)."""
     opts: dict[str, Any] = {"cache": True, "fastmath": True, "nogil": True}
     if parallel:
         opts["parallel"] = True
+    return opts
+
+
+def compile_readout(parallel: bool) -> dict[str, Callable[..., Any]]:
+    """The read-out kernels, serial or with ``numba.prange`` over the state."""
+    opts = jit_options(parallel)
     return {
         "expectation": numba.njit(**opts)(_expectation),
         "chunk_masses": numba.njit(**opts)(_chunk_masses),
