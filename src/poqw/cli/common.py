@@ -8,20 +8,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from poqw.errors import PoqwError
+from poqw.errors import ConfigError, PoqwError
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph, read_gset
 from poqw.problems.io import read_ising_json
 
-__all__ = ["LoadedProblem", "console", "err_console", "fail_cleanly", "load_problem", "print_json"]
+__all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "console",
+           "dask_client", "err_console", "fail_cleanly", "load_problem", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+# The problem inputs of `poqw solve` and `poqw expect` (read by :func:`load_problem`).
+ProblemFileArgument = Annotated[Path | None, typer.Argument(
+    help="A Gset MaxCut file ('n m' then 'i j w', 1-based) or a poqw-ising JSON file.",
+    exists=True, dir_okay=False)]
+RandomRegularOption = Annotated[tuple[int, int] | None, typer.Option(
+    "--random-regular", metavar="D N", help="MaxCut on a random D-regular graph.")]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,25 @@ def print_json(doc: Any) -> None:
     """Machine-readable output on stdout, nothing else."""
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A ``distributed.Client`` for the user's scheduler or ``workers`` local worker processes on
+    127.0.0.1 (closed, and the local cluster shut down, on exit); None when neither is asked."""
+    if scheduler is not None and workers is not None:
+        raise ConfigError("give --dask-scheduler (your cluster) or --dask-workers (a local one), "
+                          "not both")
+    if scheduler is None and workers is None:
+        yield None
+        return
+    from poqw.compute.slicing import local_cluster
+
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--dask-workers must be at least 1, got {workers}")
+    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                       address=scheduler) as client:
+        yield client
 
 
 @contextmanager

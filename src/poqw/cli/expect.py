@@ -5,40 +5,28 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from poqw.cli.common import LoadedProblem, command, console, load_problem, print_json
+from poqw.cli.common import (
+    LoadedProblem,
+    ProblemFileArgument,
+    RandomRegularOption,
+    command,
+    console,
+    dask_client,
+    load_problem,
+    print_json,
+)
 from poqw.errors import ConfigError, InvalidProblem
 
-__all__ = ["dask_client", "default_angles", "expect", "parse_angles"]
+__all__ = ["default_angles", "expect", "parse_angles"]
 
 # Brute-force maximum cuts up to this many variables for the approximation ratio (~0.2 s).
 EXACT_CUT_MAX_VARIABLES = 22
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
-    """A ``distributed.Client`` for the user's scheduler or ``workers`` local worker processes on
-    127.0.0.1 (closed, and the local cluster shut down, on exit); None when neither is asked."""
-    if scheduler is not None and workers is not None:
-        raise ConfigError("give --dask-scheduler (your cluster) or --dask-workers (a local one), "
-                          "not both")
-    if scheduler is None and workers is None:
-        yield None
-        return
-    from poqw.compute.slicing import local_cluster
-
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--dask-workers must be at least 1, got {workers}")
-    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                       address=scheduler) as client:
-        yield client
 
 
 def parse_angles(text: str, name: str) -> list[float]:
@@ -95,12 +83,8 @@ def _angles(problem: LoadedProblem, p: int | None, gammas: str | None,
 
 @command
 def expect(
-    problem_file: Annotated[Path | None, typer.Argument(
-        help="A Gset MaxCut file ('n m' then 'i j w', 1-based) or a poqw-ising JSON file.",
-        exists=True, dir_okay=False)] = None,
-    random_regular: Annotated[tuple[int, int] | None, typer.Option(
-        "--random-regular", metavar="D N", help="MaxCut on a random D-regular graph.")
-    ] = None,
+    problem_file: ProblemFileArgument = None,
+    random_regular: RandomRegularOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the random instance.")] = 0,
     p: Annotated[int | None, typer.Option(
         help="QAOA depth (default: the number of --gammas, else 1).")] = None,

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from poqw.cli.common import LoadedProblem, command, console, load_problem, print_json
+from poqw.cli.common import (
+    LoadedProblem,
+    ProblemFileArgument,
+    RandomRegularOption,
+    command,
+    console,
+    dask_client,
+    load_problem,
+    print_json,
+)
 from poqw.errors import ConfigError
 
 __all__ = ["solve"]
@@ -50,12 +58,8 @@ def _solve_with_sampler(problem: LoadedProblem, name: str, *, seed: int,
 
 @command
 def solve(
-    problem_file: Annotated[Path | None, typer.Argument(
-        help="A Gset MaxCut file ('n m' then 'i j w', 1-based) or a poqw-ising JSON file.",
-        exists=True, dir_okay=False)] = None,
-    random_regular: Annotated[tuple[int, int] | None, typer.Option(
-        "--random-regular", metavar="D N", help="Solve MaxCut on a random D-regular graph.")
-    ] = None,
+    problem_file: ProblemFileArgument = None,
+    random_regular: RandomRegularOption = None,
     sampler: Annotated[str, typer.Option(
         help="qaoa (match-strike), simulated-annealing, steepest-descent, random or exact.")
     ] = "qaoa",
@@ -84,7 +88,6 @@ def solve(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Solve an Ising / MaxCut problem and print the best energy, cut and solution."""
-    from poqw.cli.expect import dask_client
 
     problem = load_problem(problem_file, random_regular, seed)
     if sampler != "qaoa" and (dask_scheduler is not None or dask_workers is not None):
