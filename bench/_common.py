@@ -114,13 +114,15 @@ def thread_pools() -> list[dict[str, Any]]:
 
     pools = [{"api": str(lib.get("user_api")), "library": str(lib.get("internal_api")),
               "version": str(lib.get("version")), "threads": int(lib.get("num_threads", 0)),
-              "file": os.path.basename(str(lib.get("filepath", "")))}
+              "file": os.path.basename(str(lib.get("filepath", ""))),
+              "single_threaded_build": lib.get("threading_layer") == "disabled"}
              for lib in threadpool_info()]
     if "numba" in sys.modules:
         import numba
 
         pools.append({"api": "numba", "library": "numba", "version": numba.__version__,
-                      "threads": int(numba.get_num_threads()), "file": ""})
+                      "threads": int(numba.get_num_threads()), "file": "",
+                      "single_threaded_build": False})
     return pools
 
 
@@ -158,15 +160,21 @@ class Session:
                 "unix_time": self.started}
 
 
+def _pool_text(pool: dict[str, Any]) -> str:
+    where = f"{pool['api']}, {pool['file']}" if pool["file"] else pool["api"]
+    fixed = " (single-threaded build)" if pool["single_threaded_build"] else ""
+    return f"{pool['library']}({where})={pool['threads']}{fixed}"
+
+
 def _pools_line(pools: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{p['library']}({p['api']}{', ' + p['file'] if p['file'] else ''})="
-                     f"{p['threads']}" for p in pools) or "none loaded"
+    return ", ".join(_pool_text(pool) for pool in pools) or "none loaded"
 
 
 def mismatched(pools: list[dict[str, Any]], threads: int) -> list[str]:
-    """Thread pools whose size is not ``threads`` (each as 'library=size')."""
+    """Thread pools whose size is not ``threads`` (each as 'library=size'); a library built
+    without threads (Aer's bundled OpenBLAS) cannot follow and is not counted."""
     return [f"{p['library']}({p['file'] or p['api']})={p['threads']}" for p in pools
-            if p["threads"] != threads]
+            if p["threads"] != threads and not p["single_threaded_build"]]
 
 
 @contextlib.contextmanager
