@@ -108,6 +108,13 @@ def physical_cores() -> int | None:
     return len(cores) or None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def thread_pools() -> list[dict[str, Any]]:
     """Every thread pool loaded in this process and its current size."""
     from threadpoolctl import threadpool_info
@@ -183,7 +190,7 @@ def bench_session(name: str, packages: Sequence[str] = ()) -> Iterator[Session]:
     footer (load after, the thread pools loaded meanwhile, any pool not at ``THREADS``)."""
     limit_threads()
     machine = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
-               "usable_cpus": len(os.sched_getaffinity(0)), "physical_cores": physical_cores(),
+               "usable_cpus": usable_cpus(), "physical_cores": physical_cores(),
                "platform": platform.platform()}
     versions = {"python": platform.python_version(), "numpy": _version("numpy"),
                 **{package: _version(package) for package in packages}}
