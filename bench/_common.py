@@ -63,6 +63,7 @@ def pin_threads(threads: int) -> None:
 
 THREADS = threads_from_argv(sys.argv[1:])
 pin_threads(THREADS)
+LOAD_AT_START = os.getloadavg()[0]  # before this script's own imports and compilation
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
@@ -189,19 +190,20 @@ def bench_session(name: str, packages: Sequence[str] = ()) -> Iterator[Session]:
     """Print the header (machine, threads in force, load, versions), run the body, then the
     footer (load after, the thread pools loaded meanwhile, any pool not at ``THREADS``)."""
     limit_threads()
-    machine = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
-               "usable_cpus": usable_cpus(), "physical_cores": physical_cores(),
-               "platform": platform.platform()}
+    cpus = usable_cpus()
+    machine: dict[str, Any] = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
+                               "usable_cpus": cpus, "physical_cores": physical_cores(),
+                               "platform": platform.platform()}
     versions = {"python": platform.python_version(), "numpy": _version("numpy"),
                 **{package: _version(package) for package in packages}}
-    session = Session(name, THREADS, machine, versions, _load(), pools_before=thread_pools())
-    cpus = machine["usable_cpus"]
+    session = Session(name, THREADS, machine, versions, LOAD_AT_START,
+                      pools_before=thread_pools())
     print(f"== {name} | threads={THREADS} for every engine | {machine['cpu']}, "
           f"{machine['physical_cores'] or '?'} cores / {cpus} usable cpus ==")
     print("thread variables: " + " ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES))
     print(f"thread pools in force: {_pools_line(session.pools_before)}")
     print("versions: " + " ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"load (1 min) before: {session.load_before:.2f}"
+    print(f"load (1 min) before the script started: {session.load_before:.2f}"
           + (" -- BUSY machine: do not publish these figures"
              if session.load_before > BUSY_LOAD_PER_CPU * cpus else ""), flush=True)
     try:

@@ -96,6 +96,6 @@ def test_quick_run_prints_machine_threads_and_load(script: str) -> None:
     out = done.stdout
     assert "threads=1 for every engine" in out
     assert "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" in out and "NUMBA_NUM_THREADS=1" in out
-    assert "load (1 min) before:" in out and ", after " in out
+    assert "load (1 min) before the script started:" in out and ", after " in out
     assert f"python {sys.version_info.major}.{sys.version_info.minor}" in out
     assert "WARNING: not at 1 thread" not in out
