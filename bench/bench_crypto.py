@@ -3,10 +3,15 @@
 Run: ``.venv/bin/python bench/bench_crypto.py [--height 10]``. There is no XMSS peer library in
 the environment, so the XMSS figure is the ratio of the numba path to the hashlib reference
 (same machine, same run); ECDSA is compared with eth-keys' pure-Python backend.
+``--threads N`` (default 1) pins BLAS, OpenMP and numba before they load; ``--quick`` builds a
+small tree. The header prints the machine, the threads in force and the load.
 """
 
 from __future__ import annotations
 
+from _common import add_threads_argument, bench_session
+
+# isort: split
 import argparse
 import os
 import statistics
@@ -33,20 +38,29 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--height", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="height 6, one repeat")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    height, repeat = (min(args.height, 6), 1) if args.quick else (args.height, args.repeat)
+    with bench_session("bench_crypto" + (" quick" if args.quick else ""),
+                       packages=("numba", "coincurve", "cryptography", "eth-keys")):
+        run(height, repeat)
+
+
+def run(height: int, repeat: int) -> None:
     seed = os.urandom(96)
     build_tree_fast(seed[:32], seed[64:], 1)  # compile (or load the numba cache) first
-    fast = median_time(lambda: build_tree_fast(seed[:32], seed[64:], args.height), args.repeat)
-    ref = median_time(lambda: build_tree_reference(seed[:32], seed[64:], args.height), 1)
+    fast = median_time(lambda: build_tree_fast(seed[:32], seed[64:], height), repeat)
+    ref = median_time(lambda: build_tree_reference(seed[:32], seed[64:], height), 1)
     print(
-        f"XMSS keygen h={args.height}: fast {fast:.2f} s, reference {ref:.2f} s, "
+        f"XMSS keygen h={height}: fast {fast:.2f} s, reference {ref:.2f} s, "
         f"ratio {ref / fast:.1f}x"
     )
 
-    key = XmssPrivateKey.from_seed(seed, args.height)
+    key = XmssPrivateKey.from_seed(seed, height)
     pub = key.public_key()
     digest = os.urandom(32)
     sig = xmss_sign(key, 1, digest)

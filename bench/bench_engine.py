@@ -1,25 +1,29 @@
 """Engine-speed benchmark: poqw's state-vector QAOA against Qiskit Aer and QOKit's C kernel.
 
-Usage: ``python bench/bench_engine.py [--quick] [--no-qokit]``. On one random 3-regular graph
-(networkx, seed 0) it times (a) one QAOA layer at several n, one core and all cores; (b) strikes
-per second (state, 64 samples, their energies and <H>) at n=16, p=2 on one core; (c) the peak
-memory of a strike at n=26 relative to one state vector, in a fresh subprocess. Every figure is
-the best of at least five repeats (the least disturbed one: the machine may be shared), the
-same for every engine; trust ratios from one run more than absolute times. MaxCut models have
-no fields, so poqw simulates half the state by spin-flip symmetry; ``nosym`` rows switch that
-off and ``general`` rows also the integer energy levels (what a model with real-valued fields
-costs). QOKit is installed into ``bench/.venv-peers`` on demand (never into the project
+Usage: ``python bench/bench_engine.py [--quick] [--no-qokit] [--threads N]``. Every engine runs
+with the same N threads (default 1: one core), pinned before any library loads and printed with
+the results. On one random 3-regular graph (networkx, seed 0) it times (a) one QAOA layer at
+several n through the call a user makes, ``StateVectorQAOA.expectation`` (state and <H>), against
+each peer's state plus the same dot product with the cost diagonal; (b) strikes per second
+(state, 64 samples, their energies and <H>) at n=16, p=2; (c) the peak memory of a strike at
+n=26 relative to one state vector, in a fresh subprocess. Every figure is the best of at least
+five repeats (the least disturbed one: the machine may be shared), the same for every engine;
+trust ratios from one run more than absolute times. MaxCut models have no fields, so poqw
+simulates half the state by spin-flip symmetry; ``nosym`` rows switch that off, and ``fields``
+rows use the same graph with random real-valued fields and weights (no symmetry, no integer
+energy levels). QOKit is installed into ``bench/.venv-peers`` on demand (never into the project
 environment: it pins older numpy), and its C sources are compiled with -O3 -march=native.
 Results are printed and written to ``bench/out/engine.json``.
 """
 
 from __future__ import annotations
 
+from _common import THREADS, add_threads_argument, bench_session, limit_threads
+
+# isort: split
 import argparse
 import ctypes
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -160,6 +164,13 @@ class QokitC:
 
         self.fn(ptr(re_buf), ptr(im_buf), ptr(g), ptr(b), ptr(diag), n, diag.shape[0], len(g))
 
+    def expectation(self, diag: np.ndarray, gammas: np.ndarray, betas: np.ndarray,
+                    re_buf: np.ndarray, im_buf: np.ndarray) -> float:
+        """The state, then <H> as QOKit's own ``get_expectation`` takes it: probabilities
+        dotted with the cost diagonal."""
+        self.state(diag, gammas, betas, re_buf, im_buf)
+        return float((re_buf * re_buf + im_buf * im_buf) @ diag)
+
 
 # ---- Qiskit Aer --------------------------------------------------------------------------
 
@@ -191,8 +202,20 @@ class AerQAOA:
         result = self.sim.run(self.circuit, parameter_binds=[binds]).result()
         return np.asarray(result.get_statevector(0))
 
+    def expectation(self, gammas: np.ndarray, betas: np.ndarray, diag: np.ndarray) -> float:
+        sv = self.state(gammas, betas)
+        return float((sv.real**2 + sv.imag**2) @ diag)
+
 
 # ---- measurements ------------------------------------------------------------------------
+
+
+def fields_model(n: int) -> IsingModel:
+    """The same graph with random real-valued fields and weights: no spin-flip symmetry and no
+    integer energy levels (what a customer's general model costs)."""
+    base = graph_model(n)
+    rng = np.random.default_rng(1)
+    return IsingModel(h=rng.normal(size=n), edges=base.edges, J=rng.normal(size=base.J.shape[0]))
 
 
 def measure_layers(sizes: list[int], repeats: int, qokit: QokitC | None,
@@ -200,48 +223,44 @@ def measure_layers(sizes: list[int], repeats: int, qokit: QokitC | None,
     rows = []
     g, b = fixed_angles(1)
     for n in sizes:
-        model = graph_model(n)
-        row: dict[str, Any] = {"n": n}
-        for label, threads in (("1t", 1), ("all", None)):
-            eng = StateVectorQAOA(model, threads=threads)
-            row[f"poqw_{label}"] = best_time(partial(eng._evolve, g, b), repeats)
-        nosym = StateVectorQAOA(model, threads=1, use_symmetry=False)
-        row["poqw_nosym_1t"] = best_time(partial(nosym._evolve, g, b), repeats)
-        trig = StateVectorQAOA(model, threads=1, use_levels=False, use_symmetry=False)
-        row["poqw_general_1t"] = best_time(partial(trig._evolve, g, b), repeats)
-        diag = trig.diagonal
-        ref = StateVectorQAOA(model, threads=1).state(g, b)
-        if qokit is not None:
-            re_buf, im_buf = np.empty(1 << n), np.empty(1 << n)
-            for label, k in (("1t", 1), ("all", os.cpu_count() or 1)):
-                qokit.threads(k)
-                row[f"qokit_{label}"] = best_time(
-                    partial(qokit.state, diag, g, b, re_buf, im_buf), repeats)
-            row["qokit_max_error"] = float(np.abs(re_buf + 1j * im_buf - ref).max())
-        if n <= aer_max_n:
-            aer = AerQAOA(model, 1, threads=1)
-            row["aer_1t"] = best_time(partial(aer.state, g, b), max(1, repeats // 2))
-            sv = aer.state(g, b)
-            overlap = np.vdot(sv, ref)  # the circuit drops the offset: a global phase
-            row["aer_max_error"] = float(np.abs(sv * overlap / abs(overlap) - ref).max())
+        row: dict[str, Any] = {"n": n, "threads": THREADS}
+        cases = (("", graph_model(n), {}), ("_nosym", graph_model(n), {"use_symmetry": False}),
+                 ("_fields", fields_model(n), {}))
+        for suffix, model, options in cases:
+            eng = StateVectorQAOA(model, threads=THREADS, **options)
+            row[f"poqw{suffix}"] = best_time(partial(eng.expectation, g, b), repeats)
+            if suffix == "_nosym":
+                continue  # the peers' cost does not depend on our symmetry switch
+            energy = eng.expectation(g, b)
+            diag = build_diagonal(model)
+            if qokit is not None:
+                re_buf, im_buf = np.empty(1 << n), np.empty(1 << n)
+                run = partial(qokit.expectation, diag, g, b, re_buf, im_buf)
+                row[f"qokit{suffix}"] = best_time(run, repeats)
+                row[f"qokit{suffix}_energy_error"] = abs(run() - energy)
+            if n <= aer_max_n and suffix == "":
+                aer = AerQAOA(model, 1, threads=THREADS)
+                row["aer"] = best_time(partial(aer.expectation, g, b, diag),
+                                       max(1, repeats // 2))
+                row["aer_energy_error"] = abs(aer.expectation(g, b, diag) - energy)
         rows.append(row)
         print_row(row)
     return rows
 
 
+RATIOS = (("qokit", "poqw"), ("aer", "poqw"), ("qokit", "poqw_nosym"),
+          ("qokit_fields", "poqw_fields"))
+
+
 def print_row(row: dict[str, Any]) -> None:
     parts = [f"n={row['n']:2d}"]
-    for key in ("poqw_1t", "poqw_all", "poqw_nosym_1t", "poqw_general_1t", "qokit_1t",
-                "qokit_all", "aer_1t"):
+    for key in ("poqw", "poqw_nosym", "poqw_fields", "qokit", "qokit_fields", "aer"):
         if key in row:
             parts.append(f"{key} {row[key]:.4f}s")
-    for peer in ("qokit_1t", "aer_1t"):
-        for ours in ("poqw_1t", "poqw_nosym_1t", "poqw_general_1t"):
-            if peer in row:
-                parts.append(f"{peer}/{ours} {row[peer] / row[ours]:.1f}x")
-    if "qokit_all" in row:
-        parts.append(f"qokit_all/poqw_all {row['qokit_all'] / row['poqw_all']:.1f}x")
-    for key in ("qokit_max_error", "aer_max_error"):
+    for peer, ours in RATIOS:
+        if peer in row:
+            parts.append(f"{peer}/{ours} {row[peer] / row[ours]:.1f}x")
+    for key in ("qokit_energy_error", "qokit_fields_energy_error", "aer_energy_error"):
         if key in row:
             parts.append(f"{key} {row[key]:.1e}")
     print("  " + "  ".join(parts), flush=True)
@@ -252,15 +271,14 @@ def measure_strikes(seconds: float, repeats: int, qokit: QokitC | None) -> dict[
     model = graph_model(n)
     g, b = fixed_angles(p)
     rng = np.random.default_rng(0)
-    eng = StateVectorQAOA(model, threads=1)
-    nosym = StateVectorQAOA(model, threads=1, use_symmetry=False)
+    eng = StateVectorQAOA(model, threads=THREADS)
+    nosym = StateVectorQAOA(model, threads=THREADS, use_symmetry=False)
     fns: dict[str, Callable[[], Any]] = {
         "poqw": lambda: eng.strike(g, b, SHOTS, rng),
         "poqw_nosym": lambda: nosym.strike(g, b, SHOTS, rng),
     }
     diag = build_diagonal(model)
     if qokit is not None:
-        qokit.threads(1)
         re_buf, im_buf = np.empty(1 << n), np.empty(1 << n)
 
         def qokit_strike() -> None:
@@ -268,7 +286,7 @@ def measure_strikes(seconds: float, repeats: int, qokit: QokitC | None) -> dict[
             sample_numpy(re_buf**2 + im_buf**2, diag, n, rng)
 
         fns["qokit"] = qokit_strike
-    aer = AerQAOA(model, p, threads=1)
+    aer = AerQAOA(model, p, threads=THREADS)
 
     def aer_strike() -> None:
         sv = aer.state(g, b)
@@ -292,10 +310,10 @@ def high_water():  # VmHWM belongs to this process image (ru_maxrss survives for
     raise SystemExit("no VmHWM in /proc/self/status")
 
 model = maxcut_to_ising(random_regular_graph(3, {n}, seed=0))
-small = StateVectorQAOA(maxcut_to_ising(random_regular_graph(3, 8, seed=0)), threads=1)
+small = StateVectorQAOA(maxcut_to_ising(random_regular_graph(3, 8, seed=0)), threads={threads})
 small.strike(*fixed_angles(2), 64, np.random.default_rng(0))  # JIT and imports first
 base = high_water()
-eng = StateVectorQAOA(model, threads=1)
+eng = StateVectorQAOA(model, threads={threads})
 g, b = fixed_angles(2)
 eng.strike(g, b, 64, np.random.default_rng(0))
 print(base, high_water())
@@ -303,8 +321,9 @@ print(base, high_water())
 
 
 def measure_memory(n: int) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", _MEMORY_PROBE.format(n=n)], capture_output=True,
-                          text=True, check=True)
+    probe = _MEMORY_PROBE.format(n=n, threads=THREADS)  # the thread variables are inherited
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
     base, peak = (int(x) for x in done.stdout.split())
     state = 16 * (1 << n)
     return {"n": n, "state_bytes": state, "peak_minus_imports_bytes": peak - base,
@@ -315,9 +334,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats (~1 min)")
     parser.add_argument("--no-qokit", action="store_true", help="skip building/running QOKit")
+    add_threads_argument(parser)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    sizes = [20, 24] if args.quick else [16, 20, 22, 24]
+    sizes = [20, 22] if args.quick else [16, 20, 22, 24]
     repeats = 5 if args.quick else 9
     seconds = 0.3 if args.quick else 1.0
 
@@ -329,22 +349,29 @@ def main() -> None:
             print(f"QOKit C kernel NOT available: {qokit_note}; continuing with the other peers")
         else:
             qokit = QokitC(lib)
-    print(f"poqw engine benchmark ({'quick' if args.quick else 'full'}), "
-          f"{os.cpu_count()} cpus, {platform.processor() or platform.machine()}")
-    print("(a) one QAOA layer, random 3-regular MaxCut (best of repeats, seconds)")
-    layers = measure_layers(sizes, repeats, qokit, aer_max_n=20 if args.quick else 24)
-    print(f"(b) strikes/s, n=16, p=2, {SHOTS} shots, one core")
-    strikes = measure_strikes(seconds, repeats, qokit)
-    for name, value in strikes.items():
-        print(f"  {name:16s} {value:9.1f} strikes/s   poqw/{name} {strikes['poqw'] / value:.1f}x")
-    print("(c) peak memory of a strike at n=26 (fresh subprocess)")
-    memory = measure_memory(26)
-    mib = 2**20
-    print(f"  {memory['peak_minus_imports_bytes'] / mib:.0f} MiB above imports = "
-          f"{memory['ratio_to_state']:.2f} state vectors of {memory['state_bytes'] / mib:.0f} MiB")
-    result = {"quick": args.quick, "cpus": os.cpu_count(), "machine": platform.machine(),
-              "qokit": qokit_note, "layers": layers, "strikes_per_s": strikes,
-              "memory": memory, "unix_time": time.time()}
+            qokit.threads(THREADS)
+    import qiskit_aer  # noqa: F401  (loaded before the header so its thread pool is listed)
+
+    limit_threads()
+    with bench_session("bench_engine " + ("quick" if args.quick else "full"),
+                       packages=("numba", "qiskit", "qiskit-aer")) as session:
+        print(f"QOKit: {qokit_note}")
+        print(f"(a) one QAOA layer, random 3-regular MaxCut, {THREADS} thread(s) for every "
+              "engine: public expectation() vs peer state + <H> (best of repeats, seconds)")
+        layers = measure_layers(sizes, repeats, qokit, aer_max_n=20 if args.quick else 24)
+        print(f"(b) strikes/s, n=16, p=2, {SHOTS} shots, {THREADS} thread(s) for every engine")
+        strikes = measure_strikes(seconds, repeats, qokit)
+        for name, value in strikes.items():
+            print(f"  {name:16s} {value:9.1f} strikes/s   poqw/{name} "
+                  f"{strikes['poqw'] / value:.1f}x")
+        print("(c) peak memory of a strike at n=26 (fresh subprocess)")
+        memory = measure_memory(26)
+        mib = 2**20
+        print(f"  {memory['peak_minus_imports_bytes'] / mib:.0f} MiB above imports = "
+              f"{memory['ratio_to_state']:.2f} state vectors of {memory['state_bytes'] / mib:.0f}"
+              " MiB")
+    result = {"quick": args.quick, "session": session.as_dict(), "qokit": qokit_note,
+              "layers": layers, "strikes_per_s": strikes, "memory": memory}
     path = OUT / "engine.json"
     path.write_text(json.dumps(result, indent=2))
     print(f"wrote {path}")

@@ -8,11 +8,16 @@ about one a second. The comparison point is QUIP, whose nodes poll their peers a
 second: a block waits 0.5 s on average per hop there before anyone even asks for it.
 Phase 2: node 0 mines ``--sync-blocks`` blocks alone (wide drift: as fast as it can), then a new
 node joins and syncs them; throughput is blocks over the time from its join to its last commit.
-Run: ``.venv/bin/python bench/bench_propagation.py [--blocks 40 --sync-blocks 400]``.
+Run: ``.venv/bin/python bench/bench_propagation.py [--blocks 40 --sync-blocks 400] [--quick]``.
+The node processes inherit the thread variables of ``--threads N`` (default 1: BLAS, OpenMP and
+numba pinned before anything loads); the header prints them, the machine and the load.
 """
 
 from __future__ import annotations
 
+from _common import add_threads_argument, bench_session
+
+# isort: split
 import argparse
 import json
 import os
@@ -151,11 +156,23 @@ def main() -> None:
     parser.add_argument("--sync-blocks", type=int, default=400)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" /
                         "propagation.json")
+    parser.add_argument("--quick", action="store_true", help="3 nodes, 8 blocks, 40 to sync")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.nodes, args.blocks, args.sync_blocks = 3, 8, 40
+    with bench_session("bench_propagation" + (" quick" if args.quick else "")) as session:
+        prop, sync = run(args.nodes, args.blocks, args.sync_blocks)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"session": session.as_dict(), "propagation": prop,
+                                    "late_sync": sync, "quip_poll_s": QUIP_POLL_S}, indent=1))
+
+
+def run(nodes: int, blocks: int, sync_blocks: int) -> tuple[dict[str, Any], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="poqw-bench-prop-") as tmp:
         root = Path(tmp)
-        prop = propagation(root, args.nodes, args.blocks)
-        sync = late_sync(root, args.sync_blocks)
+        prop = propagation(root, nodes, blocks)
+        sync = late_sync(root, sync_blocks)
     quip_mean_ms = QUIP_POLL_S / 2 * 1000
     print(f"block propagation, {prop['nodes']} loopback nodes, {prop['samples']} (block, peer) "
           f"samples: p50 {prop['p50_ms']:.1f} ms, p95 {prop['p95_ms']:.1f} ms, max "
@@ -166,9 +183,7 @@ def main() -> None:
           f"p50 (target p50 <= 50 ms: {'met' if prop['p50_ms'] <= 50 else 'NOT met'})")
     print(f"late joiner: {sync['blocks']} blocks in {sync['seconds']:.1f} s = "
           f"{sync['blocks_per_s']:.0f} blocks/s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"propagation": prop, "late_sync": sync,
-                                    "quip_poll_s": QUIP_POLL_S}, indent=1))
+    return prop, sync
 
 
 if __name__ == "__main__":

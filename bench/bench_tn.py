@@ -8,10 +8,20 @@ quimb's slowest parts from a subset (said so in the output).
 
     .venv/bin/python bench/bench_tn.py --quick
     .venv/bin/python bench/bench_tn.py            # n=40 MPS, n=1000 light cones (minutes)
+
+Every engine runs with the same ``--threads N`` (default 1) for BLAS, OpenMP and numba, pinned
+before numpy and quimb load (quimb's ``CircuitMPS`` build is very sensitive to BLAS threads on a
+busy machine); the header prints the settings in force and the load before and after. Times are
+of the public calls a user makes: ``MPSQAOA.state``, ``MPSState.sample``,
+``LightconeQAOA.expectation``; quimb's ``CircuitMPS`` gates, ``sample`` and ``local_expectation``
+(``normalized=True`` on the truncated MPS).
 """
 
 from __future__ import annotations
 
+from _common import THREADS, add_threads_argument, bench_session, limit_threads
+
+# isort: split
 import argparse
 import time
 from collections.abc import Callable
@@ -61,17 +71,36 @@ def quimb_circuit(model: IsingModel, gammas: list[float], betas: list[float], mp
     return circ
 
 
+def quimb_mps_run(model: IsingModel, gammas: list[float], betas: list[float], chi: int,
+                  shots: int, quimb_shots: int, qubit_of: np.ndarray | None = None
+                  ) -> dict[str, float]:
+    """quimb's CircuitMPS build, its fidelity estimate and its sampling time scaled to
+    ``shots`` (measured on ``quimb_shots``)."""
+    circ, build = timed(lambda: quimb_circuit(model, gammas, betas, True, chi, qubit_of))
+    _, sample = timed(lambda: list(circ.sample(quimb_shots, seed=1)))
+    out = {"build": build, "sample": sample * shots / quimb_shots,
+           "fidelity": float(circ.fidelity_estimate())}
+    n = model.num_variables
+    if n <= 60:
+        place = np.arange(n) if qubit_of is None else qubit_of
+        zz_op = np.diag([1.0, -1.0, -1.0, 1.0]).reshape(4, 4)
+        zz = [float(np.real(circ.local_expectation(
+            zz_op, (int(place[u]), int(place[v])), normalized=True))) for u, v in model.edges]
+        out["energy"] = model.offset + float(model.J @ np.asarray(zz))
+    return out
+
+
 def bench_mps(n: int, p: int, chi: int, shots: int, quimb_shots: int,
               quimb_our_order: bool = False) -> None:
     model = random_maxcut(3, n, seed=0)
     gammas, betas = angles(p)
-    print(f"\n== MPS: n={n} 3-regular MaxCut, p={p}, max_bond={chi} ==")
+    print(f"\n== MPS: n={n} 3-regular MaxCut, p={p}, max_bond={chi}, {THREADS} thread(s) ==")
     exact = LightconeQAOA(model).expectation(gammas, betas)
-    engine = MPSQAOA(model, max_bond=chi)
+    engine = MPSQAOA(model, max_bond=chi, blas_thread_limit=THREADS)
     ours, t_build = timed(lambda: engine.state(gammas, betas))
     samples, t_sample = timed(lambda: ours.sample(shots, seed=1))
     energy = ours.expectation(model)
-    reference = MPSQAOA(model, max_bond=4 * chi).state(gammas, betas)
+    reference = MPSQAOA(model, max_bond=4 * chi, blas_thread_limit=THREADS).state(gammas, betas)
     true_fid = abs(ours.overlap(reference)) ** 2
     print(f"ordering {engine.ordering_name} {engine.ordering_score}")
     print(f"poqw  build {t_build:7.2f} s   {shots} samples {t_sample:6.3f} s   "
@@ -79,37 +108,33 @@ def bench_mps(n: int, p: int, chi: int, shots: int, quimb_shots: int,
           f"<H> {energy:.3f} (exact {exact:.3f}, error {abs(energy - exact):.3f}; "
           f"sample mean {model.energies(samples).mean():.3f})   "
           f"reference fidelity estimate {reference.fidelity:.4f}")
-    circ, q_build = timed(lambda: quimb_circuit(model, gammas, betas, True, chi))
-    q_fid = float(circ.fidelity_estimate())
-    _, q_sample = timed(lambda: list(circ.sample(quimb_shots, seed=1)))
-    q_sample_per = q_sample * shots / quimb_shots
     note = "" if quimb_shots == shots else f" (extrapolated from {quimb_shots})"
-    zz = [float(np.real(circ.local_expectation(
-        np.diag([1.0, -1.0, -1.0, 1.0]).reshape(4, 4), (int(u), int(v)))))
-        for u, v in model.edges] if n <= 60 else []
-    q_energy = model.offset + float(model.J @ np.asarray(zz)) if zz else float("nan")
-    print(f"quimb build {q_build:7.2f} s   {shots} samples {q_sample_per:6.2f} s{note}   "
-          f"fidelity estimate {q_fid:.4f}   <H> {q_energy:.3f} (error {abs(q_energy - exact):.3f})")
-    print(f"ratio quimb/poqw: build {q_build / t_build:.1f}x, sampling "
-          f"{q_sample_per / t_sample:.0f}x")
+    orders: list[tuple[str, np.ndarray | None]] = [("natural order", None)]
     if quimb_our_order:
         site = np.empty(n, dtype=np.int64)
         site[engine.order] = np.arange(n)
-        circ2, q2 = timed(lambda: quimb_circuit(model, gammas, betas, True, chi, site))
-        fid2 = float(circ2.fidelity_estimate())
-        print(f"quimb with poqw's qubit order: build {q2:7.2f} s   fidelity estimate "
-              f"{fid2:.4f}   ratio quimb/poqw build {q2 / t_build:.1f}x")
+        orders.append(("poqw's qubit order", site))
+    for label, qubit_of in orders:
+        q = quimb_mps_run(model, gammas, betas, chi, shots, quimb_shots, qubit_of)
+        error = (f"<H> {q['energy']:.3f} (error {abs(q['energy'] - exact):.3f})"
+                 if "energy" in q else "<H> not computed (n > 60)")
+        print(f"quimb, {label}: build {q['build']:7.2f} s   {shots} samples {q['sample']:6.2f} s"
+              f"{note}   fidelity estimate {q['fidelity']:.4f}   {error}")
+        print(f"ratio quimb ({label})/poqw: build {q['build'] / t_build:.1f}x, sampling "
+              f"{q['sample'] / t_sample:.0f}x, build + {shots} samples "
+              f"{(q['build'] + q['sample']) / (t_build + t_sample):.0f}x")
 
 
 def bench_lightcone(n: int, p: int, quimb_edges: int, glass: bool = False) -> None:
     if glass:
         model = pm_j_spin_glass(random_regular_graph(3, n, seed=0), seed=1, field=True)
         gammas, betas = [0.4, 0.7, 0.2][:p], [0.5, 0.3, 0.1][:p]
-        print(f"\n== light cones: n={n} 3-regular +-1 spin glass with +-1/0 fields, p={p} ==")
+        print(f"\n== light cones: n={n} 3-regular +-1 spin glass with +-1/0 fields, p={p}, "
+              f"{THREADS} thread(s) ==")
     else:
         model = random_maxcut(3, n, seed=0)
         gammas, betas = angles(p)
-        print(f"\n== light cones: n={n} 3-regular MaxCut, p={p} ==")
+        print(f"\n== light cones: n={n} 3-regular MaxCut, p={p}, {THREADS} thread(s) ==")
     engine = LightconeQAOA(model)
     ours, t_ours = timed(lambda: engine.expectation(gammas, betas))
     cones = LightconeQAOA(model, closed_form_p1=False)
@@ -159,9 +184,10 @@ def bench_slicing(side: int, bond: int, slices: int) -> None:
     print(f"\n== sliced contraction: {side}x{side} lattice, bond {bond}: {plan.nslices} slices, "
           f"largest piece 2^{np.log2(plan.max_size):.1f}, flops 10^{np.log10(plan.flops):.1f}, "
           f"slicing overhead {plan.overhead:.2f}x ==")
-    with blas_threads(1):
+    with blas_threads(THREADS):
         local, t_local = timed(partial(contract_sliced, plan, arrays))
-    print(f"one process, one BLAS thread, slices in sequence: {t_local:.2f} s  value {local:.6e}")
+    print(f"one process, {THREADS} BLAS thread(s), slices in sequence: {t_local:.2f} s  "
+          f"value {local:.6e}")
     for workers, processes in ((2, False), (1, True), (2, True)):
         kind = "processes on 127.0.0.1" if processes else "threads, in-process"
         with local_cluster(n_workers=workers, processes=processes) as client:
@@ -180,10 +206,20 @@ def warm_up() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds not minutes")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    import quimb.tensor  # noqa: F401  (loaded before the header so its thread pools are listed)
+
     warm_up()
-    if args.quick:
-        bench_mps(n=24, p=1, chi=32, shots=1000, quimb_shots=50)
+    limit_threads()
+    with bench_session("bench_tn " + ("quick" if args.quick else "full"),
+                       packages=("numba", "quimb", "cotengra", "dask")):
+        run(args.quick)
+
+
+def run(quick: bool) -> None:
+    if quick:
+        bench_mps(n=24, p=1, chi=32, shots=1000, quimb_shots=50, quimb_our_order=True)
         bench_lightcone(n=200, p=1, quimb_edges=20)
         bench_lightcone(n=200, p=2, quimb_edges=10)
         bench_slicing(side=7, bond=4, slices=16)

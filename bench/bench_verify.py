@@ -4,10 +4,16 @@ Run ``.venv/bin/python bench/bench_verify.py``. For each built-in genesis it min
 simulated annealing, then times (median of many runs) the puzzle derivation, the proof check
 alone, and the two together, and compares the energy part with dimod's ``BQM.energies`` on the
 same spins (the usual peer for evaluating Ising samples). QUIP v0.1 reports ~0.9 s per block.
+``--threads N`` (default 1) pins BLAS, OpenMP and numba for every library before they load;
+``--quick`` takes fewer repeats. The header prints the machine, the threads in force and the load.
 """
 
 from __future__ import annotations
 
+from _common import add_threads_argument, bench_session
+
+# isort: split
+import argparse
 import statistics
 import time
 import warnings
@@ -31,11 +37,14 @@ from poqw.chain.mining import sa_solver
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+REPEAT_SCALE = 1.0  # --quick makes it 0.05
+
+
 def median_seconds(fn: Callable[[], object], repeat: int = 2000) -> float:
     for _ in range(20):
         fn()
     times = []
-    for _ in range(repeat):
+    for _ in range(max(5, int(repeat * REPEAT_SCALE))):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -101,8 +110,21 @@ def bench_full_size_qpu_graph(size: int = 12, k: int = 16) -> None:
           f"{t * 1e6:.1f} us")
 
 
+def main() -> None:
+    global REPEAT_SCALE
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    add_threads_argument(parser)
+    args = parser.parse_args()
+    if args.quick:
+        REPEAT_SCALE = 0.05
+    with bench_session("bench_verify" + (" quick" if args.quick else ""),
+                       packages=("dimod", "numba")):
+        for genesis_name in ("devnet", "zephyr-testnet"):
+            bench(genesis_name)
+        bench_signature()
+        bench_full_size_qpu_graph()
+
+
 if __name__ == "__main__":
-    for genesis_name in ("devnet", "zephyr-testnet"):
-        bench(genesis_name)
-    bench_signature()
-    bench_full_size_qpu_graph()
+    main()
