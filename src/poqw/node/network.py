@@ -44,6 +44,7 @@ from poqw.node.blockchain import ImportResult
 from poqw.node.service import Node
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig
+from poqw.p2p.dialpolicy import DialPolicy, dial_refusal, policy_for_listen_host
 from poqw.p2p.identity import Role
 from poqw.p2p.messages import (
     MAX_BLOCKS_PER_MESSAGE,
@@ -53,7 +54,7 @@ from poqw.p2p.messages import (
     PeerAddress,
 )
 from poqw.p2p.peer import ConnectionState
-from poqw.p2p.policing import BanList, Penalty
+from poqw.p2p.policing import BanList, Penalty, TokenBucket
 from poqw.p2p.quic import DEFAULT_PORT, PeerSession, QuicTransport, ensure_tls_identity
 from poqw.p2p.sync import (
     RequestBlocks,
@@ -62,7 +63,7 @@ from poqw.p2p.sync import (
     block_locator,
     find_fork_point,
 )
-from poqw.p2p.trust import TrustStore
+from poqw.p2p.trust import DEFAULT_MAX_PINS, TrustStore
 
 __all__ = ["NODE_KEY_FILE", "STATUS_FILE", "NetworkService", "load_node_key", "parse_peer"]
 
@@ -125,17 +126,19 @@ class NetworkService:
     def __init__(self, node: Node, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  peers: Sequence[str] = (), tls_cert_file: str | None = None,
                  tls_key_file: str | None = None, peer_config: PeerConfig | None = None,
-                 max_peers: int = 16, discover: bool = True) -> None:
+                 max_peers: int = 16, discover: bool = True,
+                 dial_policy: DialPolicy | None = None, max_pins: int = DEFAULT_MAX_PINS) -> None:
         self.node = node
         self.host = host
         self.port = port
         self.max_peers = max_peers
         self.discover = discover
+        self.dial_policy = dial_policy or policy_for_listen_host("auto", host)
         self._dials = [_Dial(*parse_peer(p)) for p in peers]
         datadir = node.datadir
         self.identity = ensure_tls_identity(datadir, tls_cert_file or None,
                                             tls_key_file or None)
-        self.trust = TrustStore(datadir / TRUST_FILE)
+        self.trust = TrustStore(datadir / TRUST_FILE, max_pins=max_pins)
         self.bans = BanList()  # on the event loop's clock; persisted in trust.db
         self.local = LocalNode(load_node_key(datadir), node.genesis.chain_id,
                                node.genesis_hash(), listen_host=host, listen_port=port)
@@ -157,6 +160,8 @@ class NetworkService:
         self._announced_txs: set[bytes] = set()
         self._refused: weakref.WeakSet[PeerSession] = weakref.WeakSet()  # already logged
         self._announce_handle: asyncio.TimerHandle | None = None
+        self._discovered_dials: TokenBucket | None = None  # made on the loop's clock
+        self._dialing_discovered: set[tuple[str, int]] = set()
         node.subscribe(self._on_head_threadsafe)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -223,9 +228,18 @@ class NetworkService:
                 self._write_status()
 
     def _load_bans(self) -> None:
-        """Bans still in force from ``trust.db``, their wall-clock expiry moved to our clock."""
+        """Bans still in force from ``trust.db``, their wall-clock expiry moved to our clock.
+        Address bans (``host:``, written by older versions) are dropped: an address is shared
+        by honest peers, only a proven node key is banned."""
         wall, now = time.time(), self._now()
         stored = self.trust.load_bans(wall)
+        hosts = [e.key for e in stored if not e.key.startswith("node:")]
+        if hosts:
+            log.info("dropping %d address bans from %s: only node keys are banned now",
+                     len(hosts), self.trust.path)
+            with contextlib.suppress(StorageError):
+                self.trust.save_bans([], hosts, wall)
+            stored = [e for e in stored if e.key.startswith("node:")]
         taken = self.bans.restore([replace(e, until=e.until - wall + now) for e in stored], now)
         if taken:
             log.info("%d bans still in force from %s", taken, self.trust.path)
@@ -264,6 +278,9 @@ class NetworkService:
         finally:
             dial.dialing = False
         dial.session = session
+        if session.protocol.node_id is not None:  # a configured peer's pin is never evicted
+            with contextlib.suppress(StorageError):
+                self.trust.keep(session.protocol.node_id)
         joined = self._now()
         await self._serve(session)
         # a peer that drops us at once (a refused pin, a ban) is retried ever more slowly
@@ -272,12 +289,19 @@ class NetworkService:
         dial.next_try = self._now() + dial.delay
 
     async def _dial_discovered(self, address: PeerAddress) -> None:
+        where = (address.host, address.port)
+        self._dialing_discovered.add(where)
         try:
-            session = await self.transport.connect(address.host, address.port, timeout=5.0)
-        except ProtocolError as exc:
-            log.info("cannot join discovered peer %s:%d: %s", address.host, address.port, exc)
-            return
-        await self._serve(session)
+            log.info("dialing discovered peer %s:%d", address.host, address.port)
+            try:
+                session = await self.transport.connect(address.host, address.port, timeout=5.0)
+            except ProtocolError as exc:
+                log.info("cannot join discovered peer %s:%d: %s", address.host, address.port,
+                         exc)
+                return
+            await self._serve(session)
+        finally:
+            self._dialing_discovered.discard(where)
 
     # --- one peer ------------------------------------------------------------------------------
 
@@ -572,12 +596,24 @@ class NetworkService:
         return tuple(out[:MAX_PEERS_PER_MESSAGE])
 
     def _discovered(self, addresses: tuple[PeerAddress, ...]) -> None:
+        """Dial peers a PEERS answer named, if the dial policy allows them, at a bounded rate."""
         if not self.discover:
             return
+        now, policy = self._now(), self.dial_policy
+        if self._discovered_dials is None:
+            self._discovered_dials = TokenBucket(policy.rate, policy.burst, now)
         for address in addresses:
             if len(self.peers) >= self.max_peers:
                 return
-            if address.node_id == self.local.node_id or address.node_id in self.peers:
+            if address.node_id == self.local.node_id or address.node_id in self.peers \
+                    or (address.host, address.port) in self._dialing_discovered:
+                continue
+            refusal = dial_refusal(address.host, address.port, policy)
+            if refusal is None and not self._discovered_dials.take(now):
+                refusal = "over the rate of discovered dials"
+            if refusal is not None:
+                log.info("not dialing discovered peer %r port %d: %s", address.host[:64],
+                         address.port, refusal)
                 continue
             self._spawn(self._dial_discovered(address))
 
