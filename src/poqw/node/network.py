@@ -152,6 +152,7 @@ class NetworkService:
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
         self._sync_headers: set[bytes] = set()  # hashes of headers accepted for the sync
+        self._orphan_senders: dict[bytes, bytes] = {}  # orphan hash -> node id that sent it
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
@@ -460,6 +461,7 @@ class NetworkService:
                 result = self._import(key, session, data)
                 if result is not None and result.status == "orphan":
                     self._orphaned(key, session, data, result)
+            self._penalize_dropped_orphans()
             return
         by_hash: dict[bytes, bytes] = {}
         for data in event.blocks:
@@ -495,10 +497,24 @@ class NetworkService:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
         number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
+        self._orphan_senders[result.block_hash] = key
         with contextlib.suppress(LocalProtocolError):
             if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
             session.protocol.request_status(self._now())
+
+    def _penalize_dropped_orphans(self) -> None:
+        """Orphans that left the pool without their parent ever arriving (evicted by newer ones
+        or expired) cost whoever sent them; senders of orphans that connected are forgotten."""
+        pool = self.node.chain.orphans
+        for block_hash in pool.take_dropped():
+            sender = self._orphan_senders.pop(block_hash, None)
+            session = self.peers.get(sender) if sender is not None else None
+            if sender is not None and session is not None and not session.closed.is_set():
+                self._penalize(sender, session, f"orphan 0x{block_hash.hex()[:16]} never "
+                               "connected to the chain", Penalty.UNSOLICITED)
+        self._orphan_senders = {h: k for h, k in self._orphan_senders.items() if h in pool}
+        self._dirty = True  # network.json shows the pool
 
     def _penalize(self, key: bytes, session: PeerSession, reason: str, points: int) -> None:
         log.warning("peer %s sent bad data: %s", key.hex()[:16], reason)
@@ -682,7 +698,11 @@ class NetworkService:
     def _stats(self) -> dict[str, int | str]:
         tip = self.node.tip()
         return {"height": tip.number, "tip": bytes(tip.block_hash).hex(),
-                "peers": len(self.peers), **self.stats}
+                "peers": len(self.peers), **self.stats, **self._orphan_stats()}
+
+    def _orphan_stats(self) -> dict[str, int]:
+        pool = self.node.chain.orphans
+        return {"orphans": len(pool), "orphan_bytes": pool.size_bytes}
 
     def status(self) -> dict[str, Any]:
         """What ``network.json`` holds: where we listen, who we talk to, our tip."""
@@ -695,7 +715,7 @@ class NetworkService:
                       for k, s in self.peers.items()],
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
-            **self.stats,
+            **self.stats, **self._orphan_stats(),
         }
 
     def _write_status(self) -> None:
