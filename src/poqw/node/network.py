@@ -152,7 +152,7 @@ class NetworkService:
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
         self._sync_headers: set[bytes] = set()  # hashes of headers accepted for the sync
-        self._orphan_senders: dict[bytes, bytes] = {}  # orphan hash -> node id that sent it
+        self._orphan_senders: dict[bytes, tuple[bytes, int]] = {}  # orphan -> sender, height
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
@@ -497,7 +497,7 @@ class NetworkService:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
         number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
-        self._orphan_senders[result.block_hash] = key
+        self._orphan_senders[result.block_hash] = (key, number)
         with contextlib.suppress(LocalProtocolError):
             if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
@@ -505,12 +505,15 @@ class NetworkService:
 
     def _penalize_dropped_orphans(self) -> None:
         """Orphans that left the pool without their parent ever arriving (evicted by newer ones
-        or expired) cost whoever sent them; senders of orphans that connected are forgotten."""
-        pool = self.node.chain.orphans
+        or expired) cost whoever sent them, if they were close enough to our tip that we asked
+        that sender for the parent (a far one waits for the sync, which may take long);
+        senders of orphans that connected are forgotten."""
+        pool, tip = self.node.chain.orphans, self.node.tip().number
         for block_hash in pool.take_dropped():
-            sender = self._orphan_senders.pop(block_hash, None)
-            session = self.peers.get(sender) if sender is not None else None
-            if sender is not None and session is not None and not session.closed.is_set():
+            sender, number = self._orphan_senders.pop(block_hash, (b"", 0))
+            session = self.peers.get(sender)
+            if session is not None and not session.closed.is_set() \
+                    and number - tip <= _MAX_PARENT_WALK:
                 self._penalize(sender, session, f"orphan 0x{block_hash.hex()[:16]} never "
                                "connected to the chain", Penalty.UNSOLICITED)
         self._orphan_senders = {h: k for h, k in self._orphan_senders.items() if h in pool}
