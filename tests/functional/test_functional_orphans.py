@@ -102,6 +102,5 @@ def test_orphan_floods_are_checked_bounded_and_penalised(network: Callable[[int]
         f"{held / 2**20:.1f} MiB; node RSS {before:.0f} -> {rss_mb(target):.0f} MB")
     assert "banned for misbehaviour: invalid block" in junk_reason and junk_orphans == 0
     assert "banned for misbehaviour" in reason and "never connected" in reason, reason
-    assert sent < len(blocks)
     assert 0 < held <= POOL_BYTES
     assert "never connected" in target.log_text()
