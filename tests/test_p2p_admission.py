@@ -125,9 +125,11 @@ def test_dial_policy_auto_follows_the_listen_address_and_bad_settings_are_named(
     with pytest.raises(ConfigError, match="port range"):
         DialPolicy("public", 0)
     path = tmp_path / "node.toml"
-    path.write_text('[p2p]\ndial_policy = "private"\ndial_min_port = 2000\nmax_pins = 50\n')
+    path.write_text('[p2p]\ndial_policy = "private"\ndial_min_port = 2000\nmax_pins = 50\n'
+                    'new_keys_per_address = 30\n')
     cfg = load_config(path)
-    assert (cfg.p2p.dial_policy, cfg.p2p.dial_min_port, cfg.p2p.max_pins) == ("private", 2000, 50)
+    assert (cfg.p2p.dial_policy, cfg.p2p.dial_min_port, cfg.p2p.max_pins,
+            cfg.p2p.new_keys_per_address) == ("private", 2000, 50, 30)
     path.write_text('[p2p]\ndial_policy = "anywhere"\n')
     with pytest.raises(ConfigError, match=r"\[p2p\] dial_policy .* must be one of"):
         load_config(path)

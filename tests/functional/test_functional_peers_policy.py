@@ -60,7 +60,9 @@ def test_peers_answer_dials_only_what_policy_allows(network: Callable[[int], Net
                                                      tmp_path: Path) -> None:
     net = network(1)
     target = net[0]
-    target.start(mine=False, extra=["--discover"])
+    config = tmp_path / "node.toml"  # the devnet's policy, said explicitly
+    config.write_text('[p2p]\ndial_policy = "loopback"\ndial_min_port = 1024\n')
+    target.start(mine=False, extra=["--discover", "--config", str(config)])
     allowed, named = decoy(), decoy()
     forbidden = [("localhost", named.getsockname()[1]), ("127.0.0.1", 22),
                  ("10.11.12.13", 20049), ("192.168.77.1", 20049), ("169.254.0.9", 20049)]

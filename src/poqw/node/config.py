@@ -3,7 +3,7 @@
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
 sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]`` (num_cpus, sampler effort),
 ``[gpu]`` (devices), ``[qpu]`` (api_token, solver) and ``[p2p]`` (dial_policy, dial_min_port,
-max_pins). Unknown keys and wrong types raise
+max_pins, new_keys_per_address). Unknown keys and wrong types raise
 :class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
 in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
 logged by mistake without leaking.
@@ -113,11 +113,13 @@ class QpuConfig:
 class P2pConfig:
     """Peer policy: which addresses from PEERS answers may be dialled (``auto``: loopback when
     listening on loopback, else public; or ``loopback``, ``private``, ``public``), the lowest port
-    dialled, and how many certificate pins ``trust.db`` keeps."""
+    dialled, how many certificate pins ``trust.db`` keeps, and how many node keys never seen
+    before one address may bring at once (then one a minute)."""
 
     dial_policy: str = "auto"
     dial_min_port: int = 1024
     max_pins: int = 4096
+    new_keys_per_address: int = 12
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ _SECTIONS: dict[str, type] = {
 _ATTR = {"global": "global_", "cpu": "cpu", "gpu": "gpu", "qpu": "qpu", "p2p": "p2p"}
 _SECRET_KEYS = {("global", "key_passphrase"), ("qpu", "api_token")}
 _POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads"),
-             ("cpu", "num_sweeps"), ("p2p", "max_pins")}
+             ("cpu", "num_sweeps"), ("p2p", "max_pins"),
+             ("p2p", "new_keys_per_address")}
 _CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public")}
 
 
