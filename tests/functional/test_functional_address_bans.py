@@ -2,7 +2,9 @@
 127.0.0.1 before any join used to ban ``host:127.0.0.1`` for 24 hours, persisted, so every honest
 peer on loopback (or behind the same NAT) was refused, also after a restart. Now the garbage only
 closes that connection: an honest node on the same address joins, an address ban left in
-trust.db by an older version is dropped at start, and after both restart they join again."""
+trust.db by an older version is dropped at start, and after both restart they join again, even
+while garbage from the address has spent its budget for unknown peers (the honest node's
+certificate is pinned: a known peer is not held back by others on its address)."""
 
 from __future__ import annotations
 
@@ -53,8 +55,11 @@ def test_garbage_from_an_address_does_not_isolate_its_honest_peers(
         assert not [e for e in store.load_bans(wall) if e.key.startswith("host:")]
         # what an older version wrote for the same garbage: it must not outlive that version
         store.save_bans([BanEntry("host:127.0.0.1", wall + 86400, "bad magic")], [], wall)
-    log("restarting both, with a legacy address ban in the target's trust.db")
+    log("restarting both, with a legacy address ban in the target's trust.db, and the "
+        "address's connection budget spent on garbage")
     target.start(stop_mining_at=3)
+    for _ in range(6):  # each costs a connection and a strike: 6 x (1 + 10) > 40
+        asyncio.run(send_before_join(target.port, tmp_path, GARBAGE))
     honest.start([target], mine=False)
     wait_until(lambda: honest.peer_count() == 1 and target.peer_count() == 1, 60,
                "the honest node to join again after a restart")
