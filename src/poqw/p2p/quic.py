@@ -4,7 +4,8 @@ Each peer connection is QUIC with TLS 1.3 and ALPN ``poqw/1``, carrying one bidi
 of framed messages. Both ends present a certificate (self-signed, made on first start, or the
 user's own files); this module only moves bytes between the stream and a ``PeerConnection``, runs
 its timer on the event loop, and tells it the SHA-256 fingerprint of the certificate the peer
-actually presented, which the join handshake then binds to the peer's node key.
+actually presented, which the join handshake then binds to the peer's node key. Incoming
+connections and new node keys are admitted within per-address budgets (``Admission``).
 """
 
 from __future__ import annotations
