@@ -101,4 +101,8 @@ def test_the_pool_is_bounded_in_bytes_count_and_age_and_reports_what_left(
     pool.max_blocks = 10
     pool.add(children[0], now=200.0)
     assert pool.pop_children(parent) == [children[0]] and pool.size_bytes == 0
-    assert pool.take_dropped() == []  # connected orphans are not reported
+    pool.add(children[1], now=200.0)
+    assert pool.size_of(children[1].hash()) == sizes[1] and pool.size_of(b"\0" * 32) == 0
+    assert pool.discard(children[1].hash()) == sizes[1] and pool.discard(b"\0" * 32) == 0
+    assert pool.size_bytes == 0 and len(pool) == 0
+    assert pool.take_dropped() == []  # connected or discarded orphans are not reported

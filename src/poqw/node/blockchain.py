@@ -122,6 +122,19 @@ class OrphanPool:
         self._dropped.append(key)
         del self._dropped[:-4 * self.max_blocks]  # nobody asking: keep the newest only
 
+    def discard(self, block_hash: bytes) -> int:
+        """Remove one orphan without reporting it as dropped; its size (0 if absent)."""
+        entry = self._blocks.pop(bytes(block_hash), None)
+        if entry is None:
+            return 0
+        self._bytes -= entry[1]
+        return entry[1]
+
+    def size_of(self, block_hash: bytes) -> int:
+        """Encoded bytes of one orphan held (0 if absent)."""
+        entry = self._blocks.get(bytes(block_hash))
+        return 0 if entry is None else entry[1]
+
     def take_dropped(self) -> list[bytes]:
         """Hashes of orphans evicted or expired (never connected) since the last call."""
         dropped, self._dropped = self._dropped, []

@@ -73,6 +73,7 @@ TRUST_FILE = "trust.db"
 _TICK = 0.25  # seconds between sync polls, redials and status writes
 _MAX_REDIAL_DELAY = 5.0
 _MAX_PARENT_WALK = 16  # blocks: a shorter gap is closed by fetching parents one by one
+_MAX_ORPHANS_PER_PEER = 32  # orphans one peer may have waiting (a parent walk needs <= 16)
 _MIN_ANNOUNCE_GAP = 0.06  # s: under the peers' gossip rate limit (20 a second by default)
 
 log = logging.getLogger("poqw.node.network")
@@ -498,10 +499,28 @@ class NetworkService:
         peer's status (its tip starts a headers-first sync when the gap is long)."""
         number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
         self._orphan_senders[result.block_hash] = (key, number)
+        self._limit_orphans_of(key, session)
+        if session.state is ConnectionState.CLOSED:
+            return
         with contextlib.suppress(LocalProtocolError):
             if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
             session.protocol.request_status(self._now())
+
+    def _limit_orphans_of(self, key: bytes, session: PeerSession) -> None:
+        """One peer may hold at most a quarter of the orphan pool's bytes and
+        ``_MAX_ORPHANS_PER_PEER`` orphans: past that its own oldest go, at a penalty each, so a
+        flood pushes out the flooder's orphans rather than other peers'."""
+        pool = self.node.chain.orphans
+        held = [h for h, (k, _) in self._orphan_senders.items() if k == key and h in pool]
+        size = sum(pool.size_of(h) for h in held)
+        while held and (len(held) > _MAX_ORPHANS_PER_PEER or size > pool.max_bytes // 4):
+            oldest = held.pop(0)
+            size -= pool.discard(oldest)
+            del self._orphan_senders[oldest]
+            if session.state is not ConnectionState.CLOSED:
+                self._penalize(key, session, f"too many orphans waiting for their parent: "
+                               f"0x{oldest.hex()[:16]} dropped", Penalty.UNSOLICITED)
 
     def _penalize_dropped_orphans(self) -> None:
         """Orphans that left the pool without their parent ever arriving (evicted by newer ones
