@@ -443,8 +443,9 @@ def test_oversize_message_bans_at_once_without_reading_it() -> None:
     assert of_type(honest.pump(2.0)[0], GossipReceived)
 
 
-def test_impostor_cannot_get_its_victim_banned() -> None:
-    # Mallory claims Bob's node id in her hello, then sends garbage before proving anything.
+def test_impostor_cannot_get_its_victim_or_its_address_banned() -> None:
+    # Mallory claims Bob's node id in her hello, then sends garbage before proving anything:
+    # she is disconnected, but neither Bob's key nor the address (shared, maybe) is banned.
     bans = BanList()
     victim = local("bob")
     a = PeerConnection(local("alice"), TIP, Role.RESPONDER, nonce=hash32(b"n", b"a"),
@@ -454,9 +455,11 @@ def test_impostor_cannot_get_its_victim_banned() -> None:
     hello = Hello(victim.node_id, CHAIN_ID, GENESIS, 1, TIP.tip, 1, "10.0.0.66", 1,
                   hash32(b"n", b"m"))
     events = a.receive_data(encode_frame(JoinRequest(hello)) + b"garbage!" * 4, 0.0)
-    assert of_type(events, ConnectionClosed)[0].banned
+    closed = of_type(events, ConnectionClosed)[0]
+    assert not closed.banned and "before proving its key" in closed.reason
+    assert not a.is_open and a.score(0.0) >= 100
     assert not bans.is_banned(f"node:{victim.node_id.hex()}", 1.0)
-    assert bans.is_banned("host:10.0.0.66", 1.0)
+    assert not bans.is_banned("host:10.0.0.66", 1.0) and len(bans) == 0
 
 
 def test_announced_transactions_are_fetched_by_hash_or_pushed() -> None:

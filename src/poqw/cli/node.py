@@ -112,12 +112,18 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
                  stop_at: int | None, discover: bool) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
     from poqw.node.network import NetworkService
+    from poqw.p2p.config import PeerConfig
+    from poqw.p2p.dialpolicy import policy_for_listen_host
 
     loop = asyncio.get_running_loop()
     g = cfg.global_
     service = NetworkService(node, host=g.host, port=g.port, peers=peers,
                              tls_cert_file=g.tls_cert_file, tls_key_file=g.tls_key_file,
-                             discover=discover)
+                             discover=discover, max_pins=cfg.p2p.max_pins,
+                             peer_config=PeerConfig(address_identities=(
+                                 1.0 / 60.0, float(cfg.p2p.new_keys_per_address))),
+                             dial_policy=policy_for_listen_host(
+                                 cfg.p2p.dial_policy, g.host, max(1, cfg.p2p.dial_min_port)))
     port = await service.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,10 +4,12 @@
 proof, signature, then execution of its transactions by the EVM engine on the parent's state
 root), stores it, and makes it the head when it brings the most cumulative work (ties: lower
 hash), rewriting the canonical index of a reorg of any depth up to the genesis limit in the same
-database transaction. Blocks whose parent is unknown wait in a bounded orphan pool and are
-connected when the parent arrives. The EVM state lives beside the chain database; execution
-commits first, so after a crash the chain never names a state that is missing, and
-:meth:`Blockchain.repair_state` re-executes canonical blocks whose state is gone.
+database transaction. Blocks whose parent is unknown wait in an orphan pool bounded in count,
+bytes and age, after a check of what they prove without the parent
+(:func:`poqw.chain.orphan.validate_orphan`), and are connected when the parent arrives. The EVM
+state lives beside the chain database; execution commits first, so after a crash the chain never
+names a state that is missing, and :meth:`Blockchain.repair_state` re-executes canonical blocks
+whose state is gone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from poqw.chain import (
     Block,
@@ -39,6 +41,7 @@ from poqw.chain import (
     unpack_spins,
     validate_block,
 )
+from poqw.chain.orphan import validate_orphan
 from poqw.chain.validation import AddressOf, SignatureVerifier
 from poqw.crypto.hashing import hash32
 from poqw.errors import InvalidBlock, InvalidTransaction, StorageError
@@ -79,25 +82,75 @@ class ImportResult:
         return len(self.disconnected)
 
 
-@dataclass
 class OrphanPool:
-    """Blocks waiting for their parent, at most ``max_blocks`` (the oldest go first)."""
+    """Blocks waiting for their parent: at most ``max_blocks`` and ``max_bytes`` (encoded) at
+    once, each for at most ``max_age`` seconds; the oldest go first. Blocks that leave without
+    their parent ever arriving are remembered until :meth:`take_dropped`, so whoever sent them
+    can be held to account."""
 
-    max_blocks: int = 256
-    _blocks: OrderedDict[bytes, Block] = field(default_factory=OrderedDict)
+    def __init__(self, max_blocks: int = 256, max_bytes: int = 16 << 20,
+                 max_age: float = 600.0) -> None:
+        self.max_blocks = max_blocks
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._blocks: OrderedDict[bytes, tuple[Block, int, float]] = OrderedDict()
+        self._bytes = 0
+        self._dropped: list[bytes] = []
 
-    def add(self, block: Block) -> None:
+    def add(self, block: Block, now: float = 0.0, size: int | None = None) -> None:
         key = bytes(block.hash())
-        self._blocks[key] = block
-        self._blocks.move_to_end(key)
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
+        if key in self._blocks:
+            return
+        size = len(block.encode()) if size is None else size
+        self._blocks[key] = (block, size, now)
+        self._bytes += size
+        while self._blocks and (len(self._blocks) > self.max_blocks
+                                or self._bytes > self.max_bytes):
+            self._drop(next(iter(self._blocks)))
+
+    def expire(self, now: float) -> None:
+        """Drop orphans older than ``max_age`` at ``now``."""
+        while self._blocks:
+            key, (_, _, added) = next(iter(self._blocks.items()))
+            if now - added < self.max_age:
+                return
+            self._drop(key)
+
+    def _drop(self, key: bytes) -> None:
+        _, size, _ = self._blocks.pop(key)
+        self._bytes -= size
+        self._dropped.append(key)
+        del self._dropped[:-4 * self.max_blocks]  # nobody asking: keep the newest only
+
+    def discard(self, block_hash: bytes) -> int:
+        """Remove one orphan without reporting it as dropped; its size (0 if absent)."""
+        entry = self._blocks.pop(bytes(block_hash), None)
+        if entry is None:
+            return 0
+        self._bytes -= entry[1]
+        return entry[1]
+
+    def size_of(self, block_hash: bytes) -> int:
+        """Encoded bytes of one orphan held (0 if absent)."""
+        entry = self._blocks.get(bytes(block_hash))
+        return 0 if entry is None else entry[1]
+
+    def take_dropped(self) -> list[bytes]:
+        """Hashes of orphans evicted or expired (never connected) since the last call."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
 
     def pop_children(self, parent_hash: bytes) -> list[Block]:
-        found = [b for b in self._blocks.values() if b.header.parent_hash == parent_hash]
+        found = [b for b, _, _ in self._blocks.values() if b.header.parent_hash == parent_hash]
         for b in found:
-            del self._blocks[bytes(b.hash())]
+            _, size, _ = self._blocks.pop(bytes(b.hash()))
+            self._bytes -= size
         return found
+
+    @property
+    def size_bytes(self) -> int:
+        """Encoded bytes of the orphans held."""
+        return self._bytes
 
     def __contains__(self, block_hash: bytes) -> bool:
         return bytes(block_hash) in self._blocks
@@ -226,7 +279,10 @@ class Blockchain:
             if self.store.has(key):
                 return ImportResult("duplicate", key, old_tip)
             if not self.store.has(block.header.parent_hash):
-                self.orphans.add(block)
+                # kept only if it proves on its own what it can without the parent
+                validate_orphan(block, self.genesis, self._verify, self._address_of)
+                self.orphans.expire(now)
+                self.orphans.add(block, now)
                 return ImportResult("orphan", key, old_tip,
                                     missing_parent=bytes(block.header.parent_hash))
             imported = [key]

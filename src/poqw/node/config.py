@@ -2,7 +2,8 @@
 
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
 sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]`` (num_cpus, sampler effort),
-``[gpu]`` (devices) and ``[qpu]`` (api_token, solver). Unknown keys and wrong types raise
+``[gpu]`` (devices), ``[qpu]`` (api_token, solver) and ``[p2p]`` (dial_policy, dial_min_port,
+max_pins, new_keys_per_address). Unknown keys and wrong types raise
 :class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
 in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
 logged by mistake without leaking.
@@ -26,6 +27,7 @@ __all__ = [
     "GlobalConfig",
     "GpuConfig",
     "NodeConfig",
+    "P2pConfig",
     "QpuConfig",
     "Secret",
     "load_config",
@@ -108,6 +110,19 @@ class QpuConfig:
 
 
 @dataclass(frozen=True)
+class P2pConfig:
+    """Peer policy: which addresses from PEERS answers may be dialled (``auto``: loopback when
+    listening on loopback, else public; or ``loopback``, ``private``, ``public``), the lowest port
+    dialled, how many certificate pins ``trust.db`` keeps, and how many node keys never seen
+    before one address may bring at once (then one a minute)."""
+
+    dial_policy: str = "auto"
+    dial_min_port: int = 1024
+    max_pins: int = 4096
+    new_keys_per_address: int = 12
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Every setting of a node. ``source`` is the file it came from (for messages)."""
 
@@ -115,6 +130,7 @@ class NodeConfig:
     cpu: CpuConfig = field(default_factory=CpuConfig)
     gpu: GpuConfig = field(default_factory=GpuConfig)
     qpu: QpuConfig = field(default_factory=QpuConfig)
+    p2p: P2pConfig = field(default_factory=P2pConfig)
     source: str = "<defaults>"
 
     @property
@@ -138,11 +154,14 @@ class NodeConfig:
 
 _SECTIONS: dict[str, type] = {
     "global": GlobalConfig, "cpu": CpuConfig, "gpu": GpuConfig, "qpu": QpuConfig,
+    "p2p": P2pConfig,
 }
-_ATTR = {"global": "global_", "cpu": "cpu", "gpu": "gpu", "qpu": "qpu"}
+_ATTR = {"global": "global_", "cpu": "cpu", "gpu": "gpu", "qpu": "qpu", "p2p": "p2p"}
 _SECRET_KEYS = {("global", "key_passphrase"), ("qpu", "api_token")}
 _POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads"),
-             ("cpu", "num_sweeps")}
+             ("cpu", "num_sweeps"), ("p2p", "max_pins"),
+             ("p2p", "new_keys_per_address")}
+_CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public")}
 
 
 def _public(value: Any) -> Any:
@@ -170,12 +189,15 @@ def _convert(section: str, key: str, value: Any, default: Any, where: str) -> An
             raise ConfigError(f"{name} must be an integer, got {type(value).__name__}")
         if (section, key) in _POSITIVE and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
-        if key == "port" and not 0 <= value <= 65535:
+        if key in ("port", "dial_min_port") and not 0 <= value <= 65535:
             raise ConfigError(f"{name} must be a port number in [0, 65535], got {value}")
         return value
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
+        choices = _CHOICES.get((section, key))
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):

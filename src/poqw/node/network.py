@@ -44,6 +44,7 @@ from poqw.node.blockchain import ImportResult
 from poqw.node.service import Node
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig
+from poqw.p2p.dialpolicy import DialPolicy, dial_refusal, policy_for_listen_host
 from poqw.p2p.identity import Role
 from poqw.p2p.messages import (
     MAX_BLOCKS_PER_MESSAGE,
@@ -53,7 +54,7 @@ from poqw.p2p.messages import (
     PeerAddress,
 )
 from poqw.p2p.peer import ConnectionState
-from poqw.p2p.policing import BanList, Penalty
+from poqw.p2p.policing import BanList, Penalty, TokenBucket
 from poqw.p2p.quic import DEFAULT_PORT, PeerSession, QuicTransport, ensure_tls_identity
 from poqw.p2p.sync import (
     RequestBlocks,
@@ -62,7 +63,7 @@ from poqw.p2p.sync import (
     block_locator,
     find_fork_point,
 )
-from poqw.p2p.trust import TrustStore
+from poqw.p2p.trust import DEFAULT_MAX_PINS, TrustStore
 
 __all__ = ["NODE_KEY_FILE", "STATUS_FILE", "NetworkService", "load_node_key", "parse_peer"]
 
@@ -72,6 +73,7 @@ TRUST_FILE = "trust.db"
 _TICK = 0.25  # seconds between sync polls, redials and status writes
 _MAX_REDIAL_DELAY = 5.0
 _MAX_PARENT_WALK = 16  # blocks: a shorter gap is closed by fetching parents one by one
+_MAX_ORPHANS_PER_PEER = 32  # orphans one peer may have waiting (a parent walk needs <= 16)
 _MIN_ANNOUNCE_GAP = 0.06  # s: under the peers' gossip rate limit (20 a second by default)
 
 log = logging.getLogger("poqw.node.network")
@@ -125,17 +127,19 @@ class NetworkService:
     def __init__(self, node: Node, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  peers: Sequence[str] = (), tls_cert_file: str | None = None,
                  tls_key_file: str | None = None, peer_config: PeerConfig | None = None,
-                 max_peers: int = 16, discover: bool = True) -> None:
+                 max_peers: int = 16, discover: bool = True,
+                 dial_policy: DialPolicy | None = None, max_pins: int = DEFAULT_MAX_PINS) -> None:
         self.node = node
         self.host = host
         self.port = port
         self.max_peers = max_peers
         self.discover = discover
+        self.dial_policy = dial_policy or policy_for_listen_host("auto", host)
         self._dials = [_Dial(*parse_peer(p)) for p in peers]
         datadir = node.datadir
         self.identity = ensure_tls_identity(datadir, tls_cert_file or None,
                                             tls_key_file or None)
-        self.trust = TrustStore(datadir / TRUST_FILE)
+        self.trust = TrustStore(datadir / TRUST_FILE, max_pins=max_pins)
         self.bans = BanList()  # on the event loop's clock; persisted in trust.db
         self.local = LocalNode(load_node_key(datadir), node.genesis.chain_id,
                                node.genesis_hash(), listen_host=host, listen_port=port)
@@ -149,6 +153,7 @@ class NetworkService:
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
         self._sync_headers: set[bytes] = set()  # hashes of headers accepted for the sync
+        self._orphan_senders: dict[bytes, tuple[bytes, int]] = {}  # orphan -> sender, height
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
@@ -157,6 +162,8 @@ class NetworkService:
         self._announced_txs: set[bytes] = set()
         self._refused: weakref.WeakSet[PeerSession] = weakref.WeakSet()  # already logged
         self._announce_handle: asyncio.TimerHandle | None = None
+        self._discovered_dials: TokenBucket | None = None  # made on the loop's clock
+        self._dialing_discovered: set[tuple[str, int]] = set()
         node.subscribe(self._on_head_threadsafe)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -223,9 +230,18 @@ class NetworkService:
                 self._write_status()
 
     def _load_bans(self) -> None:
-        """Bans still in force from ``trust.db``, their wall-clock expiry moved to our clock."""
+        """Bans still in force from ``trust.db``, their wall-clock expiry moved to our clock.
+        Address bans (``host:``, written by older versions) are dropped: an address is shared
+        by honest peers, only a proven node key is banned."""
         wall, now = time.time(), self._now()
         stored = self.trust.load_bans(wall)
+        hosts = [e.key for e in stored if not e.key.startswith("node:")]
+        if hosts:
+            log.info("dropping %d address bans from %s: only node keys are banned now",
+                     len(hosts), self.trust.path)
+            with contextlib.suppress(StorageError):
+                self.trust.save_bans([], hosts, wall)
+            stored = [e for e in stored if e.key.startswith("node:")]
         taken = self.bans.restore([replace(e, until=e.until - wall + now) for e in stored], now)
         if taken:
             log.info("%d bans still in force from %s", taken, self.trust.path)
@@ -264,6 +280,9 @@ class NetworkService:
         finally:
             dial.dialing = False
         dial.session = session
+        if session.protocol.node_id is not None:  # a configured peer's pin is never evicted
+            with contextlib.suppress(StorageError):
+                self.trust.keep(session.protocol.node_id)
         joined = self._now()
         await self._serve(session)
         # a peer that drops us at once (a refused pin, a ban) is retried ever more slowly
@@ -272,12 +291,19 @@ class NetworkService:
         dial.next_try = self._now() + dial.delay
 
     async def _dial_discovered(self, address: PeerAddress) -> None:
+        where = (address.host, address.port)
+        self._dialing_discovered.add(where)
         try:
-            session = await self.transport.connect(address.host, address.port, timeout=5.0)
-        except ProtocolError as exc:
-            log.info("cannot join discovered peer %s:%d: %s", address.host, address.port, exc)
-            return
-        await self._serve(session)
+            log.info("dialing discovered peer %s:%d", address.host, address.port)
+            try:
+                session = await self.transport.connect(address.host, address.port, timeout=5.0)
+            except ProtocolError as exc:
+                log.info("cannot join discovered peer %s:%d: %s", address.host, address.port,
+                         exc)
+                return
+            await self._serve(session)
+        finally:
+            self._dialing_discovered.discard(where)
 
     # --- one peer ------------------------------------------------------------------------------
 
@@ -436,6 +462,7 @@ class NetworkService:
                 result = self._import(key, session, data)
                 if result is not None and result.status == "orphan":
                     self._orphaned(key, session, data, result)
+            self._penalize_dropped_orphans()
             return
         by_hash: dict[bytes, bytes] = {}
         for data in event.blocks:
@@ -471,10 +498,45 @@ class NetworkService:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
         number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
+        self._orphan_senders[result.block_hash] = (key, number)
+        self._limit_orphans_of(key, session)
+        if session.state is ConnectionState.CLOSED:
+            return
         with contextlib.suppress(LocalProtocolError):
             if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
             session.protocol.request_status(self._now())
+
+    def _limit_orphans_of(self, key: bytes, session: PeerSession) -> None:
+        """One peer may hold at most a quarter of the orphan pool's bytes and
+        ``_MAX_ORPHANS_PER_PEER`` orphans: past that its own oldest go, at a penalty each, so a
+        flood pushes out the flooder's orphans rather than other peers'."""
+        pool = self.node.chain.orphans
+        held = [h for h, (k, _) in self._orphan_senders.items() if k == key and h in pool]
+        size = sum(pool.size_of(h) for h in held)
+        while held and (len(held) > _MAX_ORPHANS_PER_PEER or size > pool.max_bytes // 4):
+            oldest = held.pop(0)
+            size -= pool.discard(oldest)
+            del self._orphan_senders[oldest]
+            if session.state is not ConnectionState.CLOSED:
+                self._penalize(key, session, f"too many orphans waiting for their parent: "
+                               f"0x{oldest.hex()[:16]} dropped", Penalty.UNSOLICITED)
+
+    def _penalize_dropped_orphans(self) -> None:
+        """Orphans that left the pool without their parent ever arriving (evicted by newer ones
+        or expired) cost whoever sent them, if they were close enough to our tip that we asked
+        that sender for the parent (a far one waits for the sync, which may take long);
+        senders of orphans that connected are forgotten."""
+        pool, tip = self.node.chain.orphans, self.node.tip().number
+        for block_hash in pool.take_dropped():
+            sender, number = self._orphan_senders.pop(block_hash, (b"", 0))
+            session = self.peers.get(sender)
+            if session is not None and not session.closed.is_set() \
+                    and number - tip <= _MAX_PARENT_WALK:
+                self._penalize(sender, session, f"orphan 0x{block_hash.hex()[:16]} never "
+                               "connected to the chain", Penalty.UNSOLICITED)
+        self._orphan_senders = {h: k for h, k in self._orphan_senders.items() if h in pool}
+        self._dirty = True  # network.json shows the pool
 
     def _penalize(self, key: bytes, session: PeerSession, reason: str, points: int) -> None:
         log.warning("peer %s sent bad data: %s", key.hex()[:16], reason)
@@ -572,12 +634,24 @@ class NetworkService:
         return tuple(out[:MAX_PEERS_PER_MESSAGE])
 
     def _discovered(self, addresses: tuple[PeerAddress, ...]) -> None:
+        """Dial peers a PEERS answer named, if the dial policy allows them, at a bounded rate."""
         if not self.discover:
             return
+        now, policy = self._now(), self.dial_policy
+        if self._discovered_dials is None:
+            self._discovered_dials = TokenBucket(policy.rate, policy.burst, now)
         for address in addresses:
             if len(self.peers) >= self.max_peers:
                 return
-            if address.node_id == self.local.node_id or address.node_id in self.peers:
+            if address.node_id == self.local.node_id or address.node_id in self.peers \
+                    or (address.host, address.port) in self._dialing_discovered:
+                continue
+            refusal = dial_refusal(address.host, address.port, policy)
+            if refusal is None and not self._discovered_dials.take(now):
+                refusal = "over the rate of discovered dials"
+            if refusal is not None:
+                log.info("not dialing discovered peer %r port %d: %s", address.host[:64],
+                         address.port, refusal)
                 continue
             self._spawn(self._dial_discovered(address))
 
@@ -646,7 +720,11 @@ class NetworkService:
     def _stats(self) -> dict[str, int | str]:
         tip = self.node.tip()
         return {"height": tip.number, "tip": bytes(tip.block_hash).hex(),
-                "peers": len(self.peers), **self.stats}
+                "peers": len(self.peers), **self.stats, **self._orphan_stats()}
+
+    def _orphan_stats(self) -> dict[str, int]:
+        pool = self.node.chain.orphans
+        return {"orphans": len(pool), "orphan_bytes": pool.size_bytes}
 
     def status(self) -> dict[str, Any]:
         """What ``network.json`` holds: where we listen, who we talk to, our tip."""
@@ -659,7 +737,7 @@ class NetworkService:
                       for k, s in self.peers.items()],
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
-            **self.stats,
+            **self.stats, **self._orphan_stats(),
         }
 
     def _write_status(self) -> None:

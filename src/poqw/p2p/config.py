@@ -63,6 +63,13 @@ class PeerConfig:
     ban_duration: float = 24 * 3600.0
     score_decay_per_second: float = 1.0 / 60.0
     known_hashes: int = 4096
+    # per-address budgets (rate per second, burst) of incoming connections and of new node keys;
+    # what garbage before the join drains from the first, and a ban of a proven key from the
+    # second (see AddressLimits)
+    address_connections: tuple[float, float] = (2.0, 40.0)
+    address_identities: tuple[float, float] = (1.0 / 60.0, 12.0)
+    address_strike_cost: float = 10.0
+    address_ban_cost: float = 2.0
     rate_limits: dict[TrafficClass, tuple[float, float]] = field(default_factory=_default_rates)
 
 

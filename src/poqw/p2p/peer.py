@@ -381,17 +381,18 @@ class PeerConnection:
         events.append(ev.PeerMisbehaved(int(points), self._score.value(now), reason))
         if not over:
             return
+        # Only a node id the peer proved it holds is banned: an impostor must not get its victim
+        # banned, and an address is shared (NAT, loopback) by peers that did nothing wrong. An
+        # unproven peer is only disconnected (the transport charges its address's budget).
+        if not self._proven or self.peer is None:
+            self._close(DisconnectReason.MISBEHAVIOUR,
+                        f"disconnected for misbehaviour before proving its key: {reason}", events)
+            return
         if self.bans is not None:
-            for key in self._ban_keys():
-                self.bans.ban(key, now, self.config.ban_duration, reason)
+            self.bans.ban(f"node:{self.peer.node_id.hex()}", now, self.config.ban_duration,
+                          reason)
         self._close(DisconnectReason.MISBEHAVIOUR, f"banned for misbehaviour: {reason}", events,
                     banned=True)
-
-    def _ban_keys(self) -> list[str]:
-        # Only a node id the peer proved it holds: an impostor must not get its victim banned.
-        if self._proven and self.peer is not None:
-            return [f"node:{self.peer.node_id.hex()}"]
-        return [f"host:{self.peer_host}"] if self.peer_host else []
 
     def _dispatch(self, message: Message, request_id: int, now: float,
                   events: list[ev.Event]) -> None:

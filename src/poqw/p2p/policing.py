@@ -5,15 +5,19 @@ sequence exactly. The score decays slowly, so an honest peer's rare mistake is f
 peer that keeps sending bad data crosses the threshold and is banned until the ban expires.
 The ban list can export and import its entries and reports what changed since it was last asked,
 so a node can keep bans across restarts (it stores them on the wall clock, see ``TrustStore``).
+Only a node key a peer proved it holds is banned; what an address did before any key vouched for
+it only drains that address's in-memory budgets (:class:`AddressLimits`), never outliving them.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "AddressLimits",
     "BanEntry",
     "BanList",
     "MisbehaviourScore",
@@ -66,6 +70,11 @@ class TokenBucket:
             return False
         self._tokens -= cost
         return True
+
+    def drain(self, now: float, cost: float) -> None:
+        """Spend up to ``cost`` tokens, never below zero (a penalty, not a purchase)."""
+        self._tokens = max(0.0, self.tokens(now) - cost)
+        self._updated = max(self._updated, now)
 
 
 class MisbehaviourScore:
@@ -159,3 +168,55 @@ class BanList:
 
     def __len__(self) -> int:
         return len(self._bans)
+
+
+class AddressLimits:
+    """Per-address budgets for what no node key vouches for: connections and new identities.
+
+    Every incoming connection from an address spends one token of its connection bucket, and an
+    unproven connection that misbehaved (a strike) drains ``strike_cost`` more, so garbage from an
+    address slows that address down for a while instead of banning it. Every node key the node
+    has not seen before spends one token of the address's identity bucket, and a ban of a proven
+    key from the address drains ``ban_cost`` more, so a banned peer cannot come straight back under
+    a fresh key. Nothing here is persisted, and at most ``max_addresses`` addresses are tracked
+    (the least recently used is forgotten, that is, forgiven).
+    """
+
+    def __init__(self, connections: tuple[float, float] = (2.0, 40.0),
+                 identities: tuple[float, float] = (1.0 / 60.0, 12.0), strike_cost: float = 10.0,
+                 ban_cost: float = 2.0, max_addresses: int = 4096) -> None:
+        self.connections = connections
+        self.identities = identities
+        self.strike_cost = strike_cost
+        self.ban_cost = ban_cost
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, tuple[TokenBucket, TokenBucket]] = OrderedDict()
+
+    def _of(self, host: str, now: float) -> tuple[TokenBucket, TokenBucket]:
+        pair = self._buckets.get(host)
+        if pair is None:
+            pair = (TokenBucket(*self.connections, now), TokenBucket(*self.identities, now))
+            self._buckets[host] = pair
+            while len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+        self._buckets.move_to_end(host)
+        return pair
+
+    def allow_connection(self, host: str, now: float) -> bool:
+        """Spend one connection token of ``host``; ``False`` if it has none left."""
+        return self._of(host, now)[0].take(now)
+
+    def allow_new_identity(self, host: str, now: float) -> bool:
+        """Spend one identity token of ``host`` for a node key never seen before."""
+        return self._of(host, now)[1].take(now)
+
+    def strike(self, host: str, now: float) -> None:
+        """An unproven connection from ``host`` misbehaved."""
+        self._of(host, now)[0].drain(now, self.strike_cost)
+
+    def identity_banned(self, host: str, now: float) -> None:
+        """A node key that connected from ``host`` was banned."""
+        self._of(host, now)[1].drain(now, self.ban_cost)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -4,7 +4,8 @@ Each peer connection is QUIC with TLS 1.3 and ALPN ``poqw/1``, carrying one bidi
 of framed messages. Both ends present a certificate (self-signed, made on first start, or the
 user's own files); this module only moves bytes between the stream and a ``PeerConnection``, runs
 its timer on the event loop, and tells it the SHA-256 fingerprint of the certificate the peer
-actually presented, which the join handshake then binds to the peer's node key.
+actually presented, which the join handshake then binds to the peer's node key. Incoming
+connections and new node keys are admitted within per-address budgets (``Admission``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from cryptography.x509.oid import NameOID
 
 from poqw.errors import ConfigError, ProtocolError, RemoteProtocolError
 from poqw.p2p import events as ev
+from poqw.p2p.admission import Admission
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig, SeenHashes
 from poqw.p2p.framing import HEADER_SIZE
 from poqw.p2p.identity import Role, certificate_fingerprint
 from poqw.p2p.messages import MAX_PAYLOAD, DisconnectReason, MessageType
 from poqw.p2p.peer import ConnectionState, PeerConnection
-from poqw.p2p.policing import BanList, Penalty
+from poqw.p2p.policing import AddressLimits, BanList, Penalty
 from poqw.p2p.trust import TrustStore
 
 __all__ = [
@@ -214,10 +216,11 @@ class _Protocol(QuicConnectionProtocol):
     """aioquic's connection protocol, shovelling stream bytes to and from a PeerConnection."""
 
     def __init__(self, quic: QuicConnection, *, make_peer: Callable[[], PeerConnection],
-                 on_ready: Callable[[PeerSession], None] | None = None,
+                 admission: Admission, on_ready: Callable[[PeerSession], None] | None = None,
                  stream_handler: Any = None) -> None:
         super().__init__(quic, stream_handler=stream_handler)
         self.session = PeerSession(make_peer(), self)
+        self._admission = admission
         self._on_ready = on_ready
         self._stream_id: int | None = None
         self._early: list[bytes] = []
@@ -234,14 +237,13 @@ class _Protocol(QuicConnectionProtocol):
                 peer.peer_host = self.session.remote_address[0]
             der = _peer_certificate_der(self._quic)
             refusal = None
-            host = peer.peer_host
-            if host is not None and peer.bans is not None and \
-                    peer.bans.is_banned(f"host:{host}", now):
-                refusal = f"host {host} is banned"
-            elif event.alpn_protocol != ALPN:
+            if event.alpn_protocol != ALPN:
                 refusal = f"ALPN {event.alpn_protocol!r} is not {ALPN!r}"
             elif der is None:
                 refusal = "no certificate: a poqw peer must present one"
+            elif peer.role is Role.RESPONDER:
+                refusal = self._admission.connection_refusal(peer.peer_host,
+                                                             certificate_fingerprint(der), now)
             if refusal is not None or der is None:
                 refusal = refusal or "no certificate"
                 self._close_quic(refusal)
@@ -284,6 +286,17 @@ class _Protocol(QuicConnectionProtocol):
         peer.close(reason, code=DisconnectReason.PROTOCOL_ERROR)
 
     def _after(self, events: list[ev.Event]) -> None:
+        peer = self.session.protocol
+        for i, event in enumerate(events):
+            if isinstance(event, ev.HandshakeCompleted) and event.first_seen \
+                    and peer.role is Role.RESPONDER:
+                refusal = self._admission.identity_refusal(peer.peer_host, event.peer.node_id,
+                                                           self._loop.time())
+                if refusal is not None:  # the new key is not let in: no session, no pin
+                    peer.close(refusal)
+                    events = [*events[:i], ev.ConnectionClosed(DisconnectReason.REQUESTED,
+                                                               refusal, by_peer=False)]
+                    break
         self.session._deliver(events)
         if self._on_ready is not None and any(isinstance(e, ev.HandshakeCompleted)
                                               for e in events):
@@ -295,6 +308,7 @@ class _Protocol(QuicConnectionProtocol):
         if data and self._stream_id is not None and not self._quic_closing:
             self._quic.send_stream_data(self._stream_id, data)
         if peer.state is ConnectionState.CLOSED and not self._quic_closing:
+            self._admission.closed(peer, self._loop.time())
             self._quic_closing = True
             self._cancel_timer()
             self._loop.call_later(_CLOSE_GRACE, self._close_quic, peer.close_reason or "closed")
@@ -337,6 +351,10 @@ class QuicTransport:
         self.trust = trust
         self.bans = bans if bans is not None else BanList()
         self.seen = seen if seen is not None else SeenHashes()
+        c = self.config
+        self.admission = Admission(AddressLimits(c.address_connections, c.address_identities,
+                                                 c.address_strike_cost, c.address_ban_cost),
+                                   trust, self.bans)
         self.idle_timeout = idle_timeout
         self.sessions: list[PeerSession] = []
         self._server: QuicServer | None = None
@@ -364,7 +382,7 @@ class QuicTransport:
         def create_protocol(quic: QuicConnection, stream_handler: Any = None) -> _Protocol:
             _request_client_certificate(quic)
             protocol = _Protocol(quic, make_peer=lambda: self._make_peer(Role.RESPONDER, None),
-                                 on_ready=self._incoming.put_nowait,
+                                 admission=self.admission, on_ready=self._incoming.put_nowait,
                                  stream_handler=stream_handler)
             self._forget_finished()
             self.sessions.append(protocol.session)
@@ -394,7 +412,7 @@ class QuicTransport:
                 host, port, configuration=_configuration(self.identity, True, self.idle_timeout),
                 create_protocol=lambda quic, stream_handler=None: _Protocol(
                     quic, make_peer=lambda: self._make_peer(Role.INITIATOR, host),
-                    stream_handler=stream_handler))), timeout)
+                    admission=self.admission, stream_handler=stream_handler))), timeout)
         except (OSError, ConnectionError, TimeoutError) as exc:
             await stack.aclose()
             raise ProtocolError(f"cannot reach peer at {host}:{port}: {exc!r}") from exc

@@ -5,6 +5,8 @@ that later shows a different certificate under the same key is refused with an e
 until the operator deliberately forgets the pin. The same file keeps the node's bans (table
 ``bans``: key, expiry in wall-clock Unix seconds, reason) so a restarted node still refuses a peer
 it banned; expired rows are pruned on every load and save. Times are passed in, never read here.
+The pins are bounded (``max_pins``): a new pin evicts the least recently seen ones, except pins
+the node was told to keep (its configured peers), so throwaway keys cannot grow the file forever.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ CREATE TABLE IF NOT EXISTS pins (
     last_seen REAL NOT NULL
 )
 """
+_FINGERPRINT_INDEX = "CREATE INDEX IF NOT EXISTS pins_by_fingerprint ON pins (fingerprint)"
+DEFAULT_MAX_PINS = 4096
 _BANS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS bans (
     key TEXT PRIMARY KEY,
@@ -39,15 +43,23 @@ CREATE TABLE IF NOT EXISTS bans (
 class TrustStore:
     """Pins of node id -> TLS certificate fingerprint (``":memory:"`` for a throwaway store)."""
 
-    def __init__(self, path: str | Path, wall_offset: float = 0.0) -> None:
+    def __init__(self, path: str | Path, wall_offset: float = 0.0,
+                 max_pins: int = DEFAULT_MAX_PINS) -> None:
+        if max_pins < 1:
+            raise ValueError(f"a trust store needs max_pins >= 1, got {max_pins}")
         self.path = str(path)
         # the protocol passes its own (monotonic) clock to check_and_pin; pins are stored on the
         # wall clock, ``now + wall_offset``, so ``poqw peers list`` shows real times
         self.wall_offset = wall_offset
+        self.max_pins = max_pins
         try:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pins)")}
+            if "kept" not in columns:  # a trust.db from before pins were bounded
+                self._db.execute("ALTER TABLE pins ADD COLUMN kept INTEGER NOT NULL DEFAULT 0")
+            self._db.execute(_FINGERPRINT_INDEX)
             self._db.execute(_BANS_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open trust store {self.path}: {exc}") from exc
@@ -63,8 +75,9 @@ class TrustStore:
             known = self.pinned(node_id)
             if known is None:
                 wall = now + self.wall_offset
-                self._db.execute("INSERT INTO pins VALUES (?, ?, ?, ?)",
-                                 (node_id, fingerprint, wall, wall))
+                self._db.execute("INSERT INTO pins (node_id, fingerprint, first_seen, last_seen)"
+                                 " VALUES (?, ?, ?, ?)", (node_id, fingerprint, wall, wall))
+                self._evict(keep=node_id)
                 return True
             if known != fingerprint:
                 raise UntrustedPeer(
@@ -75,6 +88,26 @@ class TrustStore:
             self._db.execute("UPDATE pins SET last_seen = ? WHERE node_id = ?",
                              (now + self.wall_offset, node_id))
             return False
+
+    def _evict(self, keep: bytes) -> None:
+        """Drop the least recently seen pins over ``max_pins`` (never a kept one, nor ``keep``)."""
+        excess = len(self) - self.max_pins
+        if excess > 0:
+            self._db.execute(
+                "DELETE FROM pins WHERE node_id IN (SELECT node_id FROM pins WHERE kept = 0 AND "
+                "node_id != ? ORDER BY last_seen, node_id LIMIT ?)", (keep, excess))
+
+    def keep(self, node_id: bytes) -> bool:
+        """Never evict the pin of ``node_id`` (a configured peer); ``False`` if there is none."""
+        with self._db:
+            cur = self._db.execute("UPDATE pins SET kept = 1 WHERE node_id = ?", (node_id,))
+        return cur.rowcount > 0
+
+    def knows_fingerprint(self, fingerprint: bytes) -> bool:
+        """Whether some node id has this certificate pinned (a peer we have met)."""
+        row = self._db.execute("SELECT 1 FROM pins WHERE fingerprint = ? LIMIT 1",
+                               (fingerprint,)).fetchone()
+        return row is not None
 
     def forget(self, node_id: bytes) -> bool:
         """Drop the pin of ``node_id``; ``False`` if there was none."""

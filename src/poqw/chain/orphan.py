@@ -1,0 +1,54 @@
+"""What a block whose parent is unknown can prove on its own, checked before a node keeps it.
+
+A node cannot run :func:`~poqw.chain.validation.validate_block` without the parent, but most of a
+block stands alone: its proof solves the instance derived from (parent hash, miner, salt) within
+its own claimed energy bound, that bound lies in the genesis' calibrated range, the proof and the
+transactions match the header's commitments, and the miner signed it. Anything an attacker sends
+for free fails here; what passes cost the sender a real proof.
+"""
+
+from __future__ import annotations
+
+from poqw.chain.block import Block, transactions_root
+from poqw.chain.genesis import Genesis
+from poqw.chain.instance import derive_instance, derive_seed
+from poqw.chain.proof import solution_bytes, verify_proof
+from poqw.chain.validation import AddressOf, SignatureVerifier, seal_message
+from poqw.errors import InvalidBlock, InvalidHeader, InvalidProof
+
+__all__ = ["validate_orphan"]
+
+
+def validate_orphan(block: Block, genesis: Genesis,
+                    verify_signature: SignatureVerifier | None = None,
+                    address_of: AddressOf | None = None) -> None:
+    """Raise the precise :class:`InvalidBlock` of the first parent-free rule ``block`` breaks."""
+    header = block.header
+    if verify_signature is None or address_of is None:
+        from poqw.chain import signing
+
+        default_verify, default_address = signing.default_scheme()
+        verify_signature = verify_signature or default_verify
+        address_of = address_of or default_address
+    if header.number < 1:
+        raise InvalidHeader("a block without a parent claims to be the genesis block", block)
+    policy = genesis.difficulty
+    if not policy.hardest_bound <= int(header.energy_bound) <= policy.easiest_bound:
+        raise InvalidHeader(f"energy bound {header.energy_bound} is outside the calibrated range "
+                            f"[{policy.hardest_bound}, {policy.easiest_bound}]", block)
+    row = solution_bytes(genesis.topology.num_nodes)
+    for i, sol in enumerate(block.proof.solutions):
+        if len(sol) != row:
+            raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
+                               f"{len(sol)} bytes, expected {row}", block)
+    if block.proof.hash() != header.proof_hash:
+        raise InvalidProof("proof does not match the header's proof hash", block)
+    instance = derive_instance(genesis.topology,
+                               derive_seed(header.parent_hash, header.miner, header.salt))
+    verify_proof(instance, block.proof, genesis.k, genesis.d_min, int(header.energy_bound), block)
+    if header.tx_root != transactions_root(block.transactions):
+        raise InvalidBlock("transaction root does not match the transactions", block)
+    if address_of(block.public_key) != header.miner:
+        raise InvalidBlock("bad signature: the public key does not belong to the miner", block)
+    if not verify_signature(block.public_key, seal_message(header), block.signature):
+        raise InvalidBlock("bad signature: the miner's signature does not verify", block)
