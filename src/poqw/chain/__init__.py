@@ -21,7 +21,7 @@ from poqw.chain.difficulty import (
     pow2_fixed16,
     work_of_bound,
 )
-from poqw.chain.forkchoice import Tip, block_work, is_better_tip, reorg_allowed, tip_after
+from poqw.chain.forkchoice import Tip, block_work, is_better_tip, is_deep_reorg, tip_after
 from poqw.chain.genesis import (
     DifficultyParams,
     Genesis,
@@ -107,6 +107,7 @@ __all__ = [
     "greedy_diverse_selection",
     "instance_energies",
     "is_better_tip",
+    "is_deep_reorg",
     "issued_until",
     "load_genesis",
     "make_proof",
@@ -116,7 +117,6 @@ __all__ = [
     "pairwise_distances",
     "parse_genesis",
     "pow2_fixed16",
-    "reorg_allowed",
     "seal_message",
     "streak_length",
     "tip_after",
