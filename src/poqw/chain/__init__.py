@@ -12,6 +12,7 @@ from poqw.chain.block import (
     Header,
     decode_block,
     decode_header,
+    decode_proof,
     transactions_root,
 )
 from poqw.chain.difficulty import (
@@ -65,6 +66,7 @@ from poqw.chain.validation import (
     seal_message,
     validate_block,
     validate_header,
+    validate_header_work,
 )
 from poqw.chain.view import ChainView, MemoryChainView, ancestors
 
@@ -100,6 +102,7 @@ __all__ = [
     "builtin_genesis",
     "decode_block",
     "decode_header",
+    "decode_proof",
     "derive_instance",
     "derive_instance_reference",
     "derive_seed",
@@ -125,6 +128,7 @@ __all__ = [
     "unpack_spins",
     "validate_block",
     "validate_header",
+    "validate_header_work",
     "verify_proof",
     "work_of_bound",
 ]

@@ -5,9 +5,10 @@ proof, signature, then execution of its transactions by the EVM engine on the pa
 root), stores it, and makes it the head when it brings strictly more cumulative work (ties: the
 head seen first stays), rewriting the canonical index of a reorg of any depth in the same
 database transaction (past the genesis ``reorg_depth_limit`` with a loud warning). Blocks whose
-parent is unknown wait in a bounded orphan pool and are connected when the parent arrives. The EVM state lives beside the chain database; execution
-commits first, so after a crash the chain never names a state that is missing, and
-:meth:`Blockchain.repair_state` re-executes canonical blocks whose state is gone.
+parent is unknown wait in a bounded orphan pool and are connected when the parent arrives. The
+EVM state lives beside the chain database; execution commits first, so after a crash the chain
+never names a state that is missing, and :meth:`Blockchain.repair_state` re-executes canonical
+blocks whose state is gone.
 """
 
 from __future__ import annotations

@@ -18,18 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from poqw.chain import decode_block, decode_header
+from poqw.chain import (
+    Header,
+    block_work,
+    decode_block,
+    decode_header,
+    decode_proof,
+    validate_header_work,
+)
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import (
     ConfigError,
@@ -73,6 +80,7 @@ _TICK = 0.25  # seconds between sync polls, redials and status writes
 _MAX_REDIAL_DELAY = 5.0
 _MAX_PARENT_WALK = 16  # blocks: a shorter gap is closed by fetching parents one by one
 _MIN_ANNOUNCE_GAP = 0.06  # s: under the peers' gossip rate limit (20 a second by default)
+_HEADERS_PER_REQUEST = 500  # each header travels with its work proof, checked on arrival
 
 log = logging.getLogger("poqw.node.network")
 
@@ -116,6 +124,17 @@ class _Dial:
     dialing: bool = False
 
 
+class _SyncView:
+    """The chain as consensus reads it, plus the headers checked for the sync so far."""
+
+    def __init__(self, held: OrderedDict[bytes, tuple[Header, int]], chain: Any) -> None:
+        self.held, self.chain = held, chain
+
+    def header(self, block_hash: bytes) -> Header | None:
+        held = self.held.get(bytes(block_hash))
+        return held[0] if held is not None else self.chain.header(block_hash)
+
+
 class NetworkService:
     """Runs the peer-to-peer side of one node (see the module docstring).
 
@@ -148,7 +167,8 @@ class NetworkService:
                       "peers_banned": 0}
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
-        self._sync_headers: set[bytes] = set()  # hashes of headers accepted for the sync
+        # headers checked for the sync (with their total work), a continuation builds on them
+        self._sync_headers: OrderedDict[bytes, tuple[Header, int]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
@@ -373,8 +393,9 @@ class NetworkService:
         elif isinstance(event, ev.HeadersRequested):
             fork = find_fork_point(event.locator, node.canonical_height_of)
             count = min(event.max_count, MAX_HEADERS_PER_MESSAGE)
-            peer.respond_headers(event.request_id,
-                                 () if fork is None else tuple(node.headers(fork + 1, count)))
+            headers, proofs = ((), ()) if fork is None else self._headers_with_proofs(
+                fork + 1, count)
+            peer.respond_headers(event.request_id, headers, proofs)
         elif isinstance(event, ev.BlocksRequested):
             peer.respond_blocks(event.request_id, self._blocks_for(event))
         elif isinstance(event, ev.StatusRequested):
@@ -483,30 +504,83 @@ class NetworkService:
                 self._log_close(session, event)
         session.flush()
 
+    def _headers_with_proofs(self, start: int, count: int
+                             ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """Canonical headers from ``start`` and the encoded work proof of each."""
+        headers, proofs = [], []
+        store, limits = self.node.store, self.node.chain.limits
+        for block_hash in store.canonical_range(start, count):
+            stored = store.get(block_hash)
+            if stored is None:
+                break
+            headers.append(stored.header)
+            proofs.append(decode_block(stored.body, limits).proof.encode())
+        return tuple(headers), tuple(proofs)
+
     def _headers_received(self, key: bytes, session: PeerSession,
                           event: ev.HeadersReceived) -> None:
+        """Check every header and its work proof against its parent (ours, or one checked
+        earlier in this sync), then tell the sync how much work they prove."""
         kind, _ = self._requests.pop((key, event.request_id), ("", ()))
         if kind != "headers":
             return
+        now = self._now()
+        node = self.node
         try:
-            headers = [decode_header(bytes(raw)) for raw in event.headers]
+            if len(event.proofs) != len(event.headers):
+                raise DecodeError(f"{len(event.headers)} headers but {len(event.proofs)} "
+                                  "proofs")
+            pairs = [(decode_header(bytes(raw)), decode_proof(bytes(proof), node.chain.limits))
+                     for raw, proof in zip(event.headers, event.proofs, strict=True)]
         except DecodeError as exc:
-            self.sync.headers_failed(key, self._now())
+            self.sync.headers_failed(key, now)
             self._penalize(key, session, f"undecodable header: {exc}", Penalty.MALFORMED)
             return
-        linked = all(b.parent_hash == a.hash() and b.number == a.number + 1
-                     for a, b in itertools.pairwise(headers))
-        anchored = bool(headers) and (headers[0].parent_hash in self._sync_headers
-                                      or self.node.store.has(headers[0].parent_hash))
-        if headers and (not linked or not anchored):
-            self.sync.headers_failed(key, self._now())
-            self._penalize(key, session, "headers that do not chain onto ours",
-                           Penalty.INVALID_DATA)
-            return
-        pairs = [(int(h.number), bytes(h.hash())) for h in headers]
-        self._sync_headers.update(h for _, h in pairs)  # a continuation may build on these
-        self.sync.headers_received(key, pairs, self._now())
+        view = _SyncView(self._sync_headers, node.chain)
+        checked: list[tuple[int, bytes]] = []
+        work = 0
+        for header, proof in pairs:
+            parent = view.header(header.parent_hash)
+            parent_work = self._work_of(bytes(header.parent_hash))
+            if parent is None or parent_work is None:
+                self.sync.headers_failed(key, now)
+                self._penalize(key, session, "headers that do not chain onto ours",
+                               Penalty.INVALID_DATA)
+                return
+            try:
+                validate_header_work(header, proof, parent, view, int(time.time()),
+                                     node.genesis)
+            except InvalidBlock as exc:
+                self.sync.headers_failed(key, now)
+                if "in the future" in exc.reason:  # may become valid: not the peer's fault
+                    log.info("header from %s is early: %s", key.hex()[:16], exc.reason)
+                else:
+                    self._penalize(key, session, f"invalid header {int(header.number)}: "
+                                   f"{exc.reason}", Penalty.INVALID_DATA)
+                return
+            block_hash = bytes(header.hash())
+            work = parent_work + block_work(node.genesis, header)
+            self._remember_header(block_hash, header, work)
+            checked.append((int(header.number), block_hash))
+        if not self.sync.headers_received(key, checked, now, work):
+            claim = session.protocol.peer_tip
+            self._penalize(key, session, "claimed work its headers do not show (claimed "
+                           f"{claim.work if claim else '?'}, showed {work})",
+                           Penalty.UNSOLICITED)
         self._pump_sync()
+
+    def _work_of(self, block_hash: bytes) -> int | None:
+        held = self._sync_headers.get(block_hash)
+        if held is not None:
+            return held[1]
+        stored = self.node.store.get(block_hash)
+        return None if stored is None else stored.total_work
+
+    def _remember_header(self, block_hash: bytes, header: Header, work: int) -> None:
+        self._sync_headers[block_hash] = (header, work)
+        self._sync_headers.move_to_end(block_hash)
+        while len(self._sync_headers) > 2 * self.sync.max_headers:
+            self._sync_headers.popitem(last=False)
 
     def _pump_sync(self) -> None:
         """Turn the sync plan into requests, and import what arrived, in height order."""
@@ -545,13 +619,18 @@ class NetworkService:
                 self._reset_sync()
                 return
 
-    def _new_sync(self) -> SyncManager:
+    def _new_sync(self, old: SyncManager | None = None) -> SyncManager:
         tip = self.node.tip()
-        return SyncManager(tip.number, tip.total_work, self._locator(tip.number),
-                           batch_size=MAX_BLOCKS_PER_MESSAGE, max_in_flight_per_peer=4)
+        sync = SyncManager(tip.number, tip.total_work, self._locator(tip.number),
+                           batch_size=MAX_BLOCKS_PER_MESSAGE, max_in_flight_per_peer=4,
+                           headers_per_request=_HEADERS_PER_REQUEST,
+                           max_peers=max(self.max_peers, 1))
+        if old is not None:
+            sync.inherit_backoff(old)  # a reset must not forgive a peer that lied
+        return sync
 
     def _reset_sync(self) -> None:
-        self.sync = self._new_sync()
+        self.sync = self._new_sync(self.sync)
         for key, session in self.peers.items():
             tip = session.protocol.peer_tip
             if tip is not None:
