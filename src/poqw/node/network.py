@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import sys
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -170,6 +172,10 @@ class NetworkService:
         # headers checked for the sync (with their total work), a continuation builds on them
         self._sync_headers: OrderedDict[bytes, tuple[Header, int]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._crashes: dict[str, int] = {}  # supervised task -> times it failed
+        self._session_keys: weakref.WeakKeyDictionary[PeerSession, bytes] = \
+            weakref.WeakKeyDictionary()
+        self._told: set[str] = set()  # console notices already shown
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
         self._closing = False
@@ -192,8 +198,8 @@ class NetworkService:
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self.local = replace(self.local, listen_port=self.port)
         self.transport.local = self.local
-        self._spawn(self._accept_loop())
-        self._spawn(self._tick_loop())
+        self._spawn(self._accept_loop, "the accept loop", restart=True)
+        self._spawn(self._tick_loop, "the tick loop", restart=True)
         log.info("p2p listening on %s:%d as node %s (certificate %s...)", self.host, self.port,
                  self.local.node_id.hex()[:16], self.identity.fingerprint.hex()[:16])
         self._write_status()
@@ -213,15 +219,35 @@ class NetworkService:
         self.trust.close()
         self._write_status()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, make: Callable[[], Coroutine[Any, Any, None]], what: str, *,
+               restart: bool = False) -> None:
+        """Run ``make()`` as a supervised task: its exception is logged once, with the
+        traceback, and a loop (``restart``) is started again after a growing pause."""
+        task = asyncio.ensure_future(make())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda t: self._task_done(t, make, what, restart))
+
+    def _task_done(self, task: asyncio.Task[None], make: Callable[[], Coroutine[Any, Any, None]],
+                   what: str, restart: bool) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is None and not restart:
+            return
+        failures = self._crashes.get(what, 0) + 1
+        self._crashes[what] = failures
+        log.error("%s failed (%d times so far): %r", what, failures, exc, exc_info=exc)
+        if restart and self._loop is not None:
+            delay = min(_MAX_REDIAL_DELAY * 2 ** min(failures - 1, 3), 30.0) / 5
+            log.error("restarting %s in %.1f s", what, delay)
+            self._loop.call_later(delay, lambda: None if self._closing else
+                                  self._spawn(make, what, restart=True))
 
     async def _accept_loop(self) -> None:
         while True:
             session = await self.transport.accept()
-            self._spawn(self._serve(session))
+            self._spawn(functools.partial(self._serve, session), "a peer session")
 
     async def _tick_loop(self) -> None:
         while True:
@@ -234,7 +260,7 @@ class NetworkService:
                     (dial.host, dial.port) in listening  # it dialled us
                 if not alive and not dial.dialing and now >= dial.next_try:
                     dial.dialing = True
-                    self._spawn(self._dial(dial))
+                    self._spawn(functools.partial(self._dial, dial), "a dial")
             self._pump_sync()
             self._log_refused()
             self._announce_new_transactions()
@@ -262,6 +288,16 @@ class NetworkService:
         except StorageError as exc:
             log.warning("bans not saved, a restart will forget them: %s", exc)
 
+    def _tell_if_other_chain(self, who: str, reason: str) -> None:
+        """A peer on another genesis is a configuration mistake the operator must see: say it
+        on the console (stderr) once per peer, not only in node.log."""
+        if "genesis" not in reason or who in self._told:
+            return
+        self._told.add(who)
+        message = f"refused peer {who}: it is on another chain ({reason})"
+        log.warning(message)
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
     def _log_refused(self) -> None:
         """Incoming connections that closed before the join finished never reach ``accept``:
         say why (a changed certificate, a ban, another chain) once each."""
@@ -271,14 +307,20 @@ class NetworkService:
                 self._refused.add(session)
                 log.warning("refused peer %s: %s", session.remote_address,
                             session.protocol.close_reason)
+                address = session.remote_address
+                self._tell_if_other_chain(str(address[0]) if address else "?",
+                                          str(session.protocol.close_reason))
 
     async def _dial(self, dial: _Dial) -> None:
+        """Join a configured peer and serve it; whatever ends the session (the peer left, was
+        killed, or our handler failed), the tick loop dials it again after ``dial.delay``."""
         try:
             session = await self.transport.connect(dial.host, dial.port, timeout=5.0)
-        except ProtocolError as exc:
+        except (ProtocolError, OSError) as exc:
             dial.next_try = self._now() + dial.delay
             log.info("cannot join peer %s:%d: %s (retry in %.1f s)", dial.host, dial.port, exc,
                      dial.delay)
+            self._tell_if_other_chain(f"{dial.host}:{dial.port}", str(exc))
             dial.delay = min(dial.delay * 2, _MAX_REDIAL_DELAY)
             return
         finally:
@@ -302,39 +344,54 @@ class NetworkService:
     # --- one peer ------------------------------------------------------------------------------
 
     async def _serve(self, session: PeerSession) -> None:
+        """One peer's events until its session ends. A failure of our own handling is logged
+        once with its traceback and closes the session (a configured peer is redialed)."""
         key: bytes | None = None
         try:
-            while True:
-                try:
-                    event = await session.next_event(timeout=1.0)
-                except TimeoutError:
-                    if session.state is ConnectionState.CLOSED:
-                        return  # we closed it (a ban from report_invalid): no event follows
-                    continue
-                if isinstance(event, ev.HandshakeCompleted):
-                    key = self._joined(session, event)
-                    if key is None:
-                        return
-                elif isinstance(event, ev.ConnectionClosed):
-                    self._log_close(session, event)
-                    return
-                elif key is not None:
-                    self._handle(key, session, event)
-                    session.flush()
-                    if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
-                        for rest in session.pending_events():
-                            if isinstance(rest, ev.ConnectionClosed):
-                                self._log_close(session, rest)
-                            elif isinstance(rest, ev.PeerMisbehaved):
-                                self._handle(key, session, rest)
-                        return
+            await self._serve_events(session)
+        except Exception as exc:  # a bug of ours: never let it leave a half-dead session
+            who = session.protocol.peer.node_id.hex()[:16] if session.protocol.peer else "?"
+            log.error("session with peer %s failed, closing it: %r", who, exc, exc_info=exc)
+            self._crashes["a peer session"] = self._crashes.get("a peer session", 0) + 1
+            with contextlib.suppress(Exception):
+                session.close("internal error")
+                session.flush()
         finally:
+            key = self._session_keys.pop(session, None)
             if key is not None and self.peers.get(key) is session:
                 del self.peers[key]
                 self.sync.remove_peer(key)
                 self._requests = {k: v for k, v in self._requests.items() if k[0] != key}
                 self._dirty = True
                 log.info("peer %s left (%d peers)", key.hex()[:16], len(self.peers))
+
+    async def _serve_events(self, session: PeerSession) -> None:
+        key: bytes | None = None  # the peer's node id once it has joined
+        while True:
+            try:
+                event = await session.next_event(timeout=1.0)
+            except TimeoutError:
+                if session.state is ConnectionState.CLOSED:
+                    return  # we closed it (a ban from report_invalid): no event follows
+                continue
+            if isinstance(event, ev.HandshakeCompleted):
+                key = self._joined(session, event)
+                if key is None:
+                    return
+                self._session_keys[session] = key
+            elif isinstance(event, ev.ConnectionClosed):
+                self._log_close(session, event)
+                return
+            elif key is not None:
+                self._handle(key, session, event)
+                session.flush()
+                if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
+                    for rest in session.pending_events():
+                        if isinstance(rest, ev.ConnectionClosed):
+                            self._log_close(session, rest)
+                        elif isinstance(rest, ev.PeerMisbehaved):
+                            self._handle(key, session, rest)
+                    return
 
     def _joined(self, session: PeerSession, event: ev.HandshakeCompleted) -> bytes | None:
         key = event.peer.node_id
@@ -583,7 +640,20 @@ class NetworkService:
             self._sync_headers.popitem(last=False)
 
     def _pump_sync(self) -> None:
-        """Turn the sync plan into requests, and import what arrived, in height order."""
+        """Turn the sync plan into requests, and import what arrived, in height order. A
+        failure of the plan is a bug: it is logged once and the plan starts afresh (keeping
+        each peer's back-off), so peers stay connected and the sync goes on."""
+        try:
+            self._pump_sync_once()
+        except (PoqwError, LookupError, ValueError, TypeError, AssertionError) as exc:
+            key = f"sync: {exc!r}"
+            if key not in self._told:
+                self._told.add(key)
+                log.error("sync failed, starting it afresh: %r", exc, exc_info=exc)
+            self._crashes["sync"] = self._crashes.get("sync", 0) + 1
+            self._reset_sync()
+
+    def _pump_sync_once(self) -> None:
         now = self._now()
         for action in self.sync.poll(now):
             key = cast(bytes, action.peer)
@@ -658,7 +728,7 @@ class NetworkService:
                 return
             if address.node_id == self.local.node_id or address.node_id in self.peers:
                 continue
-            self._spawn(self._dial_discovered(address))
+            self._spawn(functools.partial(self._dial_discovered, address), "a dial")
 
     def _transactions_received(self, event: ev.TransactionsReceived) -> None:
         accepted = []
