@@ -307,9 +307,10 @@ class NetworkService:
                 self._refused.add(session)
                 log.warning("refused peer %s: %s", session.remote_address,
                             session.protocol.close_reason)
-                address = session.remote_address
-                self._tell_if_other_chain(str(address[0]) if address else "?",
-                                          str(session.protocol.close_reason))
+                if session.protocol.role is Role.RESPONDER:  # _dial tells of our own dials
+                    address = session.remote_address  # its port changes at every try
+                    self._tell_if_other_chain(str(address[0]) if address else "?",
+                                              str(session.protocol.close_reason))
 
     async def _dial(self, dial: _Dial) -> None:
         """Join a configured peer and serve it; whatever ends the session (the peer left, was
