@@ -524,7 +524,11 @@ class NetworkService:
                 self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
                 return
         for block_hash in by_hash:
-            self._sync_source[block_hash] = key
+            if self.sync.holds(block_hash):  # only what the sync will hand over
+                self._sync_source[block_hash] = key
+        if len(self._sync_source) > self.sync.max_headers:  # left by a replaced branch
+            self._sync_source = {h: k for h, k in self._sync_source.items()
+                                 if self.sync.holds(h)}
         self.sync.blocks_received(key, requested, by_hash, self._now())
         self._pump_sync()
 
