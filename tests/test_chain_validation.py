@@ -19,10 +19,12 @@ from poqw.chain import (
     builtin_genesis,
     decode_block,
     decode_header,
+    decode_proof,
     genesis_header,
     seal_message,
     validate_block,
     validate_header,
+    validate_header_work,
 )
 from poqw.chain.mining import sa_solver, seal_block, search_proof, unsealed_header
 from poqw.crypto.ecdsa import EcdsaPrivateKey
@@ -126,6 +128,39 @@ def test_validate_header_rules():
         with pytest.raises(errors.InvalidHeader, match=reason) as info:
             validate_header(replace(header, **change), parent, view, now, GENESIS)
         assert isinstance(info.value.block, Header)
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS["cases"] if c["stage"] != "decode"
+                                  and c["error"] in ("", "InvalidProof", "InvalidHeader")],
+                         ids=lambda c: c["name"])
+def test_header_work_is_checked_without_the_body(case):
+    # issue 10: a header sent with its proof is checked on its own, so an invented header
+    # chain costs real work; every proof and header fault of the corpus is caught this way
+    view, parent, _ = corpus_context()
+    block = raw_block(_b(case["block"]) + bytes(case.get("append_zero_bytes", 0)))
+    if not case["error"]:
+        validate_header_work(block.header, block.proof, parent, view, CORPUS["now"], GENESIS)
+        assert decode_proof(block.proof.encode(), GENESIS.block_limits()) == block.proof
+        return
+    with pytest.raises(getattr(errors, case["error"])) as info:
+        validate_header_work(block.header, block.proof, parent, view, CORPUS["now"], GENESIS)
+    assert case["reason"] in info.value.reason
+
+
+def test_a_header_with_another_blocks_proof_or_a_bad_proof_encoding_is_refused():
+    view, parent, _ = corpus_context()
+    valid = decode_block(_b(CORPUS["cases"][0]["block"]), GENESIS.block_limits())
+    other = WorkProof(tuple(sorted(bytes(len(s)) if i == 0 else s
+                                   for i, s in enumerate(valid.proof.solutions))))
+    with pytest.raises(errors.InvalidProof, match="proof hash"):
+        validate_header_work(valid.header, other, parent, view, CORPUS["now"], GENESIS)
+    limits = GENESIS.block_limits()
+    encoded = valid.proof.encode()
+    for bad, reason in [(rlp.encode(list(valid.proof.solutions[:-1])), "exactly"),
+                        (encoded + b"\x00", "not canonical RLP"),
+                        (bytes(10_000), "over the limit")]:
+        with pytest.raises(errors.DecodeError, match=reason):
+            decode_proof(bad, limits)
 
 
 def test_mined_chain_validates_block_by_block_and_rejects_cross_miner_replay():

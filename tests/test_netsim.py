@@ -253,6 +253,9 @@ def test_sim_block_round_trip_and_bad_input() -> None:
     (SimConfig(latency="warp:1"), "unknown latency model"),
     (SimConfig(power="zipf"), "power distribution"),
     (SimConfig(uplink_mbps=0.0), "uplink must be > 0"),
+    (SimConfig(tie_break="highest-hash"), "unknown tie break"),
+    (SimConfig(nodes=3, grinders=(3,)), "grinder indices"),
+    (SimConfig(grind_attempts=0), "grind attempts"),
 ])
 def test_bad_config_is_refused(config: SimConfig, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -274,3 +277,33 @@ def test_cli_writes_json_and_png(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["netsim", "--latency", "uniform:9"])
     assert bad.exit_code == 2
     assert "uniform needs LO-HI" in bad.output
+
+
+def block_shares(tie_break: str, seeds: range) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pooled over ``seeds``: each miner's share of the blocks mined (its work) and of the
+    main chain, with a miner (node 0) that grinds a low hash over 64 transaction orders."""
+    mined = np.zeros(3)
+    won = np.zeros(3)
+    for seed in seeds:
+        record = run_simulation(SimConfig(
+            nodes=3, degree=2, blocks=300, seed=seed, target_interval=2, halflife=10_000,
+            latency="constant:1000", tie_break=tie_break, grinders=(0,)))
+        mined += np.bincount(list(record.miner_of.values()), minlength=3)
+        won += np.bincount([record.miner_of[h] for h in record.main_chain], minlength=3)
+    return mined / mined.sum(), won / won.sum(), int(won.sum())
+
+
+@pytest.mark.slow
+def test_no_miner_wins_more_than_its_work_even_one_that_grinds_a_low_hash() -> None:
+    # issue 10: with ties to the lower hash, a miner holding a proof grinds what the puzzle does
+    # not cover for a low hash and wins every tie; first seen gives grinding nothing
+    work, blocks, n = block_shares("first-seen", range(4))
+    noise = 3 * np.sqrt(work * (1 - work) / n)  # three binomial standard deviations
+    print(f"first seen: work {np.round(work, 3)}, main chain {np.round(blocks, 3)}, "
+          f"noise {np.round(noise, 3)} over {n} blocks")
+    assert np.all(blocks - work <= noise), (blocks, work, noise)
+    # the same runs under the old rule: the grinder's share is well above its work
+    old_work, old_blocks, old_n = block_shares("lowest-hash", range(4))
+    old_noise = 3 * np.sqrt(old_work * (1 - old_work) / old_n)
+    print(f"lowest hash: work {np.round(old_work, 3)}, main chain {np.round(old_blocks, 3)}")
+    assert old_blocks[0] - old_work[0] > old_noise[0]

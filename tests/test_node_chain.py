@@ -1,8 +1,8 @@
-"""Chain state: import, fork choice, reorgs of any depth within the limit, orphans, rejection,
-restart and EVM state repair.
+"""Chain state: import, fork choice, reorgs of any depth (past the warning depth too), orphans,
+rejection, restart and EVM state repair.
 
 Oracles: cumulative work summed by hand from ``block_work``, the tie-break rule read directly
-(lower hash as a big-endian integer), miner balances as the sum of ``block_reward`` over the
+(the first seen of equal work stays), miner balances as the sum of ``block_reward`` over the
 blocks each miner has on the canonical chain, and proof energies recomputed with the
 ``IsingModel`` of each block's puzzle.
 """
@@ -10,6 +10,7 @@ blocks each miner has on the canonical chain, and proof energies recomputed with
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -106,20 +107,19 @@ def test_reorg_to_heavier_branch_rewrites_index_state_and_stats(tmp_path: Path) 
     assert chain.store.block_count() == 1 + len(a) + len(b)
 
 
-def test_equal_work_tie_goes_to_lower_hash_in_any_order(tmp_path: Path) -> None:
+def test_equal_work_tie_goes_to_the_first_seen_in_any_order(tmp_path: Path) -> None:
     chain, _ = make_chain(tmp_path / "x", GENESIS)
     g = genesis_header_of(chain)
     (x,) = mine(chain, g, ALICE, 1, "x", import_=False)
     (y,) = mine(chain, g, BOB, 1, "y", import_=False)
     assert block_work(GENESIS, x.header) == block_work(GENESIS, y.header)
-    lower = min((x, y), key=lambda blk: int.from_bytes(blk.hash(), "big"))
     tips = []
     for name, order in (("one", (x, y)), ("two", (y, x))):
         other, _ = make_chain(tmp_path / name, GENESIS)
         for block in order:
             other.import_block(block, T0 + 10**3)
         tips.append(other.tip().block_hash)
-    assert tips == [lower.hash(), lower.hash()]
+    assert tips == [x.hash(), y.hash()]  # whichever hash is lower
 
 
 def test_orphans_wait_for_their_parent(tmp_path: Path) -> None:
@@ -179,17 +179,25 @@ def test_invalid_block_is_rejected_and_nothing_is_stored(tmp_path: Path, tamper:
     assert chain.import_block(good, T0 + 10**3).status == "new-tip"
 
 
-def test_reorg_beyond_the_depth_limit_is_refused(tmp_path: Path) -> None:
+def test_reorg_beyond_the_warning_depth_goes_to_the_most_work_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     genesis = funded_genesis(reorg_depth_limit=2)
     chain, _ = make_chain(tmp_path, genesis)
     g = genesis_header_of(chain)
     a = mine(chain, g, ALICE, 3, "a")
-    b = mine(chain, g, BOB, 5, "b")
     assert chain.tip().block_hash == a[-1].hash()
-    assert all(chain.store.has(x.hash()) for x in b)
-    # a shallow reorg is still allowed: two blocks on top of a[0] undo only a[1], a[2]
-    c = mine(chain, a[0].header, BOB, 3, "c")
+    with caplog.at_level(logging.WARNING, logger="poqw.node.chain"):
+        b = mine(chain, g, BOB, 5, "b")
+    # issue 10: the depth limit no longer pins a node to the chain with less work
+    assert chain.tip().block_hash == b[-1].hash()
+    assert chain.tip().total_work > sum(block_work(genesis, x.header) for x in a)
+    assert "DEEP REORG" in caplog.text and "undoes 3 blocks" in caplog.text
+    # a shallow reorg says nothing
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="poqw.node.chain"):
+        c = mine(chain, b[2].header, ALICE, 3, "c")
     assert chain.tip().block_hash == c[-1].hash()
+    assert "DEEP REORG" not in caplog.text
 
 
 def test_restart_keeps_chain_and_repairs_lost_evm_state(tmp_path: Path) -> None:

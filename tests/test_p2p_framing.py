@@ -55,7 +55,7 @@ SAMPLES: list[Message] = [
     BlockRequest(start=0, count=8),
     BlockSubmit((b"block one", b"")),
     GetHeaders((H1, H2), 2000),
-    Headers((b"\x00" * 1024, b"h")),
+    Headers((b"\x00" * 1024, b"h"), (b"\x01" * 1024, b"p")),
     StatusRequest(),
     StatusResponse(2**64 - 1, H2, 2**256 - 1, 3),
     StatsRequest(),
@@ -224,7 +224,7 @@ def test_encoder_refuses_what_the_peer_would_refuse() -> None:
     with pytest.raises(LocalProtocolError, match="over the limit of 256"):
         Gossip((H1,) * 257)
     with pytest.raises(LocalProtocolError, match="over the limit"):
-        encode_frame(Headers((b"\x00" * 2048,) * 2000))
+        encode_frame(Headers((b"\x00" * 2048,) * 2000, (b"\x00" * 1024,) * 2000))
     with pytest.raises(LocalProtocolError, match="request id"):
         encode_frame(StatusRequest(), request_id=2**32)
 

@@ -281,7 +281,7 @@ def test_every_request_kind_is_matched_to_its_answer() -> None:
     # Answer in a different order from the asking: ids do the matching.
     link.b.respond_blocks(r_blocks, (b"block-11", b"block-12"))
     link.b.respond_error(r_missing, "unknown block")
-    link.b.respond_headers(r_headers, (b"h11", b"h12", b"h13"))
+    link.b.respond_headers(r_headers, (b"h11", b"h12", b"h13"), (b"p11", b"p12", b"p13"))
     link.b.respond_peers(r_peers, (PeerAddress(key("carol").public_key().compressed,
                                                "127.0.0.1", 20050),))
     link.b.respond_stats(r_stats, {"strikes": 12, "sampler": "qaoa"})
@@ -291,6 +291,7 @@ def test_every_request_kind_is_matched_to_its_answer() -> None:
     assert of_type(ea, RequestFailed) == [RequestFailed(r_missing, DisconnectReason.INVALID_DATA,
                                                         "unknown block")]
     assert of_type(ea, HeadersReceived)[0].headers == (b"h11", b"h12", b"h13")
+    assert of_type(ea, HeadersReceived)[0].proofs == (b"p11", b"p12", b"p13")
     assert of_type(ea, PeersReceived)[0].peers[0].port == 20050
     assert of_type(ea, StatsReceived)[0].stats == {"strikes": 12, "sampler": "qaoa"}
     assert of_type(ea, StatusReceived) == [
@@ -515,7 +516,7 @@ def test_honest_peers_never_score_each_other(
                 for status in of_type(events, StatusRequested):
                     conn.respond_status(status.request_id, 2)
                 for headers in of_type(events, HeadersRequested):
-                    conn.respond_headers(headers.request_id, (b"h",))
+                    conn.respond_headers(headers.request_id, (b"h",), (b"p",))
                 answered += len(of_type(events, StatusReceived))
                 answered += len(of_type(events, HeadersReceived))
     assert answered == asked

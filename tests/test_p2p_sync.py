@@ -34,6 +34,11 @@ def chain(length: int, branch: bytes = b"main", fork_at: int | None = None,
     return hashes
 
 
+def work_at(headers: list[tuple[int, bytes]]) -> int:
+    """Cumulative work at the last header: every block is worth 100 here."""
+    return 100 * (headers[-1][0] + 1) if headers else 0
+
+
 class FakePeer:
     """A peer that serves headers after a locator and blocks by hash from its own chain."""
 
@@ -104,8 +109,8 @@ class Node:
             if isinstance(action, RequestHeaders):
                 peer.header_requests.append(action.locator)
                 if not peer.silent:
-                    self.sync.headers_received(action.peer, peer.headers_after(
-                        action.locator, action.max_count), now)
+                    got = peer.headers_after(action.locator, action.max_count)
+                    self.sync.headers_received(action.peer, got, now, work_at(got))
             else:
                 peer.block_requests.append(action.hashes)
                 if not peer.silent:
@@ -156,7 +161,8 @@ def test_bodies_download_in_parallel_without_duplicates() -> None:
     # Answer the headers by hand, then look at the block plan.
     (req,) = node.sync.poll(0.0)
     assert isinstance(req, RequestHeaders)
-    node.sync.headers_received(req.peer, peers[str(req.peer)].headers_after(req.locator, 2000), 0.0)
+    got = peers[str(req.peer)].headers_after(req.locator, 2000)
+    node.sync.headers_received(req.peer, got, 0.0, work_at(got))
     plan = [a for a in node.sync.poll(0.0) if isinstance(a, RequestBlocks)]
     assert {a.peer for a in plan} == {"a", "b", "c"}
     assert len(plan) == 6  # two batches in flight per peer
@@ -205,6 +211,104 @@ def test_no_peer_ahead_means_no_requests() -> None:
     assert not node.sync.is_syncing
 
 
+class Liar(FakePeer):
+    """Claims far more work than it has and answers every header request with nothing."""
+
+    @property
+    def work(self) -> int:
+        return 10**12
+
+    @property
+    def height(self) -> int:
+        return 10**6
+
+    def headers_after(self, locator: tuple[bytes, ...], count: int) -> list[tuple[int, bytes]]:
+        return []
+
+
+def test_an_empty_answer_to_a_big_claim_neither_ends_sync_nor_raises_the_target() -> None:
+    # issue 10: the liar's empty HEADERS ended the header phase at the liar's claimed work, so
+    # the honest peer (claiming less) was never asked and the node stayed at its height
+    full = chain(108)
+    liar, honest = Liar(full[:1]), FakePeer(full)
+    node = Node(full[:1], {"liar": liar, "honest": honest}, batch_size=8)
+    unbacked = []
+    (first,) = node.sync.poll(0.0)
+    assert first.peer == "liar"  # the claim picks whom to ask first, nothing more
+    assert isinstance(first, RequestHeaders)
+    unbacked.append(node.sync.headers_received("liar", [], 0.0, 0))
+    node.run(60)
+    assert unbacked == [False]
+    assert node.hashes == full
+    # the liar is asked again only after a back-off that doubles: not once a tick
+    assert len(liar.header_requests) <= 4, len(liar.header_requests)
+
+
+def test_a_short_chain_under_a_big_claim_is_unbacked_and_backed_off() -> None:
+    full = chain(40)
+
+    class Inflated(FakePeer):
+        @property
+        def work(self) -> int:
+            return 10**9  # its headers prove 100 per block, 4000 in all
+
+    inflated = Inflated(full)
+    sync = SyncManager(0, 100, [full[0]], headers_per_request=100, backoff=5.0)
+    sync.peer_tip("p", inflated.height, inflated.work)
+    (req,) = sync.poll(0.0)
+    got = inflated.headers_after(req.locator, req.max_count)
+    assert sync.headers_received("p", got, 0.0, work_at(got)) is False
+    # the proven headers are still fetched, but the peer is not asked for headers for 5 s
+    assert all(isinstance(a, RequestBlocks) for a in sync.poll(1.0))
+    sync.peer_tip("p", inflated.height, inflated.work)  # it repeats the claim
+    assert not any(isinstance(a, RequestHeaders) for a in sync.poll(4.0))
+    assert [a.peer for a in sync.poll(5.0) if isinstance(a, RequestHeaders)] == ["p"]
+    assert sync.headers_received("p", [], 5.0, 0) is False
+    # the back-off doubled (10 s) and a reconnect does not reset it
+    sync.remove_peer("p")
+    sync.peer_tip("p", inflated.height, inflated.work)
+    assert not any(isinstance(a, RequestHeaders) for a in sync.poll(14.0))
+    assert any(isinstance(a, RequestHeaders) for a in sync.poll(15.0))
+
+
+def test_every_structure_stays_bounded_however_long_the_chain() -> None:
+    full = chain(3000)
+    peer = FakePeer(full, silent=True)  # never answers bodies: nothing drains
+    sync = SyncManager(0, 100, [full[0]], batch_size=8, headers_per_request=100,
+                       max_pending_blocks=250, max_in_flight_per_peer=2, max_peers=4,
+                       remembered_peers=3)
+    for i in range(10):
+        sync.peer_tip(f"extra{i}", 5, 500)
+    sync.peer_tip("p", peer.height, peer.work)  # one over the limit: ignored
+    assert sync.sizes()["peers"] == 4
+    for i in range(10):
+        sync.remove_peer(f"extra{i}")
+    liars = [f"x{i}" for i in range(10)]
+    most = 0
+    now = 0.0
+    for _ in range(200):
+        sync.peer_tip("p", peer.height, peer.work)
+        for key in liars:  # ten liars take turns in the three places left, each reconnecting
+            sync.peer_tip(key, 5, 10**9)
+        for action in sync.poll(now):
+            if isinstance(action, RequestHeaders) and action.peer == "p":
+                got = peer.headers_after(action.locator, action.max_count)
+                sync.headers_received("p", got, now, work_at(got))
+            elif isinstance(action, RequestHeaders):
+                assert not sync.headers_received(action.peer, [], now, 0)
+        sizes = sync.sizes()
+        most = max(most, sizes["headers"])
+        assert sizes["headers"] <= sync.max_headers == 350
+        assert sizes["batches"] <= sizes["headers"]  # batches never share or lose heights
+        assert sizes["header_requests"] <= 1 and sizes["blocks"] <= sizes["headers"]
+        assert sizes["in_flight"] <= 2 * sizes["peers"] and sizes["peers"] <= 4
+        assert sizes["remembered_peers"] <= 3
+        for key in liars:
+            sync.remove_peer(key)
+        now += 1.0
+    assert most >= 250  # the header limit was reached, and held
+
+
 # ---------------------------------------------------------------- over real peer connections
 
 
@@ -238,7 +342,8 @@ def test_sync_driven_through_peer_connections() -> None:
         for event in b.receive_data(a.data_to_send(), now):  # the peer that is ahead answers
             if isinstance(event, HeadersRequested):
                 got = ahead.headers_after(event.locator, event.max_count)
-                b.respond_headers(event.request_id, tuple(header(h, x) for h, x in got))
+                b.respond_headers(event.request_id, tuple(header(h, x) for h, x in got),
+                                  tuple(b"proof" for _ in got))
             elif isinstance(event, BlocksRequested):
                 b.respond_blocks(event.request_id, tuple(ahead.blocks(event.hashes).values()))
         for event in a.receive_data(b.data_to_send(), now):  # the node that is behind
@@ -247,7 +352,7 @@ def test_sync_driven_through_peer_connections() -> None:
             elif isinstance(event, HeadersReceived):
                 action = asked.pop(event.request_id)
                 refs = [(int.from_bytes(h[:8], "big"), h[8:]) for h in event.headers]
-                sync.headers_received(action.peer, refs, now)
+                sync.headers_received(action.peer, refs, now, work_at(refs))
             elif isinstance(event, BlocksReceived):
                 action = asked.pop(event.request_id)
                 assert isinstance(action, RequestBlocks)

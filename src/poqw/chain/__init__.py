@@ -12,6 +12,7 @@ from poqw.chain.block import (
     Header,
     decode_block,
     decode_header,
+    decode_proof,
     transactions_root,
 )
 from poqw.chain.difficulty import (
@@ -21,7 +22,7 @@ from poqw.chain.difficulty import (
     pow2_fixed16,
     work_of_bound,
 )
-from poqw.chain.forkchoice import Tip, block_work, is_better_tip, reorg_allowed, tip_after
+from poqw.chain.forkchoice import Tip, block_work, is_better_tip, is_deep_reorg, tip_after
 from poqw.chain.genesis import (
     DifficultyParams,
     Genesis,
@@ -65,6 +66,7 @@ from poqw.chain.validation import (
     seal_message,
     validate_block,
     validate_header,
+    validate_header_work,
 )
 from poqw.chain.view import ChainView, MemoryChainView, ancestors
 
@@ -100,6 +102,7 @@ __all__ = [
     "builtin_genesis",
     "decode_block",
     "decode_header",
+    "decode_proof",
     "derive_instance",
     "derive_instance_reference",
     "derive_seed",
@@ -107,6 +110,7 @@ __all__ = [
     "greedy_diverse_selection",
     "instance_energies",
     "is_better_tip",
+    "is_deep_reorg",
     "issued_until",
     "load_genesis",
     "make_proof",
@@ -116,7 +120,6 @@ __all__ = [
     "pairwise_distances",
     "parse_genesis",
     "pow2_fixed16",
-    "reorg_allowed",
     "seal_message",
     "streak_length",
     "tip_after",
@@ -125,6 +128,7 @@ __all__ = [
     "unpack_spins",
     "validate_block",
     "validate_header",
+    "validate_header_work",
     "verify_proof",
     "work_of_bound",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "Header",
     "decode_block",
     "decode_header",
+    "decode_proof",
     "transactions_root",
 ]
 
@@ -189,6 +190,23 @@ def decode_block(data: bytes, limits: BlockLimits) -> Block:
     if block.encode() != data:
         raise DecodeError("block encoding is not canonical")
     return block
+
+
+def decode_proof(data: bytes, limits: BlockLimits) -> WorkProof:
+    """A work proof sent beside its header (headers-first sync): exactly the genesis count of
+    solutions of the genesis row size, canonical RLP."""
+    max_bytes = 9 + limits.proof_solutions * (limits.solution_bytes + 9)
+    if len(data) > max_bytes:
+        raise DecodeError(f"work proof is {len(data)} bytes, over the limit of {max_bytes}")
+    item = _rlp_decode(data, "work proof")
+    if not isinstance(item, list) or len(item) != limits.proof_solutions:
+        raise DecodeError(f"a work proof must be an RLP list of exactly "
+                          f"{limits.proof_solutions} solutions")
+    proof = WorkProof.from_rlp(item, min(limits.proof_solutions, MAX_PROOF_SOLUTIONS),
+                               limits.solution_bytes)
+    if proof.encode() != data:
+        raise DecodeError("work proof encoding is not canonical")
+    return proof
 
 
 def transactions_root(transactions: tuple[bytes, ...] | list[bytes]) -> Hash32:

@@ -1,9 +1,14 @@
-"""Fork choice: the chain with the most cumulative work wins, ties go to the lower block hash.
+"""Fork choice: the chain with the most cumulative work wins; among equal work, the first seen.
 
 A block's work is the calibrated :func:`~poqw.chain.difficulty.work_of_bound` of its energy
-bound, so work is monotone in difficulty and cannot be inflated by a producer. Ties are broken by
-the block hash read as a big-endian integer (lower wins), never by a producer-chosen timestamp.
-A switch that would undo more than ``reorg_depth_limit`` blocks is refused.
+bound, so work is monotone in difficulty and cannot be inflated by a producer. A node keeps its
+current head unless a candidate has strictly more work: an equal-work tie goes to the head seen
+first, never to a lower block hash (a miner holding a proof can vary what the hash covers but the
+puzzle does not, such as the timestamp or the transaction order, and grind a low hash to win
+every tie) nor to a producer-chosen timestamp. Most work always wins, at any depth: a switch that
+undoes more than ``reorg_depth_limit`` blocks is made all the same, and only reported as a deep
+reorg (:func:`is_deep_reorg`), so a node that has not synced, or a long partition, always heals to
+the most-work chain.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from poqw.chain.difficulty import work_of_bound
 from poqw.chain.genesis import Genesis
 from poqw.chain.types import Hash32
 
-__all__ = ["Tip", "block_work", "is_better_tip", "reorg_allowed", "tip_after"]
+__all__ = ["Tip", "block_work", "is_better_tip", "is_deep_reorg", "tip_after"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,12 @@ def tip_after(genesis: Genesis, parent: Tip, header: Header) -> Tip:
 
 
 def is_better_tip(candidate: Tip, current: Tip) -> bool:
-    """True when ``candidate`` should replace ``current`` as head (a total order on tips)."""
-    if candidate.total_work != current.total_work:
-        return candidate.total_work > current.total_work
-    return int.from_bytes(candidate.block_hash, "big") < int.from_bytes(current.block_hash, "big")
+    """True when ``candidate`` should replace ``current`` as head: strictly more work (an
+    equal-work candidate never replaces the head already held: first seen wins the tie)."""
+    return candidate.total_work > current.total_work
 
 
-def reorg_allowed(genesis: Genesis, current_head_number: int, fork_point_number: int) -> bool:
-    """True when switching heads undoes at most ``reorg_depth_limit`` blocks."""
-    return current_head_number - fork_point_number <= genesis.reorg_depth_limit
+def is_deep_reorg(genesis: Genesis, current_head_number: int, fork_point_number: int) -> bool:
+    """True when switching heads undoes more than ``reorg_depth_limit`` blocks: the switch is
+    still made (most work wins), but the node warns about it."""
+    return current_head_number - fork_point_number > genesis.reorg_depth_limit

@@ -7,7 +7,8 @@ reads a clock or a disk: ``now`` comes in as an argument, the chain is read thro
 :class:`~poqw.chain.view.ChainView`, and the state root is computed by the caller's execution
 layer (passed as an :class:`ExecutionOutcome`, or a callable evaluated only after every cheaper
 rule has passed). Signatures are checked by the functions passed in (by default the hybrid
-ECDSA + post-quantum scheme of :mod:`poqw.crypto`).
+ECDSA + post-quantum scheme of :mod:`poqw.crypto`). :func:`validate_header_work` checks a
+header and its work proof without the body, for headers-first sync.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from poqw.chain.block import Block, Header, transactions_root
 from poqw.chain.difficulty import next_energy_bound
 from poqw.chain.genesis import Genesis
 from poqw.chain.instance import derive_instance, derive_seed
-from poqw.chain.proof import solution_bytes, verify_proof
+from poqw.chain.proof import WorkProof, solution_bytes, verify_proof
 from poqw.chain.types import Hash32
 from poqw.chain.view import ChainView
 from poqw.errors import InvalidBlock, InvalidHeader, InvalidProof, InvalidTransaction
@@ -31,6 +32,7 @@ __all__ = [
     "seal_message",
     "validate_block",
     "validate_header",
+    "validate_header_work",
 ]
 
 SignatureVerifier = Callable[[bytes, bytes, bytes], bool]
@@ -95,6 +97,24 @@ def validate_header(header: Header, parent: Header, view: ChainView, now: int,
     _check_difficulty(header, parent, view, genesis, header)
     _check_timestamp(header, parent, now, genesis, header)
     _check_gas(header, parent, header)
+
+
+def validate_header_work(header: Header, proof: WorkProof, parent: Header, view: ChainView,
+                         now: int, genesis: Genesis) -> None:
+    """A header with its work proof, checked without the block body (headers-first sync): the
+    header rules, then the proof against the puzzle of (parent, miner, salt) at the difficulty
+    computed from the parent, so an invented header chain costs as much work as a real one."""
+    validate_header(header, parent, view, now, genesis)
+    row = solution_bytes(genesis.topology.num_nodes)
+    for i, sol in enumerate(proof.solutions):
+        if len(sol) != row:
+            raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
+                               f"{len(sol)} bytes, expected {row}", header)
+    if proof.hash() != header.proof_hash:
+        raise InvalidProof("proof does not match the header's proof hash", header)
+    instance = derive_instance(genesis.topology,
+                               derive_seed(header.parent_hash, header.miner, header.salt))
+    verify_proof(instance, proof, genesis.k, genesis.d_min, int(header.energy_bound), header)
 
 
 def _default_signature_scheme() -> tuple[SignatureVerifier, AddressOf]:

@@ -4,7 +4,7 @@ A simulated block is a real :class:`~poqw.chain.block.Header` (parent, height, t
 energy bound, a random salt) followed by zero padding up to the configured block size, so it
 costs real bytes on the wire. Its energy bound comes from :func:`poqw.chain.next_energy_bound`
 (the genesis target-time policy, run on the simulated timestamps), and heads are chosen with
-:func:`poqw.chain.forkchoice.is_better_tip` (most work, then lowest hash). Only the proof is left
+:func:`poqw.chain.forkchoice.is_better_tip` (most work, then first seen). Only the proof is left
 out: finding one is modelled as a Poisson process whose rate is solver power over block work.
 """
 

@@ -14,9 +14,10 @@ from poqw.netsim.chain import MIN_BLOCK_BYTES
 from poqw.netsim.latency import parse_latency
 from poqw.p2p.messages import MAX_BLOCK_BYTES
 
-__all__ = ["TOPOLOGIES", "SimConfig"]
+__all__ = ["TIE_BREAKS", "TOPOLOGIES", "SimConfig"]
 
 TOPOLOGIES = ("random", "line", "ring")
+TIE_BREAKS = ("first-seen", "lowest-hash")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class SimConfig:
     warmup_s: float = 5.0  # handshakes before mining starts
     drain_s: float = 120.0  # after the last block, at most this long for it to spread
     heartbeat_s: float = 15.0
+    # fork choice among equal work: "first-seen" is the consensus rule; "lowest-hash" is the
+    # old rule, kept to show what a grinding miner gained from it
+    tie_break: str = "first-seen"
+    grinders: tuple[int, ...] = ()  # these miners grind a low block hash ...
+    grind_attempts: int = 64  # ... over this many variants of what the puzzle does not cover
 
     def check(self) -> None:
         if self.nodes < 2:
@@ -64,8 +70,13 @@ class SimConfig:
                               f"got {self.power!r}")
         if not self.power_scale > 0:
             raise ConfigError(f"power scale must be > 0, got {self.power_scale}")
-        if any(not 0 <= m < self.nodes for m in self.miners):
-            raise ConfigError(f"miner indices must be in 0..{self.nodes - 1}")
+        if any(not 0 <= m < self.nodes for m in (*self.miners, *self.grinders)):
+            raise ConfigError(f"miner and grinder indices must be in 0..{self.nodes - 1}")
+        if self.tie_break not in TIE_BREAKS:
+            raise ConfigError(f"unknown tie break {self.tie_break!r}; choose one of "
+                              f"{TIE_BREAKS}")
+        if self.grind_attempts < 1:
+            raise ConfigError(f"grind attempts must be at least 1, got {self.grind_attempts}")
         if min(self.validate_base_ms, self.validate_per_kib_ms, self.warmup_s,
                self.drain_s) < 0 or self.heartbeat_s <= 0:
             raise ConfigError("delays and durations must be >= 0 (heartbeat > 0)")

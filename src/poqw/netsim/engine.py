@@ -13,13 +13,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from poqw.chain.block import Header
 from poqw.chain.forkchoice import Tip, is_better_tip
+from poqw.chain.types import Hash32
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.crypto.hashing import hash32
 from poqw.errors import CryptoError, DecodeError
@@ -458,7 +459,7 @@ class Simulation:
             self.received_at[h][node.index] = self.now
             self._have_count[h] += 1
             tip = self.chain.tips[h]
-            if is_better_tip(tip, node.best):
+            if self._prefer(tip, node.best):
                 node.best = tip
                 chain_tip = self._chain_tip(node)
                 for port in node.ports:
@@ -468,6 +469,15 @@ class Simulation:
                 if port.conn.state is ConnectionState.READY and port.conn.send_gossip((h,)):
                     self._flush(port, self.now)
             todo.extend(node.orphans.pop(h, []))
+
+    def _prefer(self, tip: Tip, best: Tip) -> bool:
+        """The consensus fork choice (first seen among equal work), or the old lowest-hash
+        tie break when the config asks for it (to measure what grinding gained)."""
+        if is_better_tip(tip, best):
+            return True
+        return (self.config.tie_break == "lowest-hash" and tip.total_work == best.total_work
+                and int.from_bytes(tip.block_hash, "big") < int.from_bytes(best.block_hash,
+                                                                             "big"))
 
     # ---------------------------------------------------------------- mining
 
@@ -486,6 +496,12 @@ class Simulation:
         timestamp = self.chain.genesis.timestamp + int(self.now - self.mining_start)
         header = self.chain.make_header(bytes(node.best.block_hash), timestamp, node.address,
                                         self.rng.bytes(32))
+        if node.index in self.config.grinders:
+            # the proof is found; the transaction order (here: the root) is free to vary, and
+            # the variant with the lowest hash is kept
+            variants = [replace(header, tx_root=Hash32(self.rng.bytes(32)))
+                        for _ in range(self.config.grind_attempts)]
+            header = min(variants, key=lambda v: int.from_bytes(v.hash(), "big"))
         block_hash = self.chain.add(header)
         self.mined_at[block_hash] = self.now
         self.miner_of[block_hash] = node.index
@@ -506,7 +522,7 @@ class Simulation:
         tips = [bytes(n.best.block_hash) for n in self.nodes]
         best = self.nodes[0].best
         for node in self.nodes[1:]:
-            if is_better_tip(node.best, best):
+            if self._prefer(node.best, best):
                 best = node.best
         ready = sum(1 for n in self.nodes for p in n.ports
                     if p.conn.state is ConnectionState.READY) // 2

@@ -2,14 +2,14 @@
 
 :meth:`Blockchain.import_block` checks the block with :func:`poqw.chain.validate_block` (header,
 proof, signature, then execution of its transactions by the EVM engine on the parent's state
-root), stores it, and makes it the head when it brings the most cumulative work (ties: lower
-hash), rewriting the canonical index of a reorg of any depth up to the genesis limit in the same
-database transaction. Blocks whose parent is unknown wait in an orphan pool bounded in count,
-bytes and age, after a check of what they prove without the parent
-(:func:`poqw.chain.orphan.validate_orphan`), and are connected when the parent arrives. The EVM
-state lives beside the chain database; execution commits first, so after a crash the chain never
-names a state that is missing, and :meth:`Blockchain.repair_state` re-executes canonical blocks
-whose state is gone.
+root), stores it, and makes it the head when it brings strictly more cumulative work (ties: the
+head seen first stays), rewriting the canonical index of a reorg of any depth in the same
+database transaction (past the genesis ``reorg_depth_limit`` with a loud warning). Blocks whose
+parent is unknown wait in an orphan pool bounded in count, bytes and age, after a check of what
+they prove without the parent (:func:`poqw.chain.orphan.validate_orphan`), and are connected
+when the parent arrives. The EVM state lives beside the chain database; execution commits first,
+so after a crash the chain never names a state that is missing, and
+:meth:`Blockchain.repair_state` re-executes canonical blocks whose state is gone.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from poqw.chain import (
     genesis_header,
     instance_energies,
     is_better_tip,
+    is_deep_reorg,
     miner_reward,
-    reorg_allowed,
     unpack_spins,
     validate_block,
 )
@@ -357,12 +357,12 @@ class Blockchain:
             path.append(cursor)
             cursor = self._stored(cursor).parent_hash
         fork_number = self._stored(cursor).number
-        if not reorg_allowed(self.genesis, current.number, fork_number):
-            log.warning("not switching to 0x%s: the reorg would undo %d blocks (limit %d)",
+        if is_deep_reorg(self.genesis, current.number, fork_number):
+            # most work always wins; a switch this deep means a long partition or an attack
+            log.warning("DEEP REORG: switching to 0x%s with more work undoes %d blocks (over "
+                        "the warning depth %d); check that this node was not isolated",
                         stored.block_hash.hex()[:16], current.number - fork_number,
                         self.genesis.reorg_depth_limit)
-            self.store.store_block(stored)
-            return
         path.reverse()
         self.store.store_block(stored, fork_number + 1, path, tip=stored.block_hash)
 

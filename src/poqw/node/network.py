@@ -18,18 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import functools
 import json
 import logging
 import os
+import sys
 import time
 import weakref
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from poqw.chain import decode_block, decode_header
+from poqw.chain import (
+    Header,
+    block_work,
+    decode_block,
+    decode_header,
+    decode_proof,
+    validate_header_work,
+)
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import (
     ConfigError,
@@ -75,6 +84,7 @@ _MAX_REDIAL_DELAY = 5.0
 _MAX_PARENT_WALK = 16  # blocks: a shorter gap is closed by fetching parents one by one
 _MAX_ORPHANS_PER_PEER = 32  # orphans one peer may have waiting (a parent walk needs <= 16)
 _MIN_ANNOUNCE_GAP = 0.06  # s: under the peers' gossip rate limit (20 a second by default)
+_HEADERS_PER_REQUEST = 500  # each header travels with its work proof, checked on arrival
 
 log = logging.getLogger("poqw.node.network")
 
@@ -118,6 +128,17 @@ class _Dial:
     dialing: bool = False
 
 
+class _SyncView:
+    """The chain as consensus reads it, plus the headers checked for the sync so far."""
+
+    def __init__(self, held: OrderedDict[bytes, tuple[Header, int]], chain: Any) -> None:
+        self.held, self.chain = held, chain
+
+    def header(self, block_hash: bytes) -> Header | None:
+        held = self.held.get(bytes(block_hash))
+        return held[0] if held is not None else self.chain.header(block_hash)
+
+
 class NetworkService:
     """Runs the peer-to-peer side of one node (see the module docstring).
 
@@ -152,9 +173,14 @@ class NetworkService:
                       "peers_banned": 0}
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
-        self._sync_headers: set[bytes] = set()  # hashes of headers accepted for the sync
+        # headers checked for the sync (with their total work), a continuation builds on them
+        self._sync_headers: OrderedDict[bytes, tuple[Header, int]] = OrderedDict()
         self._orphan_senders: dict[bytes, tuple[bytes, int]] = {}  # orphan -> sender, height
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._crashes: dict[str, int] = {}  # supervised task -> times it failed
+        self._session_keys: weakref.WeakKeyDictionary[PeerSession, bytes] = \
+            weakref.WeakKeyDictionary()
+        self._told: set[str] = set()  # console notices already shown
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = True
         self._closing = False
@@ -179,8 +205,8 @@ class NetworkService:
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self.local = replace(self.local, listen_port=self.port)
         self.transport.local = self.local
-        self._spawn(self._accept_loop())
-        self._spawn(self._tick_loop())
+        self._spawn(self._accept_loop, "the accept loop", restart=True)
+        self._spawn(self._tick_loop, "the tick loop", restart=True)
         log.info("p2p listening on %s:%d as node %s (certificate %s...)", self.host, self.port,
                  self.local.node_id.hex()[:16], self.identity.fingerprint.hex()[:16])
         self._write_status()
@@ -200,15 +226,35 @@ class NetworkService:
         self.trust.close()
         self._write_status()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, make: Callable[[], Coroutine[Any, Any, None]], what: str, *,
+               restart: bool = False) -> None:
+        """Run ``make()`` as a supervised task: its exception is logged once, with the
+        traceback, and a loop (``restart``) is started again after a growing pause."""
+        task = asyncio.ensure_future(make())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda t: self._task_done(t, make, what, restart))
+
+    def _task_done(self, task: asyncio.Task[None], make: Callable[[], Coroutine[Any, Any, None]],
+                   what: str, restart: bool) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is None and not restart:
+            return
+        failures = self._crashes.get(what, 0) + 1
+        self._crashes[what] = failures
+        log.error("%s failed (%d times so far): %r", what, failures, exc, exc_info=exc)
+        if restart and self._loop is not None:
+            delay = min(_MAX_REDIAL_DELAY * 2 ** min(failures - 1, 3), 30.0) / 5
+            log.error("restarting %s in %.1f s", what, delay)
+            self._loop.call_later(delay, lambda: None if self._closing else
+                                  self._spawn(make, what, restart=True))
 
     async def _accept_loop(self) -> None:
         while True:
             session = await self.transport.accept()
-            self._spawn(self._serve(session))
+            self._spawn(functools.partial(self._serve, session), "a peer session")
 
     async def _tick_loop(self) -> None:
         while True:
@@ -221,7 +267,7 @@ class NetworkService:
                     (dial.host, dial.port) in listening  # it dialled us
                 if not alive and not dial.dialing and now >= dial.next_try:
                     dial.dialing = True
-                    self._spawn(self._dial(dial))
+                    self._spawn(functools.partial(self._dial, dial), "a dial")
             self._pump_sync()
             self._log_refused()
             self._announce_new_transactions()
@@ -258,6 +304,16 @@ class NetworkService:
         except StorageError as exc:
             log.warning("bans not saved, a restart will forget them: %s", exc)
 
+    def _tell_if_other_chain(self, who: str, reason: str) -> None:
+        """A peer on another genesis is a configuration mistake the operator must see: say it
+        on the console (stderr) once per peer, not only in node.log."""
+        if "genesis" not in reason or who in self._told:
+            return
+        self._told.add(who)
+        message = f"refused peer {who}: it is on another chain ({reason})"
+        log.warning(message)
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
     def _log_refused(self) -> None:
         """Incoming connections that closed before the join finished never reach ``accept``:
         say why (a changed certificate, a ban, another chain) once each."""
@@ -267,14 +323,21 @@ class NetworkService:
                 self._refused.add(session)
                 log.warning("refused peer %s: %s", session.remote_address,
                             session.protocol.close_reason)
+                if session.protocol.role is Role.RESPONDER:  # _dial tells of our own dials
+                    address = session.remote_address  # its port changes at every try
+                    self._tell_if_other_chain(str(address[0]) if address else "?",
+                                              str(session.protocol.close_reason))
 
     async def _dial(self, dial: _Dial) -> None:
+        """Join a configured peer and serve it; whatever ends the session (the peer left, was
+        killed, or our handler failed), the tick loop dials it again after ``dial.delay``."""
         try:
             session = await self.transport.connect(dial.host, dial.port, timeout=5.0)
-        except ProtocolError as exc:
+        except (ProtocolError, OSError) as exc:
             dial.next_try = self._now() + dial.delay
             log.info("cannot join peer %s:%d: %s (retry in %.1f s)", dial.host, dial.port, exc,
                      dial.delay)
+            self._tell_if_other_chain(f"{dial.host}:{dial.port}", str(exc))
             dial.delay = min(dial.delay * 2, _MAX_REDIAL_DELAY)
             return
         finally:
@@ -308,39 +371,54 @@ class NetworkService:
     # --- one peer ------------------------------------------------------------------------------
 
     async def _serve(self, session: PeerSession) -> None:
+        """One peer's events until its session ends. A failure of our own handling is logged
+        once with its traceback and closes the session (a configured peer is redialed)."""
         key: bytes | None = None
         try:
-            while True:
-                try:
-                    event = await session.next_event(timeout=1.0)
-                except TimeoutError:
-                    if session.state is ConnectionState.CLOSED:
-                        return  # we closed it (a ban from report_invalid): no event follows
-                    continue
-                if isinstance(event, ev.HandshakeCompleted):
-                    key = self._joined(session, event)
-                    if key is None:
-                        return
-                elif isinstance(event, ev.ConnectionClosed):
-                    self._log_close(session, event)
-                    return
-                elif key is not None:
-                    self._handle(key, session, event)
-                    session.flush()
-                    if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
-                        for rest in session.pending_events():
-                            if isinstance(rest, ev.ConnectionClosed):
-                                self._log_close(session, rest)
-                            elif isinstance(rest, ev.PeerMisbehaved):
-                                self._handle(key, session, rest)
-                        return
+            await self._serve_events(session)
+        except Exception as exc:  # a bug of ours: never let it leave a half-dead session
+            who = session.protocol.peer.node_id.hex()[:16] if session.protocol.peer else "?"
+            log.error("session with peer %s failed, closing it: %r", who, exc, exc_info=exc)
+            self._crashes["a peer session"] = self._crashes.get("a peer session", 0) + 1
+            with contextlib.suppress(Exception):
+                session.close("internal error")
+                session.flush()
         finally:
+            key = self._session_keys.pop(session, None)
             if key is not None and self.peers.get(key) is session:
                 del self.peers[key]
                 self.sync.remove_peer(key)
                 self._requests = {k: v for k, v in self._requests.items() if k[0] != key}
                 self._dirty = True
                 log.info("peer %s left (%d peers)", key.hex()[:16], len(self.peers))
+
+    async def _serve_events(self, session: PeerSession) -> None:
+        key: bytes | None = None  # the peer's node id once it has joined
+        while True:
+            try:
+                event = await session.next_event(timeout=1.0)
+            except TimeoutError:
+                if session.state is ConnectionState.CLOSED:
+                    return  # we closed it (a ban from report_invalid): no event follows
+                continue
+            if isinstance(event, ev.HandshakeCompleted):
+                key = self._joined(session, event)
+                if key is None:
+                    return
+                self._session_keys[session] = key
+            elif isinstance(event, ev.ConnectionClosed):
+                self._log_close(session, event)
+                return
+            elif key is not None:
+                self._handle(key, session, event)
+                session.flush()
+                if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
+                    for rest in session.pending_events():
+                        if isinstance(rest, ev.ConnectionClosed):
+                            self._log_close(session, rest)
+                        elif isinstance(rest, ev.PeerMisbehaved):
+                            self._handle(key, session, rest)
+                    return
 
     def _joined(self, session: PeerSession, event: ev.HandshakeCompleted) -> bytes | None:
         key = event.peer.node_id
@@ -399,8 +477,9 @@ class NetworkService:
         elif isinstance(event, ev.HeadersRequested):
             fork = find_fork_point(event.locator, node.canonical_height_of)
             count = min(event.max_count, MAX_HEADERS_PER_MESSAGE)
-            peer.respond_headers(event.request_id,
-                                 () if fork is None else tuple(node.headers(fork + 1, count)))
+            headers, proofs = ((), ()) if fork is None else self._headers_with_proofs(
+                fork + 1, count)
+            peer.respond_headers(event.request_id, headers, proofs)
         elif isinstance(event, ev.BlocksRequested):
             peer.respond_blocks(event.request_id, self._blocks_for(event))
         elif isinstance(event, ev.StatusRequested):
@@ -472,7 +551,11 @@ class NetworkService:
                 self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
                 return
         for block_hash in by_hash:
-            self._sync_source[block_hash] = key
+            if self.sync.holds(block_hash):  # only what the sync will hand over
+                self._sync_source[block_hash] = key
+        if len(self._sync_source) > self.sync.max_headers:  # left by a replaced branch
+            self._sync_source = {h: k for h, k in self._sync_source.items()
+                                 if self.sync.holds(h)}
         self.sync.blocks_received(key, requested, by_hash, self._now())
         self._pump_sync()
 
@@ -545,33 +628,99 @@ class NetworkService:
                 self._log_close(session, event)
         session.flush()
 
+    def _headers_with_proofs(self, start: int, count: int
+                             ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """Canonical headers from ``start`` and the encoded work proof of each."""
+        headers, proofs = [], []
+        store, limits = self.node.store, self.node.chain.limits
+        for block_hash in store.canonical_range(start, count):
+            stored = store.get(block_hash)
+            if stored is None:
+                break
+            headers.append(stored.header)
+            proofs.append(decode_block(stored.body, limits).proof.encode())
+        return tuple(headers), tuple(proofs)
+
     def _headers_received(self, key: bytes, session: PeerSession,
                           event: ev.HeadersReceived) -> None:
+        """Check every header and its work proof against its parent (ours, or one checked
+        earlier in this sync), then tell the sync how much work they prove."""
         kind, _ = self._requests.pop((key, event.request_id), ("", ()))
         if kind != "headers":
             return
+        now = self._now()
+        node = self.node
         try:
-            headers = [decode_header(bytes(raw)) for raw in event.headers]
+            if len(event.proofs) != len(event.headers):
+                raise DecodeError(f"{len(event.headers)} headers but {len(event.proofs)} "
+                                  "proofs")
+            pairs = [(decode_header(bytes(raw)), decode_proof(bytes(proof), node.chain.limits))
+                     for raw, proof in zip(event.headers, event.proofs, strict=True)]
         except DecodeError as exc:
-            self.sync.headers_failed(key, self._now())
+            self.sync.headers_failed(key, now)
             self._penalize(key, session, f"undecodable header: {exc}", Penalty.MALFORMED)
             return
-        linked = all(b.parent_hash == a.hash() and b.number == a.number + 1
-                     for a, b in itertools.pairwise(headers))
-        anchored = bool(headers) and (headers[0].parent_hash in self._sync_headers
-                                      or self.node.store.has(headers[0].parent_hash))
-        if headers and (not linked or not anchored):
-            self.sync.headers_failed(key, self._now())
-            self._penalize(key, session, "headers that do not chain onto ours",
-                           Penalty.INVALID_DATA)
-            return
-        pairs = [(int(h.number), bytes(h.hash())) for h in headers]
-        self._sync_headers.update(h for _, h in pairs)  # a continuation may build on these
-        self.sync.headers_received(key, pairs, self._now())
+        view = _SyncView(self._sync_headers, node.chain)
+        checked: list[tuple[int, bytes]] = []
+        work = 0
+        for header, proof in pairs:
+            parent = view.header(header.parent_hash)
+            parent_work = self._work_of(bytes(header.parent_hash))
+            if parent is None or parent_work is None:
+                self.sync.headers_failed(key, now)
+                self._penalize(key, session, "headers that do not chain onto ours",
+                               Penalty.INVALID_DATA)
+                return
+            try:
+                validate_header_work(header, proof, parent, view, int(time.time()),
+                                     node.genesis)
+            except InvalidBlock as exc:
+                self.sync.headers_failed(key, now)
+                if "in the future" in exc.reason:  # may become valid: not the peer's fault
+                    log.info("header from %s is early: %s", key.hex()[:16], exc.reason)
+                else:
+                    self._penalize(key, session, f"invalid header {int(header.number)}: "
+                                   f"{exc.reason}", Penalty.INVALID_DATA)
+                return
+            block_hash = bytes(header.hash())
+            work = parent_work + block_work(node.genesis, header)
+            self._remember_header(block_hash, header, work)
+            checked.append((int(header.number), block_hash))
+        if not self.sync.headers_received(key, checked, now, work):
+            claim = session.protocol.peer_tip
+            self._penalize(key, session, "claimed work its headers do not show (claimed "
+                           f"{claim.work if claim else '?'}, showed {work})",
+                           Penalty.UNSOLICITED)
         self._pump_sync()
 
+    def _work_of(self, block_hash: bytes) -> int | None:
+        held = self._sync_headers.get(block_hash)
+        if held is not None:
+            return held[1]
+        stored = self.node.store.get(block_hash)
+        return None if stored is None else stored.total_work
+
+    def _remember_header(self, block_hash: bytes, header: Header, work: int) -> None:
+        self._sync_headers[block_hash] = (header, work)
+        self._sync_headers.move_to_end(block_hash)
+        while len(self._sync_headers) > 2 * self.sync.max_headers:
+            self._sync_headers.popitem(last=False)
+
     def _pump_sync(self) -> None:
-        """Turn the sync plan into requests, and import what arrived, in height order."""
+        """Turn the sync plan into requests, and import what arrived, in height order. A
+        failure of the plan is a bug: it is logged once and the plan starts afresh (keeping
+        each peer's back-off), so peers stay connected and the sync goes on."""
+        try:
+            self._pump_sync_once()
+        except (PoqwError, LookupError, ValueError, TypeError, AssertionError) as exc:
+            key = f"sync: {exc!r}"
+            if key not in self._told:
+                self._told.add(key)
+                log.error("sync failed, starting it afresh: %r", exc, exc_info=exc)
+            self._crashes["sync"] = self._crashes.get("sync", 0) + 1
+            self._reset_sync()
+
+    def _pump_sync_once(self) -> None:
         now = self._now()
         for action in self.sync.poll(now):
             key = cast(bytes, action.peer)
@@ -607,13 +756,18 @@ class NetworkService:
                 self._reset_sync()
                 return
 
-    def _new_sync(self) -> SyncManager:
+    def _new_sync(self, old: SyncManager | None = None) -> SyncManager:
         tip = self.node.tip()
-        return SyncManager(tip.number, tip.total_work, self._locator(tip.number),
-                           batch_size=MAX_BLOCKS_PER_MESSAGE, max_in_flight_per_peer=4)
+        sync = SyncManager(tip.number, tip.total_work, self._locator(tip.number),
+                           batch_size=MAX_BLOCKS_PER_MESSAGE, max_in_flight_per_peer=4,
+                           headers_per_request=_HEADERS_PER_REQUEST,
+                           max_peers=max(self.max_peers, 1))
+        if old is not None:
+            sync.inherit_backoff(old)  # a reset must not forgive a peer that lied
+        return sync
 
     def _reset_sync(self) -> None:
-        self.sync = self._new_sync()
+        self.sync = self._new_sync(self.sync)
         for key, session in self.peers.items():
             tip = session.protocol.peer_tip
             if tip is not None:
@@ -653,7 +807,7 @@ class NetworkService:
                 log.info("not dialing discovered peer %r port %d: %s", address.host[:64],
                          address.port, refusal)
                 continue
-            self._spawn(self._dial_discovered(address))
+            self._spawn(functools.partial(self._dial_discovered, address), "a dial")
 
     def _transactions_received(self, event: ev.TransactionsReceived) -> None:
         accepted = []

@@ -112,8 +112,11 @@ class HeadersRequested(Event):
 
 @dataclass(frozen=True)
 class HeadersReceived(Event):
+    """Encoded headers and, beside each, its encoded work proof."""
+
     request_id: int
     headers: tuple[bytes, ...]
+    proofs: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_GOSSIP_HASHES",
     "MAX_HEADERS_PER_MESSAGE",
     "MAX_HEADER_BYTES",
+    "MAX_HEADER_PROOF_BYTES",
     "MAX_PAYLOAD",
     "MAX_TRANSACTIONS_PER_MESSAGE",
     "MAX_TRANSACTION_BYTES",
@@ -72,6 +73,7 @@ MAX_REASON_BYTES = 256
 MAX_GOSSIP_HASHES = 256
 MAX_HEADER_BYTES = 1024
 MAX_HEADERS_PER_MESSAGE = 2000
+MAX_HEADER_PROOF_BYTES = 1024  # one encoded work proof beside its header (devnet: 4 x 3 bytes)
 MAX_LOCATOR_HASHES = 64
 MAX_BLOCK_BYTES = 2 * 1024 * 1024
 MAX_BLOCKS_PER_MESSAGE = 8
@@ -140,8 +142,8 @@ MAX_PAYLOAD: dict[MessageType, int] = {
     + 32,
     MessageType.BLOCK_SUBMIT: MAX_BLOCKS_PER_MESSAGE * (MAX_BLOCK_BYTES + 9) + 9,
     MessageType.GET_HEADERS: _list_overhead(MAX_LOCATOR_HASHES) + 32 * MAX_LOCATOR_HASHES + 16,
-    MessageType.HEADERS: _list_overhead(MAX_HEADERS_PER_MESSAGE)
-    + MAX_HEADER_BYTES * MAX_HEADERS_PER_MESSAGE,
+    MessageType.HEADERS: 2 * _list_overhead(MAX_HEADERS_PER_MESSAGE)
+    + (MAX_HEADER_BYTES + MAX_HEADER_PROOF_BYTES) * MAX_HEADERS_PER_MESSAGE,
     MessageType.STATUS_REQUEST: 16,
     MessageType.STATUS_RESPONSE: 256,
     MessageType.STATS_REQUEST: 16,
@@ -418,23 +420,32 @@ class GetHeaders(Message):
 
 @dataclass(frozen=True)
 class Headers(Message):
-    """Encoded headers in height order."""
+    """Encoded headers in height order, each with its encoded work proof (``proofs[i]`` belongs
+    to ``headers[i]``), so the receiver checks every header's work before believing it."""
 
     TYPE = MessageType.HEADERS
-    FIELDS = 1
+    FIELDS = 2
     headers: tuple[bytes, ...]
+    proofs: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         _check_count("HEADERS.headers", self.headers, MAX_HEADERS_PER_MESSAGE)
-
+        if len(self.proofs) != len(self.headers):
+            raise LocalProtocolError(f"HEADERS has {len(self.headers)} headers but "
+                                     f"{len(self.proofs)} proofs")
 
     def to_rlp(self) -> list[Any]:
-        return [list(self.headers)]
+        return [list(self.headers), list(self.proofs)]
 
     @classmethod
     def from_rlp(cls, items: list[Any]) -> Headers:
-        return cls(_blobs(items[0], "HEADERS.headers", MAX_HEADERS_PER_MESSAGE,
-                          MAX_HEADER_BYTES))
+        headers = _blobs(items[0], "HEADERS.headers", MAX_HEADERS_PER_MESSAGE, MAX_HEADER_BYTES)
+        proofs = _blobs(items[1], "HEADERS.proofs", MAX_HEADERS_PER_MESSAGE,
+                        MAX_HEADER_PROOF_BYTES)
+        if len(proofs) != len(headers):
+            raise MalformedMessage(f"HEADERS has {len(headers)} headers but {len(proofs)} "
+                                   "proofs")
+        return cls(headers, proofs)
 
 
 @dataclass(frozen=True)

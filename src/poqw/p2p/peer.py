@@ -295,8 +295,10 @@ class PeerConnection:
     def respond_transactions(self, request_id: int, transactions: tuple[bytes, ...]) -> None:
         self._respond(request_id, Transactions(tuple(transactions)))
 
-    def respond_headers(self, request_id: int, headers: tuple[bytes, ...]) -> None:
-        self._respond(request_id, Headers(tuple(headers)))
+    def respond_headers(self, request_id: int, headers: tuple[bytes, ...],
+                        proofs: tuple[bytes, ...] = ()) -> None:
+        """Headers in height order with the encoded work proof of each (same length)."""
+        self._respond(request_id, Headers(tuple(headers), tuple(proofs)))
 
     def respond_status(self, request_id: int, peer_count: int) -> None:
         self._respond(request_id, StatusResponse(self.tip.height, self.tip.tip, self.tip.work,
@@ -470,7 +472,7 @@ class PeerConnection:
         if isinstance(message, BlockSubmit):
             events.append(ev.BlocksReceived(request_id, message.blocks))
         elif isinstance(message, Headers):
-            events.append(ev.HeadersReceived(request_id, message.headers))
+            events.append(ev.HeadersReceived(request_id, message.headers, message.proofs))
         elif isinstance(message, StatusResponse):
             self._note_tip(message.height, message.tip, message.work, events)
             events.append(ev.StatusReceived(request_id, message.height, message.tip,
