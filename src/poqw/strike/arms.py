@@ -169,14 +169,21 @@ class TensorNetworkQaoaArm:
 
     def prepare(self, allowance: float, clock: Clock) -> str | None:
         """Build the state if it fits in ``allowance`` seconds (else say why it does not)."""
-        from poqw.sim.mps import MPSQAOA
-
         if allowance < MIN_PREPARE_SECONDS:
             return f"{allowance:.3g} s is too short to prepare an MPS"
-        t0 = clock()
         bond = min(self.max_bond, 2 ** min(self.model.num_variables // 2, 30))
-        per_update = time_two_site_update(bond, clock)
         edges = self.model.num_interactions
+        # An update's SVD of a (2 bond)^2 complex matrix takes some 20 (2 bond)^3 flops: 1 ns
+        # per (2 bond)^3 is a floor no core beats, and decides hopeless cases without timing.
+        quick_floor = self.p * edges * 1e-9 * (2 * bond) ** 3
+        if quick_floor > allowance:
+            return (f"its MPS needs at least {self.p * edges} two-site updates at bond "
+                    f"{bond} (at least {quick_floor:.3g} s), more than the {allowance:.3g} s "
+                    "it may use")
+        from poqw.sim.mps import MPSQAOA
+
+        t0 = clock()
+        per_update = time_two_site_update(bond, clock)
         floor = self.p * edges * per_update  # every edge needs at least one update per layer
         if clock() - t0 + floor > allowance:
             return (f"its MPS needs at least {self.p * edges} two-site updates of "

@@ -2,7 +2,8 @@
 
 The allocator ranks the arms; the scheduler checks the chosen one against the time budget. The
 first strike of a run goes at once to the first arm (a classical one, so an answer exists
-immediately). Later strikes are sized by each arm's measured cost to end before the deadline,
+immediately). Later strikes are sized by each arm's measured cost to end before the deadline
+(at most half the time left, in powers of two of reads, so they shrink towards it),
 and a QAOA arm sharing the run with classical ones stays within its share of the time; an arm
 that cannot afford even one read now is passed over, and when none can the run ends. An arm's
 first timed strike is a probe of one read, which gives its cost model a measurement.
@@ -21,6 +22,22 @@ from poqw.strike.budget import CostModel, TimeBudget
 __all__ = ["Scheduler"]
 
 Clock = Callable[[], float]
+
+
+#: A strike takes at most this fraction of the time an arm may still use (unless only the whole
+#: of it holds one read), so the strikes shrink towards the deadline and a misjudged one can
+#: overrun by little.
+STRIKE_FRACTION = 0.5
+
+
+def _sized(cost: CostModel, allowance: float, most: int) -> int:
+    """Reads for a strike within ``allowance``: a power of two (so that runs at a slightly
+    different speed still make the same strikes) at most ``most``, filling at most
+    ``STRIKE_FRACTION`` of the allowance; 0 when not one read fits."""
+    reads = cost.reads_within(STRIKE_FRACTION * allowance, most)
+    if reads == 0:
+        return cost.reads_within(allowance, 1)
+    return reads if reads == most else 1 << (reads.bit_length() - 1)
 
 
 class Scheduler:
@@ -81,7 +98,7 @@ class Scheduler:
             return self.shots
         cost = self.costs[name]
         if cost.known:
-            return cost.reads_within(allowance, self.shots)
+            return _sized(cost, allowance, self.shots)
         if isinstance(arm, QaoaArm):
             return self.shots if arm.first_strike_estimate(self.p) <= allowance else 0
         return 1
