@@ -201,3 +201,15 @@ def test_classical_arm_warm_up_leaves_its_stream_alone() -> None:
     b = ClassicalArm(model, "simulated-annealing", np.random.default_rng(3), 8)
     a.warm_up()
     assert np.array_equal(a.pull(4).energies, b.pull(4).energies)
+
+
+def test_strikes_take_at_most_half_the_time_left_in_powers_of_two() -> None:
+    from poqw.strike.scheduler import _sized
+
+    cost = CostModel()
+    cost.observe(1, 0.1)
+    cost.observe(11, 1.1)  # 0.1 s a read, 0.115 s with the safety margin
+    assert _sized(cost, 10.0, 64) == 32  # 43 reads fit in 5 s
+    assert _sized(cost, 100.0, 64) == 64  # capped at shots
+    assert _sized(cost, 0.2, 64) == 1  # the last read, in the whole of what is left
+    assert _sized(cost, 0.1, 64) == 0

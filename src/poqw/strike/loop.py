@@ -1,11 +1,13 @@
 """The match-strike loop: fire strikes, feed the controller, keep the best, stop on a budget.
 
-``solve`` builds the arms (the QAOA strike stream and classical samplers), and repeatedly lets
-the budget allocator pick one to strike. Every strike's samples are polished by local search and
-the best spin vector seen is kept. The loop stops on the first of: ``max_strikes`` strikes (of all
-arms together), ``time_limit`` seconds on ``clock``, or an energy at or below ``target_energy``.
-With a seed and a deterministic ``clock`` a run is reproducible bit for bit. A model too large for
-the state vector is solved by the classical arms alone, and the result says so in ``notes``.
+``solve`` builds the arms (classical samplers first, then the QAOA strike stream) and
+repeatedly lets the budget allocator pick one to strike, sized by the scheduler
+(:mod:`poqw.strike.scheduler`) to end before the deadline. Every strike's samples are polished by
+local search and the best spin vector seen is kept. The loop stops on the first of:
+``max_strikes`` strikes (of all arms together), ``time_limit`` seconds on ``clock``, or an energy
+at or below ``target_energy``. With a seed and a deterministic ``clock`` a run is reproducible
+bit for bit. A model too large for the state vector, or whose tensor-network preparation does not
+fit the time, is solved by the classical arms alone, and the result says so in ``notes``.
 """
 
 from __future__ import annotations
