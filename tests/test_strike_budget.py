@@ -213,3 +213,13 @@ def test_strikes_take_at_most_half_the_time_left_in_powers_of_two() -> None:
     assert _sized(cost, 100.0, 64) == 64  # capped at shots
     assert _sized(cost, 0.2, 64) == 1  # the last read, in the whole of what is left
     assert _sized(cost, 0.1, 64) == 0
+
+
+def test_a_strike_whose_cost_is_fixed_is_never_cut_to_one_shot() -> None:
+    from poqw.strike.scheduler import _sized
+
+    cost = CostModel()  # a state-vector strike: the circuit costs, the shots hardly do
+    cost.observe(64, 0.50)
+    cost.observe(32, 0.49)
+    assert _sized(cost, 0.8, 64) == 64  # more than half of what is left, but it fits
+    assert _sized(cost, 0.5, 64) == 0

@@ -24,8 +24,8 @@ __all__ = ["Scheduler"]
 Clock = Callable[[], float]
 
 
-#: A strike takes at most this fraction of the time an arm may still use (unless only the whole
-#: of it holds one read), so the strikes shrink towards the deadline and a misjudged one can
+#: A strike takes at most this fraction of the time an arm may still use (the last one: what
+#: fits in all of it), so the strikes shrink towards the deadline and a misjudged one can
 #: overrun by little.
 STRIKE_FRACTION = 0.5
 
@@ -35,8 +35,8 @@ def _sized(cost: CostModel, allowance: float, most: int) -> int:
     different speed still make the same strikes) at most ``most``, filling at most
     ``STRIKE_FRACTION`` of the allowance; 0 when not one read fits."""
     reads = cost.reads_within(STRIKE_FRACTION * allowance, most)
-    if reads == 0:
-        return cost.reads_within(allowance, 1)
+    if reads == 0:  # the last strike: whatever fits (all the shots, if reads cost nothing)
+        return cost.reads_within(allowance, most)
     return reads if reads == most else 1 << (reads.bit_length() - 1)
 
 
