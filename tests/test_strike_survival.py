@@ -83,3 +83,4 @@ def test_quick_runs_enough_seeds_and_results_json_lists_them(tmp_path: Path) -> 
         summary = saved["summary"]["3-regular"]["6"][method]
         assert summary["instances"] == len(seeds) and "ratio_stderr" in summary
     assert len(doc["plots"]) == 3
+
