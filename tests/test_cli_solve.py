@@ -78,3 +78,24 @@ def test_large_instances_use_tensor_networks_and_say_so() -> None:
     assert any("tensor networks" in note for note in doc["notes"])
     assert any("MPS fidelity estimate" in note for note in doc["notes"])
     assert doc["allocation"]["qaoa"]["strikes"] >= 1
+
+
+def reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} in the JSON output")
+
+
+def test_a_tiny_time_limit_on_2000_nodes_returns_a_valid_answer_at_once() -> None:
+    # Before the fix QAOA prepared a 2000-qubit MPS first (minutes) and the JSON said
+    # Infinity for the arm that never struck.
+    result = runner.invoke(app, ["solve", "--random-regular", "3", "2000", "--seed", "3",
+                                 "--time-limit", "0.01", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout, parse_constant=reject_constant)
+    model = maxcut_to_ising(random_regular_graph(3, 2000, seed=3))
+    assert len(doc["solution"]) == 2000
+    assert model.energy(doc["solution"]) == pytest.approx(doc["energy"])
+    assert doc["cut"] == pytest.approx(-doc["energy"]) and doc["cut"] > 2000
+    assert doc["stopped_by"] == "time_limit" and doc["found_by"] == "simulated-annealing"
+    assert doc["allocation"]["qaoa"]["strikes"] == 0
+    assert doc["allocation"]["qaoa"]["best_energy"] is None
+

@@ -21,10 +21,14 @@ from poqw.cli.common import (
 )
 from poqw.errors import ConfigError
 
-__all__ = ["solve"]
+__all__ = ["DEFAULT_STRIKES", "solve"]
+
+#: The strike budget of ``poqw solve`` when neither --strikes nor --time-limit is given.
+DEFAULT_STRIKES = 60
 
 
-def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int, strikes: int,
+def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int,
+                       strikes: int | None,
                        time_limit: float | None, controller: str, objective: str,
                        backend: str, max_bond: int, show_progress: bool,
                        client: Any = None) -> dict[str, Any]:
@@ -66,8 +70,12 @@ def solve(
     seed: Annotated[int, typer.Option(help="Seed for the instance and the solver.")] = 0,
     p: Annotated[int, typer.Option(help="QAOA depth (qaoa only).")] = 2,
     shots: Annotated[int, typer.Option(help="Shots per strike (qaoa only).")] = 64,
-    strikes: Annotated[int, typer.Option(help="Strike budget (qaoa only).")] = 60,
-    time_limit: Annotated[float | None, typer.Option(help="Seconds budget (qaoa only).")] = None,
+    strikes: Annotated[int | None, typer.Option(
+        help=f"Strike budget (qaoa only; default {DEFAULT_STRIKES} when no --time-limit).")
+    ] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Seconds budget, a hard limit (qaoa only): strikes are sized to end by it, and the "
+             "best answer so far is returned.")] = None,
     controller: Annotated[str, typer.Option(
         help="Angle controller (qaoa only): bayes, fixed, random, nelder-mead or spsa.")
     ] = "bayes",
@@ -90,6 +98,8 @@ def solve(
     """Solve an Ising / MaxCut problem and print the best energy, cut and solution."""
 
     problem = load_problem(problem_file, random_regular, seed)
+    if strikes is None and time_limit is None:
+        strikes = DEFAULT_STRIKES
     if sampler != "qaoa" and (dask_scheduler is not None or dask_workers is not None):
         raise ConfigError("--dask-scheduler and --dask-workers are for --sampler qaoa (its "
                           "tensor-network arm)")
@@ -109,7 +119,7 @@ def solve(
     doc["problem"] = problem.source
     doc["num_variables"] = problem.model.num_variables
     if problem.is_maxcut:
-        doc["cut"] = -doc["energy"]
+        doc["cut"] = None if doc["energy"] is None else -doc["energy"]
     if as_json:
         print_json(doc)
         return

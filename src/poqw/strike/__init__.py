@@ -2,7 +2,9 @@
 
 :func:`solve` runs the loop: each strike samples one circuit, the samples are polished by local
 search, a Gaussian-process controller picks the next angles, and a bandit shares the time budget
-with classical samplers so the result is never worse than the best classical part.
+with classical samplers: they strike first, QAOA may take a capped share, and the answer is the
+best of all arms, so never worse than what the classical arms found in the same run. A time
+limit is hard: strikes are sized by measured cost to end before it.
 :mod:`poqw.strike.benchmark` compares it with classical baselines; :mod:`poqw.strike.progress`
 has a Rich live view for long runs.
 """

@@ -12,14 +12,16 @@ allocator follows arms whose usefulness changes as the incumbent improves),
     index(a) = (R_a / N_a + c sqrt(2 ln(sum N) / N_a)) / (T_a / N_a)
 
 an optimistic reward per pull divided by the seconds a pull takes. Every arm is pulled once
-first; then the largest index wins. An arm that never helps still gets the logarithmic trickle of
-exploration, so the system keeps the best classical arm's rate to within that overhead.
+first (in the order given: the loop puts the classical arms first, so an answer exists after
+the first strike); then the largest index wins. An arm that never helps still gets the
+logarithmic trickle of exploration; the loop also caps the QAOA arm's share of the time
+(:class:`poqw.strike.budget.TimeBudget`), so it can never starve annealing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from poqw.errors import ConfigError
@@ -70,6 +72,12 @@ class BudgetAllocator:
         self.exploration = exploration
         self.discount = discount
 
+    def add(self, name: str) -> None:
+        """A new arm, pulled before the others are (it has no pulls yet)."""
+        if name in self.arms:
+            raise ConfigError(f"arm {name!r} is already allocated")
+        self.arms[name] = ArmStats(name)
+
     def disable(self, name: str) -> None:
         """Stop choosing ``name`` (its totals are kept for the record)."""
         self._arm(name).enabled = False
@@ -90,15 +98,29 @@ class BudgetAllocator:
         seconds_per_pull = max(arm.time_sum / arm.pull_sum, _MIN_SECONDS)
         return (mean + bonus) / seconds_per_pull
 
-    def choose(self) -> str:
-        """The arm to pull next: an unpulled arm first, else the largest index (ties: order)."""
-        live = [a for a in self.arms.values() if a.enabled]
-        if not live:
+    def choose(self, skip: Collection[str] = ()) -> str | None:
+        """The arm to pull next: an unpulled arm first, else the largest index (ties: order).
+
+        Arms in ``skip`` (those that cannot afford a strike now) are passed over; None when
+        every enabled arm is skipped.
+        """
+        enabled = [a for a in self.arms.values() if a.enabled]
+        if not enabled:
             raise ConfigError("every arm is disabled")
+        live = [a for a in enabled if a.name not in skip]
+        if not live:
+            return None
         for arm in live:
             if arm.pulls == 0:
                 return arm.name
         return max(live, key=lambda a: self.index(a.name)).name
+
+    def charge(self, name: str, seconds: float) -> None:
+        """Add one-off work of ``name`` that is not a pull (preparing a state) to its total
+        seconds; the index, a rate per pull, is left alone."""
+        if seconds < 0 or not math.isfinite(seconds):
+            raise ConfigError(f"seconds must be finite and non-negative, got {seconds}")
+        self._arm(name).seconds += seconds
 
     def update(self, name: str, seconds: float, reward: float, energy: float) -> None:
         """Record one pull of ``name``: its duration, reward in [0, 1] and best energy."""

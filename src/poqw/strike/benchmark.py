@@ -6,7 +6,8 @@ match-strike (Bayesian controller, QAOA stream alone; and sharing time with simu
 through the allocator), QAOA with Nelder–Mead on the mean energy, uniformly random bitstrings (no
 polish), steepest descent from random starts, and simulated annealing. Reported: approximation
 ratio (cut found / optimal cut), probability that a sample is optimal before and after polish,
-time to reach the optimum, and for QAOA the ratio <cut>/cut_opt of the state itself. The Markdown
+time to reach the optimum (unsolved runs censored at their budget), and for QAOA the ratio
+<cut>/cut_opt of the state itself; means carry standard errors over the seeds. The Markdown
 report says where classical methods win; at these sizes they do.
 """
 
@@ -32,7 +33,9 @@ from poqw.problems import (
     random_regular_graph,
     solve_exact,
 )
+from poqw.strike.bench_plots import make_plots
 from poqw.strike.loop import SolveResult, solve
+from poqw.strike.survival import CensoredTime, censored_median, mean_and_error
 
 __all__ = [
     "FAMILIES",
@@ -52,8 +55,9 @@ METHODS: tuple[str, ...] = (
 )
 #: Large-girth 3-regular fixed-angle ratios (Farhi et al.; Wurtz & Love), for the report.
 PUBLISHED_QAOA_RATIOS = {1: 0.6925, 2: 0.7559, 3: 0.7923, 4: 0.8167, 5: 0.8364}
-QUICK: dict[str, Any] = {"sizes": (8, 10), "seeds": (0, 1), "families": FAMILIES, "budget": 6,
-                         "shots": 32, "p": 1}
+#: Quick still runs enough seeds for error bars (the means are over seeds).
+QUICK: dict[str, Any] = {"sizes": (8, 10), "seeds": tuple(range(6)), "families": FAMILIES,
+                         "budget": 6, "shots": 32, "p": 1}
 Progress = Callable[[str, int, int], None]
 
 
@@ -141,15 +145,19 @@ def run_method(method: str, model: IsingModel, optimum: float, budget: int, shot
 
 
 def _summarise(runs: Sequence[MethodRun]) -> dict[str, Any]:
-    ttts = [r.time_to_target for r in runs if r.time_to_target is not None]
+    """Means over the seeds, with standard errors, and the censored median time to target."""
     states = [r.state_ratio for r in runs if r.state_ratio is not None]
+    ratio, ratio_error = mean_and_error([r.ratio for r in runs])
+    times = [CensoredTime.of_run(r.time_to_target, r.seconds) for r in runs]
     return {
         "instances": len(runs),
-        "mean_ratio": statistics.fmean(r.ratio for r in runs),
+        "mean_ratio": ratio,
+        "ratio_stderr": ratio_error,
         "solved": sum(r.ratio >= 1 - 1e-9 for r in runs) / len(runs),
         "raw_optimal_fraction": statistics.fmean(r.raw_optimal_fraction for r in runs),
         "polished_optimal_fraction": statistics.fmean(r.polished_optimal_fraction for r in runs),
-        "median_time_to_target": statistics.median(ttts) if ttts else None,
+        "median_time_to_target": censored_median(times),
+        "unsolved_censored": sum(not t.solved for t in times),
         "mean_seconds": statistics.fmean(r.seconds for r in runs),
         "state_ratio": statistics.fmean(states) if states else None,
     }
@@ -158,6 +166,10 @@ def _summarise(runs: Sequence[MethodRun]) -> dict[str, Any]:
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
         else format(value, spec)
+
+
+def _ttt(value: float | None) -> str:
+    return "> budget" if value is None else format(value, ".4f")
 
 
 def _report(config: dict[str, Any], summary: dict[str, dict[int, dict[str, dict[str, Any]]]],
@@ -171,8 +183,10 @@ def _report(config: dict[str, Any], summary: dict[str, dict[int, dict[str, dict[
         "Columns: ratio = mean cut found / optimal cut; solved = fraction of instances where the "
         "optimum was found; P(opt) raw / polished = fraction of all samples that are optimal "
         "as the sampler returned them / after local search (steepest descent and annealing "
-        "already return local minima); TTT = median seconds to reach the optimum (solved "
-        "instances); ⟨cut⟩ ratio = best QAOA state's expected cut / optimal cut.", "",
+        "already return local minima); TTT = median seconds to reach the optimum over all "
+        "instances, unsolved ones counted as censored at their budget (Kaplan–Meier; '> budget' "
+        "when fewer than half are solved); ⟨cut⟩ ratio = best QAOA state's expected cut / "
+        "optimal cut. ± is the standard error over seeds.", "",
     ]
     for family, by_size in summary.items():
         lines += [f"## {family}", "",
@@ -182,9 +196,10 @@ def _report(config: dict[str, Any], summary: dict[str, dict[int, dict[str, dict[
         for n, by_method in sorted(by_size.items()):
             for method, s in by_method.items():
                 lines.append(
-                    f"| {n} | {method} | {s['mean_ratio']:.4f} | {s['solved']:.2f} | "
+                    f"| {n} | {method} | {s['mean_ratio']:.4f} ± {s['ratio_stderr']:.4f} | "
+                    f"{s['solved']:.2f} | "
                     f"{s['raw_optimal_fraction']:.4f} | {s['polished_optimal_fraction']:.4f} | "
-                    f"{_fmt(s['median_time_to_target'], '.4f')} | {s['mean_seconds']:.3f} | "
+                    f"{_ttt(s['median_time_to_target'])} | {s['mean_seconds']:.3f} | "
                     f"{_fmt(s['state_ratio'], '.4f')} |")
         lines.append("")
     lines += ["## What this shows", "", *_conclusions(config, summary), ""]
@@ -216,8 +231,8 @@ def _conclusions(config: dict[str, Any],
         verdict = "Classical methods win here" if wins else \
             "At this budget match-strike was not beaten on both success and time to target"
         out.append(f"- {verdict}: the best classical method, {name}, solved {solved:.0%} of "
-                   f"instances (median time to target {_fmt(ttt, '.4f')} s); match-strike "
-                   f"solved {ms_solved:.0%} ({_fmt(ms_ttt, '.4f')} s).")
+                   f"instances (median time to target {_ttt(ttt)} s); match-strike "
+                   f"solved {ms_solved:.0%} ({_ttt(ms_ttt)} s).")
     sa = _pooled(summary, "simulated-annealing", "solved")
     sa_reads = _pooled(summary, "simulated-annealing", "raw_optimal_fraction")
     if sa is not None and sa_reads is not None:
@@ -243,42 +258,6 @@ def _conclusions(config: dict[str, Any],
                    f"{_fmt(published, '.4f')}; small graphs have short cycles and do better). "
                    "Goemans–Williamson and annealing exceed these ratios.")
     return out
-
-
-def _plots(summary: dict[str, dict[int, dict[str, dict[str, Any]]]], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for key, label, name, log in (
-        ("mean_ratio", "mean approximation ratio", "approximation_ratio.png", False),
-        ("median_time_to_target", "median time to optimum (s)", "time_to_target.png", True),
-        ("raw_optimal_fraction", "P(sample optimal), before polish", "optimum_probability.png",
-         True),
-    ):
-        fig, axes = plt.subplots(1, len(summary), figsize=(5.5 * len(summary), 4), squeeze=False)
-        for ax, (family, by_size) in zip(axes[0], summary.items(), strict=True):
-            sizes = sorted(by_size)
-            for method in METHODS:
-                ys = [by_size[n].get(method, {}).get(key) for n in sizes]
-                xs = [n for n, y in zip(sizes, ys, strict=True) if y is not None and y > 0]
-                ys = [y for y in ys if y is not None and y > 0]
-                if ys:
-                    ax.plot(xs, ys, marker="o", label=method)
-            ax.set_title(family)
-            ax.set_xlabel("n")
-            ax.set_ylabel(label)
-            if log:
-                ax.set_yscale("log")
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        path = out / name
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(str(path))
-    return paths
 
 
 def run_benchmark(
@@ -339,10 +318,11 @@ def run_benchmark(
             }
     config = {"sizes": list(sizes), "seeds": list(seeds), "families": list(families),
               "budget": budget, "shots": shots, "p": p, "methods": list(methods)}
-    plots = _plots(summary, out)
+    runs_doc = [asdict(r) for r in runs]
+    plots = make_plots(summary, runs_doc, methods, out, len(seeds))
     report = _report(config, summary, plots)
     (out / "report.md").write_text(report)
-    doc = {"config": config, "runs": [asdict(r) for r in runs], "summary": summary,
+    doc = {"config": config, "runs": runs_doc, "summary": summary,
            "report": str(out / "report.md"), "plots": plots}
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     return doc

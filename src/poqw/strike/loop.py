@@ -1,11 +1,13 @@
 """The match-strike loop: fire strikes, feed the controller, keep the best, stop on a budget.
 
-``solve`` builds the arms (the QAOA strike stream and classical samplers), and repeatedly lets
-the budget allocator pick one to strike. Every strike's samples are polished by local search and
-the best spin vector seen is kept. The loop stops on the first of: ``max_strikes`` strikes (of all
-arms together), ``time_limit`` seconds on ``clock``, or an energy at or below ``target_energy``.
-With a seed and a deterministic ``clock`` a run is reproducible bit for bit. A model too large for
-the state vector is solved by the classical arms alone, and the result says so in ``notes``.
+``solve`` builds the arms (classical samplers first, then the QAOA strike stream) and
+repeatedly lets the budget allocator pick one to strike, sized by the scheduler
+(:mod:`poqw.strike.scheduler`) to end before the deadline. Every strike's samples are polished by
+local search and the best spin vector seen is kept. The loop stops on the first of:
+``max_strikes`` strikes (of all arms together), ``time_limit`` seconds on ``clock``, or an energy
+at or below ``target_energy``. With a seed and a deterministic ``clock`` a run is reproducible
+bit for bit. A model too large for the state vector, or whose tensor-network preparation does not
+fit the time, is solved by the classical arms alone, and the result says so in ``notes``.
 """
 
 from __future__ import annotations
@@ -19,24 +21,27 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from poqw.errors import ConfigError, ProblemTooLarge, UnknownSampler
+from poqw.errors import ConfigError
 from poqw.problems import IsingModel
-from poqw.sim.backends import AUTO_LIGHTCONE_MAX_DEGREE
 from poqw.strike.allocator import BudgetAllocator, improvement_reward
-from poqw.strike.angles import angle_domain, energy_quantum, warm_start_angles
-from poqw.strike.arms import (
-    ClassicalArm,
-    PullResult,
-    QaoaArm,
-    TensorNetworkQaoaArm,
-    make_engine,
+from poqw.strike.angles import energy_quantum
+from poqw.strike.arms import ClassicalArm, PullResult, QaoaArm, TensorNetworkQaoaArm
+from poqw.strike.assembly import (
+    DEFAULT_MAX_QUBITS,
+    Arm,
+    build_arms,
+    check_dask_use,
+    fallback_arm,
 )
-from poqw.strike.controllers import CONTROLLERS, make_controller
+from poqw.strike.budget import TimeBudget
+from poqw.strike.controllers import CONTROLLERS
 from poqw.strike.objectives import OBJECTIVES
+from poqw.strike.scheduler import Scheduler
 
 __all__ = [
     "DEFAULT_MAX_QUBITS",
     "DEFAULT_MAX_STRIKES",
+    "DEFAULT_QAOA_SHARE",
     "MAX_DEPTH",
     "MAX_SHOTS",
     "ProgressUpdate",
@@ -51,14 +56,13 @@ FloatArray = npt.NDArray[np.float64]
 SpinArray = npt.NDArray[np.int8]
 
 DEFAULT_MAX_STRIKES = 100
-#: Above this the loop does not build a state vector unless asked (2**24 amplitudes: 256 MiB,
-#: and a strike takes about a second on a laptop core); the engine's own limit is higher.
-DEFAULT_MAX_QUBITS = 24
 MAX_DEPTH = 16
 MAX_SHOTS = 1 << 20
-DEFAULT_CLASSICAL_OPTIONS: dict[str, dict[str, Any]] = {
-    "simulated-annealing": {"num_threads": 1, "num_sweeps": 1000},
-}
+#: The most of the time QAOA may take when it shares the run with classical arms: of the time
+#: limit, or untimed of the time elapsed. Annealing keeps the rest, so QAOA never starves it.
+DEFAULT_QAOA_SHARE = 0.25
+#: Without a time limit, preparing the tensor-network QAOA state may take this long at most.
+UNTIMED_PREPARE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,8 +127,10 @@ class SolveResult:
     sample_energies: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
+        """Plain JSON types, and no non-finite number (JSON has none): an arm that never
+        struck has ``best_energy`` null, as has ``energy`` a run that never struck."""
         doc: dict[str, Any] = {
-            "energy": self.energy,
+            "energy": _finite(self.energy),
             "solution": [int(s) for s in self.solution],
             "seconds": self.seconds,
             "strikes": self.strikes,
@@ -134,18 +140,25 @@ class SolveResult:
             "p": self.p,
             "controller": self.controller,
             "objective": self.objective,
-            "allocation": {k: vars(v).copy() for k, v in self.allocation.items()},
+            "allocation": {k: {**vars(v), "best_energy": _finite(v.best_energy)}
+                           for k, v in self.allocation.items()},
             "notes": list(self.notes),
         }
         if history:
             doc["history"] = [
                 {"index": r.index, "sampler": r.sampler,
                  "angles": None if r.angles is None else list(r.angles),
-                 "objective": r.objective, "expectation": r.expectation,
-                 "strike_best": r.strike_best, "best_energy": r.best_energy, "time": r.time}
+                 "objective": _finite(r.objective), "expectation": _finite(r.expectation),
+                 "strike_best": _finite(r.strike_best), "best_energy": _finite(r.best_energy),
+                 "time": r.time}
                 for r in self.history
             ]
         return doc
+
+
+def _finite(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else None (JSON has no inf or NaN)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _check_arguments(p: int, shots: int, max_strikes: int | None, time_limit: float | None,
@@ -175,98 +188,6 @@ def _check_arguments(p: int, shots: int, max_strikes: int | None, time_limit: fl
         raise ConfigError(f"samplers must not repeat a name, got {list(samplers)}")
     if target_energy is not None and not math.isfinite(target_energy):
         raise ConfigError(f"target_energy must be finite, got {target_energy!r}")
-
-
-def _tensor_network_path(model: IsingModel, backend: str, max_qubits: int) -> bool:
-    return backend in ("mps", "lightcone") or (backend == "auto"
-                                               and model.num_variables > max_qubits)
-
-
-def _sparse(model: IsingModel) -> bool:
-    degrees = model.degrees()
-    return bool(degrees.size) and int(degrees.max()) <= AUTO_LIGHTCONE_MAX_DEGREE
-
-
-def check_dask_use(model: IsingModel, samplers: Sequence[str], backend: str = "auto",
-                   max_qubits: int = DEFAULT_MAX_QUBITS) -> None:
-    """Raise :class:`ConfigError` if :func:`solve` with these arguments would not use a Dask
-    client: only the tensor-network QAOA arm's light cones run on a cluster. (The CLI asks
-    before it starts one.) An unknown backend is left for :func:`solve` to report."""
-    if backend not in ("auto", "statevector", "mps", "lightcone"):
-        return
-    if "qaoa" not in samplers:
-        why = "'qaoa' is not among the samplers"
-    elif not _tensor_network_path(model, backend, max_qubits):
-        why = (f"QAOA runs on the state vector here ({model.num_variables} variables, "
-               f"backend {backend!r}, max_qubits={max_qubits})")
-    elif not _sparse(model):
-        why = (f"the graph is dense (degree above {AUTO_LIGHTCONE_MAX_DEGREE}), so its light "
-               f"cones are not used")
-    else:
-        return
-    raise ConfigError(f"a Dask cluster is only used by the tensor-network QAOA arm's light "
-                      f"cones (backend 'lightcone' or 'mps', or 'auto' above max_qubits, on a "
-                      f"sparse graph), but {why}")
-
-
-def _build_arms(model: IsingModel, samplers: Sequence[str], p: int, shots: int,
-                controller: str, objective: str, alpha: float, kernel: str,
-                seeds: list[np.random.SeedSequence], controller_options: Mapping[str, Any],
-                sampler_options: Mapping[str, Mapping[str, Any]], max_qubits: int,
-                backend: str, max_bond: int, notes: list[str],
-                client: Any = None) -> dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm]:
-    arms: dict[str, QaoaArm | TensorNetworkQaoaArm | ClassicalArm] = {}
-    names = list(samplers)
-    too_large = model.num_variables > max_qubits
-    tensor_networks = _tensor_network_path(model, backend, max_qubits)
-    sparse = _sparse(model)
-    if client is not None:
-        from poqw.compute.slicing import check_client
-
-        check_client(client)
-        check_dask_use(model, samplers, backend, max_qubits)
-    if "qaoa" in names and tensor_networks:
-        arms["qaoa"] = TensorNetworkQaoaArm(model, p, np.random.default_rng(seeds[1]), shots,
-                                            objective, alpha, max_bond=max_bond,
-                                            use_lightcone=sparse, client=client)
-        notes.append(f"QAOA on {model.num_variables} qubits by tensor networks: angles from "
-                     + ("exact light-cone energies" if sparse else "the warm start (dense graph)")
-                     + f", samples from an MPS with bond dimension {max_bond}")
-    elif "qaoa" in names:
-        engine, reason = None, ""
-        if too_large:
-            reason = (f"{model.num_variables} qubits is more than max_qubits={max_qubits} for "
-                      "the state vector")
-        else:
-            try:
-                engine = make_engine(model, kernel)
-            except ProblemTooLarge as exc:
-                reason = str(exc)
-        if engine is None:
-            names.remove("qaoa")
-            notes.append(f"QAOA skipped: {reason}; solving with classical samplers only")
-            if not names:
-                names.append("simulated-annealing")
-                notes.append("no classical sampler was asked for: using simulated-annealing")
-        else:
-            domain = angle_domain(model)
-            ctrl = make_controller(controller, domain, p, np.random.default_rng(seeds[0]),
-                                   lambda depth: warm_start_angles(model, depth),
-                                   **controller_options)
-            arms["qaoa"] = QaoaArm(model, engine, ctrl, np.random.default_rng(seeds[1]), shots,
-                                   objective, alpha)
-    for name in names:
-        if name == "qaoa":
-            continue
-        options = {**DEFAULT_CLASSICAL_OPTIONS.get(name, {}), **sampler_options.get(name, {})}
-        # Each arm's stream depends on its position in ``samplers`` only (the fallback: last).
-        stream = seeds[2 + samplers.index(name)] if name in samplers else seeds[-1]
-        try:
-            arms[name] = ClassicalArm(model, name, np.random.default_rng(stream), shots, options)
-        except UnknownSampler as exc:
-            raise ConfigError(f"unknown sampler {name!r} in samplers: {exc}") from exc
-    order = [n for n in samplers if n in arms] + [n for n in arms if n not in samplers]
-    return {n: arms[n] for n in order}
 
 
 def _merge_best(pool: tuple[SpinArray, FloatArray], spins: SpinArray, energies: FloatArray,
@@ -301,19 +222,28 @@ def solve(
     backend: str = "auto",
     max_bond: int = 64,
     client: Any = None,
+    qaoa_share: float = DEFAULT_QAOA_SHARE,
 ) -> SolveResult:
     """Solve ``model`` by match-strike QAOA and classical samplers under one budget.
 
     With neither ``max_strikes`` nor ``time_limit`` the budget is ``DEFAULT_MAX_STRIKES``
-    strikes (a strike is one pull of any sampler: ``shots`` shots or reads). The clock is read
-    between strikes, so a run can overrun ``time_limit`` by one strike. ``controller`` is one
-    of ``bayes``, ``fixed``, ``random``, ``nelder-mead``, ``spsa``; ``objective`` is ``cvar``
-    (of the lowest ``alpha`` fraction) or ``mean``.
+    strikes (a strike is one pull of any sampler: up to ``shots`` shots or reads).
+    ``time_limit`` is a hard limit on ``clock``: the first strike (a classical arm's, of one
+    read) goes at once, so an answer always exists; every later strike is sized by its arm's
+    measured cost to end before the deadline, and none starts that cannot (a load change
+    between two strikes can still overrun by part of one). QAOA sharing the run with
+    classical arms may use at most ``qaoa_share`` of the time limit (untimed: of the time
+    elapsed), so annealing is never starved; the answer is the best of every arm's, so never
+    worse than the annealing arm's in the same run. ``controller`` is one of ``bayes``,
+    ``fixed``, ``random``, ``nelder-mead``, ``spsa``; ``objective`` is ``cvar`` (of the lowest
+    ``alpha`` fraction) or ``mean``.
     ``keep`` distinct best polished samples are returned in ``samples`` (lowest energy first).
     ``backend`` 'auto' runs QAOA on the state vector up to ``max_qubits`` variables and on
     tensor networks above (angles optimised on light-cone energies, shots from an MPS with
-    ``max_bond``; its fidelity estimate goes into ``notes``); 'statevector' skips QAOA above
-    the limit, leaving the classical samplers (simulated annealing if none was named) to work;
+    ``max_bond``; its fidelity estimate goes into ``notes``); that preparation is started only
+    if its counted cost fits QAOA's share of the time (``UNTIMED_PREPARE_SECONDS`` untimed),
+    else QAOA is skipped and ``notes`` say why. 'statevector' skips QAOA above the limit,
+    leaving the classical samplers (simulated annealing if none was named) to work;
     'mps' or 'lightcone' force the tensor-network path. ``client``, a ``distributed.Client``,
     contracts the wide light cones of that path's angle optimisation on a Dask cluster (see
     :class:`poqw.sim.lightcone.LightconeQAOA`); a client the run would not use (QAOA on the
@@ -331,32 +261,48 @@ def solve(
         raise ConfigError(f"backend must be auto, statevector, mps or lightcone, got {backend!r}")
     if isinstance(max_bond, bool) or not isinstance(max_bond, int) or max_bond < 1:
         raise ConfigError(f"max_bond must be a positive integer, got {max_bond!r}")
+    if not (isinstance(qaoa_share, int | float) and 0.0 < qaoa_share <= 1.0):
+        raise ConfigError(f"qaoa_share must be in (0, 1], got {qaoa_share!r}")
     if max_strikes is None and time_limit is None:
         max_strikes = DEFAULT_MAX_STRIKES
-    seeds = np.random.SeedSequence(seed).spawn(3 + len(samplers))
+    root = np.random.SeedSequence(seed)
     notes: list[str] = []
-    arms = _build_arms(model, samplers, p, shots, controller, objective, alpha, kernel, seeds,
-                       dict(controller_options or {}), dict(sampler_options or {}), max_qubits,
-                       backend, max_bond, notes, client)
+    options = dict(sampler_options or {})
+    arms: dict[str, Arm] = build_arms(
+        model, samplers, p, shots, controller, objective, alpha, kernel, root,
+        dict(controller_options or {}), options, max_qubits, backend, max_bond, notes, client)
     allocator = BudgetAllocator(list(arms))
     unit = energy_quantum(model)
     history: list[StrikeRecord] = []
     best_energy, best_spins, found_by = math.inf, np.zeros(0, dtype=np.int8), ""
     n = model.num_variables
     pool: tuple[SpinArray, FloatArray] = (np.zeros((0, n), dtype=np.int8), np.zeros(0))
+    for arm in arms.values():
+        if isinstance(arm, ClassicalArm):
+            arm.warm_up()
     start = clock()
+    shares = {"qaoa": qaoa_share} if "qaoa" in arms and len(arms) > 1 else {}
+    budget = TimeBudget(start, time_limit, shares)
+    scheduler = Scheduler(arms, allocator, budget, shots=shots, p=p, clock=clock, notes=notes,
+                          fallback=lambda: fallback_arm(model, shots, root, options),
+                          untimed_prepare=UNTIMED_PREPARE_SECONDS)
     stopped_by = "max_strikes"
     while True:
         if max_strikes is not None and len(history) >= max_strikes:
             stopped_by = "max_strikes"
             break
-        if time_limit is not None and clock() - start >= time_limit:
+        if history and budget.expired(clock()):
             stopped_by = "time_limit"
             break
-        name = allocator.choose()
+        plan = scheduler.next_strike(first=not history)
+        if plan is None:  # no arm can finish a strike before the deadline
+            stopped_by = "time_limit"
+            break
+        name, reads = plan
         t0 = clock()
-        pulled: PullResult = arms[name].pull()
+        pulled: PullResult = arms[name].pull(reads)
         seconds = clock() - t0
+        scheduler.record(name, reads, seconds)
         k = int(np.argmin(pulled.energies))
         strike_best = float(pulled.energies[k])
         incumbent = None if not math.isfinite(best_energy) else best_energy
@@ -386,7 +332,7 @@ def solve(
     best_angles = None
     if isinstance(qaoa, QaoaArm) and qaoa.controller.observed:
         best_angles = tuple(float(a) for a in qaoa.controller.best[0])
-    elif isinstance(qaoa, TensorNetworkQaoaArm) and qaoa.angles is not None:
+    elif isinstance(qaoa, TensorNetworkQaoaArm) and qaoa.ready and qaoa.angles is not None:
         best_angles = tuple(float(a) for a in qaoa.angles)
         expectation = "" if qaoa.expectation is None else f", <H> = {qaoa.expectation:.6g}"
         notes.append(f"MPS fidelity estimate {qaoa.fidelity:.4f}{expectation}")
