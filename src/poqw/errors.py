@@ -18,6 +18,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   ├── InvalidSignature             a signature that does not verify
     │   ├── KeyExhausted                 every one-time key of a stateful key has been used
     │   └── KeyStoreError                a key file that is missing, corrupt or wrongly unlocked
+    │       └── KeyStateBehind           the chain holds one-time indices the state file calls unused
     ├── DecodeError (ValueError)         bytes that do not decode (too long, malformed)
     ├── ConsensusError                   a rule of the chain is broken
     │   ├── InvalidBlock                 carries the block and a reason
@@ -55,6 +56,7 @@ __all__ = [
     "InvalidSignature",
     "InvalidTransaction",
     "KeyExhausted",
+    "KeyStateBehind",
     "KeyStoreError",
     "LocalProtocolError",
     "MalformedMessage",
@@ -126,6 +128,15 @@ class KeyExhausted(CryptoError):
 
 class KeyStoreError(CryptoError):
     """A key file that is missing, corrupt, or unlocked with the wrong passphrase."""
+
+
+class KeyStateBehind(KeyStoreError):
+    """A key's one-time state file is behind the chain: a block already used an index the file
+    calls unused (a restored backup, or the key in use elsewhere). ``use`` is that chain record."""
+
+    def __init__(self, message: str, use: Any = None) -> None:
+        super().__init__(message)
+        self.use = use
 
 
 class DecodeError(PoqwError, ValueError):

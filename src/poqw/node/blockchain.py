@@ -39,10 +39,12 @@ from poqw.chain import (
     unpack_spins,
     validate_block,
 )
+from poqw.chain.signing import one_time_key_use
 from poqw.chain.validation import AddressOf, SignatureVerifier
 from poqw.crypto.hashing import hash32
 from poqw.errors import InvalidBlock, InvalidTransaction, StorageError
 from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine, next_base_fee
+from poqw.node.onetime import ancestor_use, sibling_uses
 from poqw.node.storage import ChainStore, StoredBlock
 
 __all__ = ["INITIAL_BASE_FEE", "Blockchain", "ImportResult", "OrphanPool"]
@@ -265,9 +267,15 @@ class Blockchain:
             return ExecutionOutcome(Hash32(result.state_root), Hash32(result.receipts_root),
                                     result.gas_used)
 
+        one_time_key = one_time_key_use(block.public_key, block.signature)
+
+        def reused(_public_key: bytes, _signature: bytes) -> bool:
+            return one_time_key is not None and ancestor_use(
+                self.store, self, parent, *one_time_key) is not None
+
         try:
             validate_block(block, parent, self, now, self.genesis, execution, self._verify,
-                           self._address_of)
+                           self._address_of, reused)
         except InvalidBlock as exc:
             # a future timestamp may become valid later: do not remember it as bad
             if "in the future" not in exc.reason:
@@ -286,8 +294,20 @@ class Blockchain:
             best_energy=int(energies.min()),
             total_work=parent_stored.total_work + block_work(self.genesis, header),
             base_fee=self.base_fee_after(parent),
-            state_root=bytes(result.state_root), header=header.encode(), body=block.encode())
+            state_root=bytes(result.state_root), header=header.encode(), body=block.encode(),
+            one_time_key=one_time_key)
         self._store_with_fork_choice(stored)
+        if one_time_key is not None:
+            self._warn_sibling_reuse(stored, *one_time_key)
+
+    def _warn_sibling_reuse(self, stored: StoredBlock, key_id: bytes, index: int) -> None:
+        """A one-time key used on two branches is valid on each but leaks signing power."""
+        for other in sibling_uses(self.store, key_id, index, stored.block_hash):
+            log.warning("one-time key reuse across branches: miner 0x%s signed block %d 0x%s and "
+                        "block %d 0x%s with the same XMSS index %d of key 0x%s; that key has "
+                        "leaked signing power and its owner must retire it", stored.miner.hex(),
+                        stored.number, stored.block_hash.hex()[:16], other.number,
+                        other.block_hash.hex()[:16], index, key_id.hex()[:16])
 
     def _store_with_fork_choice(self, stored: StoredBlock) -> None:
         current = self.tip()
