@@ -18,7 +18,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   ├── InvalidSignature             a signature that does not verify
     │   ├── KeyExhausted                 every one-time key of a stateful key has been used
     │   └── KeyStoreError                a key file that is missing, corrupt or wrongly unlocked
-    │       └── KeyStateBehind           the chain holds one-time indices the state file calls unused
+    │       └── KeyStateBehind           the chain used one-time indices the state file calls free
     ├── DecodeError (ValueError)         bytes that do not decode (too long, malformed)
     ├── ConsensusError                   a rule of the chain is broken
     │   ├── InvalidBlock                 carries the block and a reason

@@ -37,7 +37,7 @@ from poqw.crypto.hybrid import HybridSigner
 from poqw.errors import InvalidBlock, KeyStateBehind, UnknownSampler
 from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.mempool import Mempool
-from poqw.node.onetime import check_key_state, exhaustion_warning, refuse_exhausted
+from poqw.node.onetime import check_signer, exhaustion_warning
 
 __all__ = ["Miner", "MiningProgress", "PuzzleSolver", "make_solver"]
 
@@ -122,13 +122,7 @@ class Miner:
         """Refuse to mine (:class:`KeyExhausted`, :class:`KeyStateBehind`) when the signing key
         has no one-time signature left or its state file is behind the chain; warn when few are
         left. Cheap (one indexed query), so it runs before every block."""
-        counter = self.signer.counter
-        if counter is None:
-            return
-        next_index = counter.next_index()
-        refuse_exhausted(counter.capacity - next_index, counter.capacity, self.key_label)
-        check_key_state(self.chain.store, self.signer.public_key.key_id(), next_index,
-                        counter.path, self.key_label)
+        check_signer(self.signer, self.chain.store, self.key_label)
         if not self._key_checked:
             self._key_checked = True
             self._warn_if_low(starting=True)

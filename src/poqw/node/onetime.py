@@ -14,6 +14,7 @@ warns well before the key runs out (:func:`exhaustion_warning`).
 from __future__ import annotations
 
 from poqw.chain import ChainView, Header
+from poqw.crypto.hybrid import HybridSigner
 from poqw.errors import KeyExhausted, KeyStateBehind, StorageError
 from poqw.node.storage import ChainStore, OneTimeKeyUse
 
@@ -22,6 +23,7 @@ __all__ = [
     "LOW_KEY_MINIMUM",
     "ancestor_use",
     "check_key_state",
+    "check_signer",
     "exhaustion_warning",
     "is_ancestor",
     "low_key_threshold",
@@ -115,3 +117,14 @@ def refuse_exhausted(remaining: int | None, capacity: int, key_path: object) -> 
             f"refusing to mine: miner key {key_path} has used all {capacity} of its one-time "
             "signatures and cannot sign another block; create a new key (poqw keys new) and "
             "set key_file to it")
+
+
+def check_signer(signer: HybridSigner, store: ChainStore, key_path: object) -> None:
+    """Refuse to mine with ``signer`` when it has no one-time signature left or its state
+    file is behind the chain in ``store`` (stateless keys always pass)."""
+    counter = signer.counter
+    if counter is None:
+        return
+    next_index = counter.next_index()
+    refuse_exhausted(counter.capacity - next_index, counter.capacity, key_path)
+    check_key_state(store, signer.public_key.key_id(), next_index, counter.path, key_path)
