@@ -34,23 +34,20 @@ from poqw.chain import (
     genesis_header,
     instance_energies,
     is_better_tip,
-    miner_reward,
     reorg_allowed,
     unpack_spins,
     validate_block,
 )
+from poqw.chain.environment import INITIAL_BASE_FEE, block_environment, child_base_fee
 from poqw.chain.signing import one_time_key_use
 from poqw.chain.validation import AddressOf, SignatureVerifier
 from poqw.crypto.hashing import hash32
 from poqw.errors import InvalidBlock, InvalidTransaction, StorageError
-from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine, next_base_fee
+from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine
 from poqw.node.onetime import ancestor_use, sibling_uses
 from poqw.node.storage import ChainStore, StoredBlock
 
 __all__ = ["INITIAL_BASE_FEE", "Blockchain", "ImportResult", "OrphanPool"]
-
-INITIAL_BASE_FEE = 1_000_000_000
-"""Base fee per gas of the genesis block (EIP-1559's initial value); children follow EIP-1559."""
 
 _HEADER_CACHE = 8192
 _BAD_BLOCKS = 4096
@@ -187,30 +184,30 @@ class Blockchain:
     # --- execution environment ------------------------------------------------------------------
 
     def block_env(self, parent: Header, timestamp: int, coinbase: bytes) -> BlockEnv:
-        """What the EVM sees in the child of ``parent``: base fee by EIP-1559 from the parent,
-        PREVRANDAO = parent hash, BLOCKHASH over up to 256 ancestors."""
-        parent_hash = bytes(parent.hash())
-        ancestors = [parent_hash]
-        h: Header | None = parent
-        while len(ancestors) < 256 and h is not None and h.number > 0:
-            ancestors.append(bytes(h.parent_hash))
-            h = self.header(h.parent_hash)
-        return BlockEnv(number=int(parent.number) + 1, timestamp=int(timestamp),
-                        coinbase=bytes(coinbase), gas_limit=int(parent.gas_limit),
-                        base_fee_per_gas=self.base_fee_after(parent), prev_randao=parent_hash,
-                        ancestor_hashes=tuple(ancestors))
+        """What the EVM sees in the child of ``parent``, by the rules of
+        :func:`poqw.chain.environment.block_environment`."""
+        return self._environment(parent, timestamp, coinbase)[0]
+
+    def _environment(self, parent: Header, timestamp: int,
+                     coinbase: bytes) -> tuple[BlockEnv, int]:
+        env = block_environment(self.genesis, parent, self._stored(parent.hash()).base_fee, self,
+                                timestamp, coinbase)
+        return BlockEnv(number=env.number, timestamp=env.timestamp, coinbase=bytes(env.coinbase),
+                        gas_limit=env.gas_limit, base_fee_per_gas=env.base_fee_per_gas,
+                        prev_randao=bytes(env.prev_randao),
+                        ancestor_hashes=tuple(bytes(h) for h in env.ancestor_hashes)), \
+            int(env.reward)
 
     def base_fee_after(self, parent: Header) -> int:
         """Base fee per gas of the child of ``parent`` (EIP-1559 from the parent's)."""
-        return next_base_fee(int(parent.gas_used), int(parent.gas_limit),
-                             self._stored(parent.hash()).base_fee)
+        return child_base_fee(parent, self._stored(parent.hash()).base_fee)
 
     def execute(self, parent: Header, header_like: Header, transactions: tuple[bytes, ...], *,
                 skip_invalid: bool = False) -> BlockExecutionResult:
         """Run ``transactions`` on the parent's state for a block with this header's timestamp
         and miner (the reward includes any streak bonus)."""
-        env = self.block_env(parent, int(header_like.timestamp), bytes(header_like.miner))
-        reward = int(miner_reward(self.genesis, header_like, parent, self))
+        env, reward = self._environment(parent, int(header_like.timestamp),
+                                        bytes(header_like.miner))
         return self.engine.apply_block(self.state_root(parent.hash()), env, transactions,
                                        reward, skip_invalid=skip_invalid)
 
