@@ -98,3 +98,10 @@ def test_cli_refuses_to_mine_when_the_key_state_was_restored(tmp_path: Path) -> 
     assert "signed with index 1" in output
     with Node(config(tmp_path, key_file)) as node:
         assert node.tip().number == 2
+
+
+def test_devnet_default_key_outlasts_a_long_demo() -> None:
+    """10,000 blocks at one a second, with the low-key warning still far off at the end."""
+    height = load_config(None, {}).global_.key_height
+    capacity = 1 << height
+    assert capacity - 10_000 > low_key_threshold(capacity)
