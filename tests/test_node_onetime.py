@@ -19,7 +19,7 @@ import pytest
 from poqw.chain import Block, Header
 from poqw.chain.signing import one_time_key_use
 from poqw.crypto.hybrid import HybridSigner
-from poqw.errors import InvalidBlock, KeyStateBehind
+from poqw.errors import InvalidBlock, KeyStateBehind, OneTimeKeyReused
 from poqw.node import Blockchain, ChainStore
 from poqw.node.miner import Miner, make_solver
 from poqw.node.storage import SCHEMA_VERSION
@@ -215,3 +215,21 @@ def test_miner_refuses_to_start_when_the_state_file_is_behind_the_chain(tmp_path
         restarted.mine_block()
     assert solved == [] and chain.tip().number == 2
     assert signer.counter is not None and signer.counter.next_index() == 0
+
+
+def test_miner_refuses_a_key_the_chain_shows_reused(tmp_path: Path) -> None:
+    """Two sibling blocks with one index are each valid, but the key has leaked: its miner
+    must not go on with it, even once its state file is ahead of every index used."""
+    chain, _ = make_chain(tmp_path / "chain", GENESIS)
+    signer = carol(tmp_path)
+    backup = state_file(tmp_path).read_bytes()
+    g = genesis_of(chain)
+    chain.import_block(block_on(chain, g, signer, "x"), NOW)
+    state_file(tmp_path).write_bytes(backup)
+    chain.import_block(block_on(chain, g, signer, "y"), NOW)   # index 0 again, a sibling
+    assert signer.counter is not None and signer.counter.next_index() == 1
+    miner = Miner(chain, None, signer, make_solver(num_sweeps=16), clock=lambda: NOW,
+                  salt_source=salt_stream("leaked"))
+    with pytest.raises(OneTimeKeyReused, match=r"reused one-time index \(index 0 in block 1"):
+        miner.mine_block()
+    assert chain.tip().number == 1 and signer.counter.next_index() == 1

@@ -18,7 +18,8 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   ├── InvalidSignature             a signature that does not verify
     │   ├── KeyExhausted                 every one-time key of a stateful key has been used
     │   └── KeyStoreError                a key file that is missing, corrupt or wrongly unlocked
-    │       └── KeyStateBehind           the chain used one-time indices the state file calls free
+    │       ├── KeyStateBehind           the chain used one-time indices the state file calls free
+    │       └── OneTimeKeyReused         the chain holds two signatures with one one-time index
     ├── DecodeError (ValueError)         bytes that do not decode (too long, malformed)
     ├── ConsensusError                   a rule of the chain is broken
     │   ├── InvalidBlock                 carries the block and a reason
@@ -61,6 +62,7 @@ __all__ = [
     "LocalProtocolError",
     "MalformedMessage",
     "MempoolRejected",
+    "OneTimeKeyReused",
     "PoqwError",
     "ProblemFormatError",
     "ProblemTooLarge",
@@ -137,6 +139,15 @@ class KeyStateBehind(KeyStoreError):
     def __init__(self, message: str, use: Any = None) -> None:
         super().__init__(message)
         self.use = use
+
+
+class OneTimeKeyReused(KeyStoreError):
+    """The chain holds two blocks signed with the same one-time index of this key: the key has
+    leaked signing power and must be retired. ``uses`` are those chain records."""
+
+    def __init__(self, message: str, uses: Any = None) -> None:
+        super().__init__(message)
+        self.uses = uses
 
 
 class DecodeError(PoqwError, ValueError):

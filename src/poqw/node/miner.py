@@ -122,7 +122,8 @@ class Miner:
         """Refuse to mine (:class:`KeyExhausted`, :class:`KeyStateBehind`) when the signing key
         has no one-time signature left or its state file is behind the chain; warn when few are
         left. Cheap (one indexed query), so it runs before every block."""
-        check_signer(self.signer, self.chain.store, self.key_label)
+        check_signer(self.signer, self.chain.store, self.key_label,
+                     starting=not self._key_checked)
         if not self._key_checked:
             self._key_checked = True
             self._warn_if_low(starting=True)

@@ -7,15 +7,16 @@ validity must not depend on which side branches a node happens to have seen, or 
 disagree. A reuse across two sibling branches is still a leak (two WOTS+ signatures with one key
 let a forger sign some other digests with it), so it is logged loudly as evidence against the key
 (:func:`sibling_uses`); an honest node never makes one, since its state file only moves forward.
-At start the node compares its key's state file with the chain (:func:`check_key_state`), and it
-warns well before the key runs out (:func:`exhaustion_warning`).
+At start the node compares its key's state file with the chain (:func:`check_key_state`) and looks
+for its key's past reuse (:func:`check_no_reuse`), and it warns well before the key runs out
+(:func:`exhaustion_warning`).
 """
 
 from __future__ import annotations
 
 from poqw.chain import ChainView, Header
 from poqw.crypto.hybrid import HybridSigner
-from poqw.errors import KeyExhausted, KeyStateBehind, StorageError
+from poqw.errors import KeyExhausted, KeyStateBehind, OneTimeKeyReused, StorageError
 from poqw.node.storage import ChainStore, OneTimeKeyUse
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LOW_KEY_MINIMUM",
     "ancestor_use",
     "check_key_state",
+    "check_no_reuse",
     "check_signer",
     "exhaustion_warning",
     "is_ancestor",
@@ -89,6 +91,21 @@ def check_key_state(store: ChainStore, key_id: bytes, next_index: int, state_pat
         "restore or copy a key's state file.", use)
 
 
+def check_no_reuse(store: ChainStore, key_id: bytes, key_path: object) -> None:
+    """Raise :class:`OneTimeKeyReused` if stored blocks already used one index of this key twice
+    (on sibling branches, or on one branch accepted before this rule was enforced)."""
+    uses = store.reused_one_time_keys(key_id)
+    if not uses:
+        return
+    shown = ", ".join(f"index {u.index} in block {u.number} 0x{u.block_hash.hex()[:16]}"
+                      for u in uses[:6])
+    raise OneTimeKeyReused(
+        f"refusing to mine: key {key_path} has already signed blocks with a reused one-time "
+        f"index ({shown}{', ...' if len(uses) > 6 else ''}); its post-quantum half has leaked "
+        "signing power. Retire this key: mine with a new one (poqw keys new, then set "
+        "key_file), and never restore or copy a key's state file.", uses)
+
+
 def low_key_threshold(capacity: int) -> int:
     """Below how many remaining signatures the node warns."""
     return min(capacity, max(capacity // LOW_KEY_FRACTION, LOW_KEY_MINIMUM))
@@ -119,12 +136,16 @@ def refuse_exhausted(remaining: int | None, capacity: int, key_path: object) -> 
             "set key_file to it")
 
 
-def check_signer(signer: HybridSigner, store: ChainStore, key_path: object) -> None:
+def check_signer(signer: HybridSigner, store: ChainStore, key_path: object, *,
+                 starting: bool = False) -> None:
     """Refuse to mine with ``signer`` when it has no one-time signature left or its state
-    file is behind the chain in ``store`` (stateless keys always pass)."""
+    file is behind the chain in ``store``; at start, also when the chain shows it already
+    reused an index (stateless keys always pass)."""
     counter = signer.counter
     if counter is None:
         return
+    if starting:
+        check_no_reuse(store, signer.public_key.key_id(), key_path)
     next_index = counter.next_index()
     refuse_exhausted(counter.capacity - next_index, counter.capacity, key_path)
     check_key_state(store, signer.public_key.key_id(), next_index, counter.path, key_path)

@@ -165,7 +165,7 @@ class Node:
         """Before mining: refuse (:class:`~poqw.errors.KeyStateBehind`,
         :class:`~poqw.errors.KeyExhausted`) when the key cannot safely sign. The miner repeats
         this before every block and warns when few signatures are left."""
-        check_signer(self.signer(), self.store, self.key_path)
+        check_signer(self.signer(), self.store, self.key_path, starting=True)
 
     def _warn_key(self, message: str) -> None:
         """A key warning goes to node.log and to the console (stderr)."""

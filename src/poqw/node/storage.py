@@ -366,6 +366,15 @@ class ChainStore:
         return None if row is None else OneTimeKeyUse(bytes(key_id), int(row[0]),
                                                       bytes(row[1]), int(row[2]))
 
+    def reused_one_time_keys(self, key_id: bytes) -> list[OneTimeKeyUse]:
+        """Every stored block that shares its one-time index of ``key_id`` with another stored
+        block (any branches), by index."""
+        rows = self._all("SELECT k.idx, k.block, k.number FROM one_time_keys k JOIN ("
+                         "SELECT idx FROM one_time_keys WHERE key_id = ? GROUP BY idx "
+                         "HAVING COUNT(*) > 1) d ON d.idx = k.idx WHERE k.key_id = ? "
+                         "ORDER BY k.idx, k.number", (bytes(key_id), bytes(key_id)))
+        return [OneTimeKeyUse(bytes(key_id), int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
     def block_count(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM blocks")[0])
 
