@@ -233,3 +233,29 @@ def test_miner_refuses_a_key_the_chain_shows_reused(tmp_path: Path) -> None:
     with pytest.raises(OneTimeKeyReused, match=r"reused one-time index \(index 0 in block 1"):
         miner.mine_block()
     assert chain.tip().number == 1 and signer.counter.next_index() == 1
+
+
+def test_migration_reports_indices_already_used_twice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    chain, _ = make_chain(tmp_path / "chain", GENESIS)
+    signer = carol(tmp_path)
+    backup = state_file(tmp_path).read_bytes()
+    g = genesis_of(chain)
+    x = block_on(chain, g, signer, "x")
+    chain.import_block(x, NOW)
+    state_file(tmp_path).write_bytes(backup)
+    y = block_on(chain, g, signer, "y")
+    chain.import_block(y, NOW)
+    chain.store.close()
+    chain.engine.close()
+    with sqlite3.connect(tmp_path / "chain" / "chain.sqlite") as conn:
+        conn.execute("DROP TABLE one_time_keys")
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'",
+                     ((1).to_bytes(32, "big"),))
+    with caplog.at_level(logging.WARNING, logger="poqw.node.storage"):
+        store = ChainStore(tmp_path / "chain" / "chain.sqlite", GENESIS.genesis_id,
+                           genesis_raw=json.dumps(genesis_document()).encode())
+    assert "holds 1 one-time key indices used by more than one block" in caplog.text
+    uses = store.reused_one_time_keys(signer.public_key.key_id())
+    assert sorted(u.block_hash for u in uses) == sorted([x.hash(), y.hash()])
+    store.close()

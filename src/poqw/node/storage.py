@@ -11,6 +11,7 @@ table records which block used which (key id, one-time index), for the reuse rul
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,8 @@ from poqw.errors import DecodeError, StorageError
 
 __all__ = ["SCHEMA_VERSION", "ChainStore", "MinerStats", "OneTimeKeyUse", "StoreView",
            "StoredBlock"]
+
+log = logging.getLogger("poqw.node.storage")
 
 SCHEMA_VERSION = 2
 """1: blocks, canonical index, miner statistics; 2: adds ``one_time_keys``."""
@@ -204,6 +207,13 @@ class ChainStore:
                     if use is not None:
                         uses.append((use[0], use[1], bytes(block_hash), int(number)))
                 conn.executemany("INSERT OR IGNORE INTO one_time_keys VALUES (?, ?, ?, ?)", uses)
+                reused = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM one_time_keys "
+                                      "GROUP BY key_id, idx HAVING COUNT(*) > 1)").fetchone()[0]
+                if reused:
+                    log.warning("%s holds %d one-time key indices used by more than one block "
+                                "(stored before the reuse rule was enforced); a node syncing "
+                                "from scratch refuses the branch that reuses one", self.path,
+                                reused)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                          (_u256(SCHEMA_VERSION),))
 
