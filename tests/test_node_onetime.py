@@ -108,24 +108,31 @@ def test_same_index_on_a_sibling_branch_is_valid_but_reported(
         chain.import_block(b3, NOW)
 
 
-def test_reuse_within_a_side_branch_is_refused(tmp_path: Path) -> None:
-    """The check walks the block's own branch, not the canonical chain."""
+def test_reuse_within_a_side_branch_is_refused_and_cannot_reorg(tmp_path: Path) -> None:
+    """The check walks the block's own branch, not the canonical chain: a side branch that
+    could take over (tie or better) only through a reused index never does."""
     chain, _ = make_chain(tmp_path / "chain", GENESIS)
     signer = carol(tmp_path)
     g = genesis_of(chain)
     canonical = g
-    for i in range(3):  # a heavier canonical chain by another miner
+    for i in range(4):  # the canonical chain, by another miner
         block = block_on(chain, canonical, BOB, f"bob{i}")
         chain.import_block(block, NOW)
         canonical = block.header
     backup = state_file(tmp_path).read_bytes()
-    s1 = block_on(chain, g, signer, "s1")                        # index 0, side branch
-    assert chain.import_block(s1, NOW).status == "side"
+    side = g
+    for i in range(3):  # indices 0, 1, 2 on a shorter side branch
+        block = block_on(chain, side, signer, f"s{i}")
+        assert chain.import_block(block, NOW).status == "side"
+        side = block.header
+    tip = chain.tip()
     state_file(tmp_path).write_bytes(backup)
-    s2 = block_on(chain, s1.header, signer, "s2")               # index 0 again, on s1
+    s4 = block_on(chain, side, signer, "s4")                    # index 0 again, on s1
+    assert index_of(s4) == 0
     with pytest.raises(InvalidBlock, match="one-time key was already used"):
-        chain.import_block(s2, NOW)
-    # and the same index on the canonical branch (where s1 is not an ancestor) is fine
+        chain.import_block(s4, NOW)
+    assert chain.tip() == tip and tip.block_hash == canonical.hash()
+    # the same index on the canonical branch (where the side blocks are not ancestors) is fine
     state_file(tmp_path).write_bytes(backup)
     c4 = block_on(chain, canonical, signer, "c4")
     assert index_of(c4) == 0
