@@ -164,7 +164,10 @@ class Node:
     def check_mining_key(self) -> None:
         """Before mining: refuse (:class:`~poqw.errors.KeyStateBehind`,
         :class:`~poqw.errors.KeyExhausted`) when the key cannot safely sign. The miner repeats
-        this before every block and warns when few signatures are left."""
+        this before every block and warns when few signatures are left. A key not created yet
+        has nothing to check (and creating it can wait for the miner thread)."""
+        if self._signer is None and not self.key_path.exists():
+            return
         check_signer(self.signer(), self.store, self.key_path, starting=True)
 
     def _warn_key(self, message: str) -> None:
