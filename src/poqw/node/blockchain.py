@@ -1,13 +1,15 @@
 """Chain state: import a block, validate and execute it, store it, and move the tip by fork choice.
 
 :meth:`Blockchain.import_block` checks the block with :func:`poqw.chain.validate_block` (header,
-proof, signature, then execution of its transactions by the EVM engine on the parent's state
-root), stores it, and makes it the head when it brings the most cumulative work (ties: lower
-hash), rewriting the canonical index of a reorg of any depth up to the genesis limit in the same
-database transaction. Blocks whose parent is unknown wait in a bounded orphan pool and are
-connected when the parent arrives. The EVM state lives beside the chain database; execution
-commits first, so after a crash the chain never names a state that is missing, and
-:meth:`Blockchain.repair_state` re-executes canonical blocks whose state is gone.
+proof, signature and its one-time key not used by an ancestor on its own branch, see
+:mod:`poqw.node.onetime`, then execution of its transactions by the EVM engine on the parent's
+state root under :func:`poqw.chain.environment.block_environment`), stores it, and makes it the
+head when it brings the most cumulative work (ties: lower hash), rewriting the canonical index of
+a reorg of any depth up to the genesis limit in the same database transaction. Blocks whose
+parent is unknown wait in a bounded orphan pool and are connected when the parent arrives. The
+EVM state lives beside the chain database; execution commits first, so after a crash the chain
+never names a state that is missing, and :meth:`Blockchain.repair_state` re-executes canonical
+blocks whose state is gone.
 """
 
 from __future__ import annotations
