@@ -35,7 +35,7 @@ def config(tmp_path: Path, key_file: Path) -> NodeConfig:
 
 def small_key(tmp_path: Path, height: int = 2) -> Path:
     key_file = tmp_path / "miner.key"
-    new_key(key_file, PASSPHRASE, "ecdsa+xmss", height=height)
+    new_key(key_file, PASSPHRASE, "ecdsa+xmss", height=height, scrypt_log2_n=10)
     (tmp_path / "pass.txt").write_text(PASSPHRASE + "\n")
     return key_file
 
