@@ -233,9 +233,9 @@ def test_foreign_corrupt_and_other_genesis_databases_are_refused(tmp_path: Path)
     with pytest.raises(StorageError, match="belongs to another chain"):
         ChainStore(ours, funded_genesis(chain_id=99).genesis_id)
     newer = ChainStore(tmp_path / "newer.sqlite", GENESIS.genesis_id)
-    newer.put_meta("schema_version", (2).to_bytes(32, "big"))
+    newer.put_meta("schema_version", (3).to_bytes(32, "big"))
     newer.close()
-    with pytest.raises(StorageError, match="schema version 2"):
+    with pytest.raises(StorageError, match="schema version 3"):
         ChainStore(tmp_path / "newer.sqlite", GENESIS.genesis_id)
     ro = ChainStore.open_read_only(ours)
     with pytest.raises(StorageError, match="read-only"):

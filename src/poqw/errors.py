@@ -18,6 +18,8 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   ├── InvalidSignature             a signature that does not verify
     │   ├── KeyExhausted                 every one-time key of a stateful key has been used
     │   └── KeyStoreError                a key file that is missing, corrupt or wrongly unlocked
+    │       ├── KeyStateBehind           the chain used one-time indices the state file calls free
+    │       └── OneTimeKeyReused         the chain holds two signatures with one one-time index
     ├── DecodeError (ValueError)         bytes that do not decode (too long, malformed)
     ├── ConsensusError                   a rule of the chain is broken
     │   ├── InvalidBlock                 carries the block and a reason
@@ -55,10 +57,12 @@ __all__ = [
     "InvalidSignature",
     "InvalidTransaction",
     "KeyExhausted",
+    "KeyStateBehind",
     "KeyStoreError",
     "LocalProtocolError",
     "MalformedMessage",
     "MempoolRejected",
+    "OneTimeKeyReused",
     "PoqwError",
     "ProblemFormatError",
     "ProblemTooLarge",
@@ -126,6 +130,24 @@ class KeyExhausted(CryptoError):
 
 class KeyStoreError(CryptoError):
     """A key file that is missing, corrupt, or unlocked with the wrong passphrase."""
+
+
+class KeyStateBehind(KeyStoreError):
+    """A key's one-time state file is behind the chain: a block already used an index the file
+    calls unused (a restored backup, or the key in use elsewhere). ``use`` is that chain record."""
+
+    def __init__(self, message: str, use: Any = None) -> None:
+        super().__init__(message)
+        self.use = use
+
+
+class OneTimeKeyReused(KeyStoreError):
+    """The chain holds two blocks signed with the same one-time index of this key: the key has
+    leaked signing power and must be retired. ``uses`` are those chain records."""
+
+    def __init__(self, message: str, uses: Any = None) -> None:
+        super().__init__(message)
+        self.uses = uses
 
 
 class DecodeError(PoqwError, ValueError):

@@ -62,7 +62,8 @@ class TestNode:
         assert self.process is None or self.process.poll() is not None, "already running"
         cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(self.datadir),
                "--genesis", str(self.genesis), "--port", str(self.port), "--node-name",
-               self.name, "--auto-mine" if mine else "--no-mine", "--no-discover", *extra]
+               self.name, "--auto-mine" if mine else "--no-mine", "--no-discover",
+               "--config", str(self.genesis.with_name("node.toml")), *extra]
         if stop_mining_at is not None:
             cmd += ["--stop-mining-at", str(stop_mining_at)]
         for peer in peers:
@@ -128,6 +129,8 @@ class Network:
         self.genesis = root / "genesis.json"
         self.genesis.write_text(json.dumps(genesis_document(
             max_future_drift=drift, timestamp=int(time.time()))))
+        # 1024 blocks per miner key: plenty for a test, and quick to generate on a busy machine
+        self.genesis.with_name("node.toml").write_text("[global]\nkey_height = 10\n")
         self.nodes = [TestNode(i, root, self.genesis) for i in range(n)]
 
     def __getitem__(self, index: int) -> TestNode:

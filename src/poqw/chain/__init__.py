@@ -3,7 +3,8 @@
 Proof of Quantum Work v1: every block solves its own Ising spin glass on the genesis topology,
 derived from (parent hash, miner address, salt); the proof is ``k`` diverse spin vectors under an
 energy bound that every node computes from the parent chain. See the module docstrings of
-``instance``, ``proof``, ``difficulty``, ``block`` and ``validation`` for the exact rules.
+``instance``, ``proof``, ``difficulty``, ``block``, ``validation`` and ``environment`` (base fee,
+PREVRANDAO, BLOCKHASH window, reward) for the exact rules.
 """
 
 from poqw.chain.block import (
@@ -22,6 +23,7 @@ from poqw.chain.difficulty import (
     pow2_fixed16,
     work_of_bound,
 )
+from poqw.chain.environment import BlockEnvironment, block_environment
 from poqw.chain.forkchoice import Tip, block_work, is_better_tip, is_deep_reorg, tip_after
 from poqw.chain.genesis import (
     DifficultyParams,
@@ -78,6 +80,7 @@ __all__ = [
     "Address",
     "Amount",
     "Block",
+    "BlockEnvironment",
     "BlockLimits",
     "Bytes32",
     "ChainView",
@@ -95,6 +98,7 @@ __all__ = [
     "WorkProof",
     "ancestors",
     "asert_work",
+    "block_environment",
     "block_reward",
     "block_work",
     "bound_for_work",

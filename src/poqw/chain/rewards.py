@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from poqw.chain.block import Header
 from poqw.chain.genesis import Genesis, RewardSchedule
-from poqw.chain.types import Amount
+from poqw.chain.types import Address, Amount
 from poqw.chain.view import ChainView, ancestors
 
-__all__ = ["block_reward", "issued_until", "miner_reward", "streak_length"]
+__all__ = ["block_reward", "coinbase_reward", "issued_until", "miner_reward", "streak_length"]
 
 
 def block_reward(schedule: RewardSchedule, height: int) -> Amount:
@@ -39,19 +39,30 @@ def issued_until(schedule: RewardSchedule, height: int) -> int:
         era += 1
 
 
-def streak_length(view: ChainView, header: Header, parent: Header, cap: int) -> int:
-    """How many consecutive blocks, ending with ``header``, its miner has mined (at most cap)."""
+def _streak(view: ChainView, miner: bytes, parent: Header, cap: int) -> int:
     streak = 1
     for ancestor in ancestors(view, parent, cap - 1):
-        if ancestor.number == 0 or ancestor.miner != header.miner:
+        if ancestor.number == 0 or ancestor.miner != miner:
             break
         streak += 1
     return streak
 
 
-def miner_reward(genesis: Genesis, header: Header, parent: Header, view: ChainView) -> Amount:
-    """What the execution layer credits to ``header.miner`` for this block (fees aside)."""
-    base = int(block_reward(genesis.rewards, int(header.number)))
+def streak_length(view: ChainView, header: Header, parent: Header, cap: int) -> int:
+    """How many consecutive blocks, ending with ``header``, its miner has mined (at most cap)."""
+    return _streak(view, header.miner, parent, cap)
+
+
+def coinbase_reward(genesis: Genesis, coinbase: Address, parent: Header,
+                    view: ChainView) -> Amount:
+    """What the execution layer credits to ``coinbase`` for mining the child of ``parent``
+    (fees aside)."""
+    base = int(block_reward(genesis.rewards, int(parent.number) + 1))
     if genesis.difficulty.policy != "inverted":
         return Amount(base)
-    return Amount(base * streak_length(view, header, parent, genesis.difficulty.streak_cap))
+    return Amount(base * _streak(view, coinbase, parent, genesis.difficulty.streak_cap))
+
+
+def miner_reward(genesis: Genesis, header: Header, parent: Header, view: ChainView) -> Amount:
+    """What the execution layer credits to ``header.miner`` for this block (fees aside)."""
+    return coinbase_reward(genesis, header.miner, parent, view)

@@ -82,6 +82,8 @@ def cpu(
         raise typer.BadParameter("--blocks must be at least 1")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
+        if cfg.global_.auto_mine:
+            node.check_mining_key()  # a key that cannot sign stops the node before it serves
         mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover))
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
                       highlight=False)

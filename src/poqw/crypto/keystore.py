@@ -3,11 +3,14 @@
 A key file is a versioned JSON document whose public fields (scheme, address, public key, KDF
 and cipher parameters) are authenticated as AES-GCM associated data and whose only secret is the
 ciphertext. A stateful (XMSS) key has a second file, ``<key>.state``, holding the next one-time
-index (see ``keystate``). These functions are what ``poqw keys new|show|export-public`` call.
+index (see ``keystate``), and ``<key>.leaves``, a cache of its tree's leaves (public values)
+so that loading the key hashes only the levels above them. These functions are what
+``poqw keys new|show|export-public`` call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -21,13 +24,15 @@ from poqw.crypto.ecdsa import EcdsaPrivateKey, to_checksum_address
 from poqw.crypto.hybrid import HybridPrivateKey, HybridPublicKey, HybridSigner, Scheme
 from poqw.crypto.keystate import IndexCounter, write_file_durably
 from poqw.crypto.mldsa import MlDsaPrivateKey
-from poqw.crypto.xmss import XmssPrivateKey
+from poqw.crypto.wots import N
+from poqw.crypto.xmss import XmssPrivateKey, XmssPublicKey
 from poqw.errors import DecodeError, KeyStoreError
 
 __all__ = [
     "DEFAULT_SCRYPT_LOG2_N",
     "MAX_KEY_FILE_BYTES",
     "export_public",
+    "leaves_path",
     "load_key",
     "new_key",
     "read_public_key",
@@ -98,7 +103,39 @@ def new_key(
         capacity = key.pq.capacity if isinstance(key.pq, XmssPrivateKey) else 0
         IndexCounter.create(state_path(path), key.public_key.key_id(), capacity)
     write_file_durably(path, json.dumps(doc, indent=2).encode() + b"\n")
+    if isinstance(key.pq, XmssPrivateKey):
+        _write_leaves(path, key.pq)
     return key.public_key
+
+
+def leaves_path(path: Path | str) -> Path:
+    """Where the XMSS leaves of the key file ``path`` are cached (public values: every leaf
+    appears in some signature's authentication path)."""
+    p = Path(path)
+    return p.with_name(p.name + ".leaves")
+
+
+def _write_leaves(path: Path, pq: XmssPrivateKey) -> None:
+    with contextlib.suppress(OSError):  # only a cache: the next load rebuilds the tree
+        write_file_durably(leaves_path(path), pq.levels[0])
+
+
+def _xmss_key(path: Path, seed: bytes, public: XmssPublicKey, fast: bool) -> XmssPrivateKey:
+    """The XMSS key from its seed: from the cached leaves when they rebuild the expected root
+    (a quick hash of the upper levels), else from scratch (and the cache is rewritten)."""
+    cache = leaves_path(path)
+    try:
+        leaves = cache.read_bytes() if cache.stat().st_size == N << public.height else b""
+    except OSError:
+        leaves = b""
+    if leaves:
+        pq = XmssPrivateKey.from_seed_and_leaves(seed, public.height, leaves)
+        if pq.public_key() == public:
+            return pq
+    pq = XmssPrivateKey.from_seed(seed, public.height, fast=fast)
+    if pq.public_key() == public:
+        _write_leaves(path, pq)
+    return pq
 
 
 def _read_document(path: Path) -> dict[str, Any]:
@@ -198,7 +235,7 @@ def load_key(path: Path | str, passphrase: str, *, fast: bool = True) -> HybridS
     if len(secret) != expected:
         raise KeyStoreError(f"key file {path}: decrypted secret has the wrong size")
     if public.scheme is Scheme.ECDSA_XMSS:
-        pq = XmssPrivateKey.from_seed(secret[32:], public.xmss().height, fast=fast)
+        pq = _xmss_key(path, secret[32:], public.xmss(), fast)
     else:
         pq = MlDsaPrivateKey(secret[32:])
     key = HybridPrivateKey(EcdsaPrivateKey(secret[:32]), pq)

@@ -140,6 +140,19 @@ class XmssPrivateKey:
             levels = build_tree_reference(sk_seed, pub_seed, height)
         return cls(height, sk_seed, sk_prf, pub_seed, tuple(levels))
 
+    @classmethod
+    def from_seed_and_leaves(cls, seed: bytes, height: int, leaves: bytes) -> XmssPrivateKey:
+        """Rebuild the key from its seed and its cached leaves (public values, the costly part
+        of the tree): only the levels above the leaves are hashed. A wrong leaf changes the
+        root, so callers compare :meth:`public_key` with the key they expect."""
+        _check_height(height)
+        if len(seed) != 3 * N:
+            raise ValueError(f"an XMSS seed is {3 * N} bytes, got {len(seed)}")
+        from poqw.crypto.xmss_fast import tree_from_leaves_fast
+
+        levels = tree_from_leaves_fast(leaves, seed[2 * N :], height)
+        return cls(height, seed[:N], seed[N : 2 * N], seed[2 * N :], tuple(levels))
+
     @property
     def seed(self) -> bytes:
         return self.sk_seed + self.sk_prf + self.pub_seed

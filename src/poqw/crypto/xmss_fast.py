@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from poqw.crypto.wots import LEN, N, W
 
-__all__ = ["build_tree_fast", "sha256_words"]
+__all__ = ["build_tree_fast", "sha256_words", "tree_from_leaves_fast"]
 
 U32 = NDArray[np.uint32]
 _M32 = 0xFFFFFFFF
@@ -231,6 +231,12 @@ def _rand_hash_rows(left: U32, right: U32, adrs_rows: U32, pub_seed: U32, out: U
 @numba.njit(cache=True)
 def _build(sk_seed: U32, pub_seed: U32, height: int) -> U32:
     """All ``2**(height+1) - 1`` nodes, level by level (leaves first), as words."""
+    return _tree(_leaves(sk_seed, pub_seed, height), pub_seed, height)
+
+
+@numba.njit(cache=True)
+def _leaves(sk_seed: U32, pub_seed: U32, height: int) -> U32:
+    """The ``2**height`` leaves (L-tree roots of the WOTS+ public keys), as words."""
     num_leaves = 1 << height
     pk = _chain_ends(sk_seed, pub_seed, num_leaves).reshape((num_leaves, LEN, 8))
     count, level = LEN, 0
@@ -254,9 +260,18 @@ def _build(sk_seed: U32, pub_seed: U32, height: int) -> U32:
             for i in range(half):
                 pk[leaf, i] = merged[leaf * half + i]
         count, level = (count + 1) // 2, level + 1
-    nodes = np.empty((2 * num_leaves - 1, 8), dtype=np.uint32)
+    leaves = np.empty((num_leaves, 8), dtype=np.uint32)
     for leaf in range(num_leaves):
-        nodes[leaf] = pk[leaf, 0]
+        leaves[leaf] = pk[leaf, 0]
+    return leaves
+
+
+@numba.njit(cache=True)
+def _tree(leaves: U32, pub_seed: U32, height: int) -> U32:
+    """Every node above ``leaves`` (type-2 hashes), leaves first, as words."""
+    num_leaves = 1 << height
+    nodes = np.empty((2 * num_leaves - 1, 8), dtype=np.uint32)
+    nodes[:num_leaves] = leaves
     child, start = 0, num_leaves
     for k in range(height):  # the tree (type 2): node j at height k + 1
         m = 1 << (height - k - 1)
@@ -280,7 +295,20 @@ def build_tree_fast(sk_seed: bytes, pub_seed: bytes, height: int) -> list[bytes]
         raise ValueError(f"seeds must be {N} bytes")
     if not 1 <= height <= 20:
         raise ValueError(f"XMSS height must be 1..20, got {height}")
-    raw = _build(_words(sk_seed), _words(pub_seed), height).astype(">u4").tobytes()
+    return _levels(_build(_words(sk_seed), _words(pub_seed), height), height)
+
+
+def tree_from_leaves_fast(leaves: bytes, pub_seed: bytes, height: int) -> list[bytes]:
+    """The levels above known ``leaves`` (2**height nodes of N bytes): the cheap part of the
+    tree, for a key whose leaves were cached."""
+    if len(pub_seed) != N or len(leaves) != N << height:
+        raise ValueError(f"expected a {N}-byte seed and {1 << height} leaves of {N} bytes")
+    words = _words(leaves).reshape((1 << height, 8))
+    return _levels(_tree(words, _words(pub_seed), height), height)
+
+
+def _levels(nodes: U32, height: int) -> list[bytes]:
+    raw = nodes.astype(">u4").tobytes()
     levels = []
     start = 0
     for k in range(height + 1):

@@ -1,15 +1,17 @@
 """Chain state: import a block, validate and execute it, store it, and move the tip by fork choice.
 
 :meth:`Blockchain.import_block` checks the block with :func:`poqw.chain.validate_block` (header,
-proof, signature, then execution of its transactions by the EVM engine on the parent's state
-root), stores it, and makes it the head when it brings strictly more cumulative work (ties: the
-head seen first stays), rewriting the canonical index of a reorg of any depth in the same
-database transaction (past the genesis ``reorg_depth_limit`` with a loud warning). Blocks whose
-parent is unknown wait in an orphan pool bounded in count, bytes and age, after a check of what
-they prove without the parent (:func:`poqw.chain.orphan.validate_orphan`), and are connected
-when the parent arrives. The EVM state lives beside the chain database; execution commits first,
-so after a crash the chain never names a state that is missing, and
-:meth:`Blockchain.repair_state` re-executes canonical blocks whose state is gone.
+proof, signature and its one-time key not used by an ancestor on its own branch, see
+:mod:`poqw.node.onetime`, then execution of its transactions by the EVM engine on the parent's
+state root under :func:`poqw.chain.environment.block_environment`), stores it, and makes it the
+head when it brings strictly more cumulative work (ties: the head seen first stays), rewriting
+the canonical index of a reorg of any depth in the same database transaction (past the genesis
+``reorg_depth_limit`` with a loud warning). Blocks whose parent is unknown wait in an orphan pool
+bounded in count, bytes and age, after a check of what they prove without the parent
+(:func:`poqw.chain.orphan.validate_orphan`), and are connected when the parent arrives. The EVM
+state lives beside the chain database; execution commits first, so after a crash the chain never
+names a state that is missing, and :meth:`Blockchain.repair_state` re-executes canonical blocks
+whose state is gone.
 """
 
 from __future__ import annotations
@@ -37,21 +39,20 @@ from poqw.chain import (
     instance_energies,
     is_better_tip,
     is_deep_reorg,
-    miner_reward,
     unpack_spins,
     validate_block,
 )
+from poqw.chain.environment import INITIAL_BASE_FEE, block_environment, child_base_fee
 from poqw.chain.orphan import validate_orphan
+from poqw.chain.signing import one_time_key_use
 from poqw.chain.validation import AddressOf, SignatureVerifier
 from poqw.crypto.hashing import hash32
 from poqw.errors import InvalidBlock, InvalidTransaction, StorageError
-from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine, next_base_fee
+from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine
+from poqw.node.onetime import ancestor_use, sibling_uses
 from poqw.node.storage import ChainStore, StoredBlock
 
 __all__ = ["INITIAL_BASE_FEE", "Blockchain", "ImportResult", "OrphanPool"]
-
-INITIAL_BASE_FEE = 1_000_000_000
-"""Base fee per gas of the genesis block (EIP-1559's initial value); children follow EIP-1559."""
 
 _HEADER_CACHE = 8192
 _BAD_BLOCKS = 4096
@@ -238,30 +239,30 @@ class Blockchain:
     # --- execution environment ------------------------------------------------------------------
 
     def block_env(self, parent: Header, timestamp: int, coinbase: bytes) -> BlockEnv:
-        """What the EVM sees in the child of ``parent``: base fee by EIP-1559 from the parent,
-        PREVRANDAO = parent hash, BLOCKHASH over up to 256 ancestors."""
-        parent_hash = bytes(parent.hash())
-        ancestors = [parent_hash]
-        h: Header | None = parent
-        while len(ancestors) < 256 and h is not None and h.number > 0:
-            ancestors.append(bytes(h.parent_hash))
-            h = self.header(h.parent_hash)
-        return BlockEnv(number=int(parent.number) + 1, timestamp=int(timestamp),
-                        coinbase=bytes(coinbase), gas_limit=int(parent.gas_limit),
-                        base_fee_per_gas=self.base_fee_after(parent), prev_randao=parent_hash,
-                        ancestor_hashes=tuple(ancestors))
+        """What the EVM sees in the child of ``parent``, by the rules of
+        :func:`poqw.chain.environment.block_environment`."""
+        return self._environment(parent, timestamp, coinbase)[0]
+
+    def _environment(self, parent: Header, timestamp: int,
+                     coinbase: bytes) -> tuple[BlockEnv, int]:
+        env = block_environment(self.genesis, parent, self._stored(parent.hash()).base_fee, self,
+                                timestamp, coinbase)
+        return BlockEnv(number=env.number, timestamp=env.timestamp, coinbase=bytes(env.coinbase),
+                        gas_limit=env.gas_limit, base_fee_per_gas=env.base_fee_per_gas,
+                        prev_randao=bytes(env.prev_randao),
+                        ancestor_hashes=tuple(bytes(h) for h in env.ancestor_hashes)), \
+            int(env.reward)
 
     def base_fee_after(self, parent: Header) -> int:
         """Base fee per gas of the child of ``parent`` (EIP-1559 from the parent's)."""
-        return next_base_fee(int(parent.gas_used), int(parent.gas_limit),
-                             self._stored(parent.hash()).base_fee)
+        return child_base_fee(parent, self._stored(parent.hash()).base_fee)
 
     def execute(self, parent: Header, header_like: Header, transactions: tuple[bytes, ...], *,
                 skip_invalid: bool = False) -> BlockExecutionResult:
         """Run ``transactions`` on the parent's state for a block with this header's timestamp
         and miner (the reward includes any streak bonus)."""
-        env = self.block_env(parent, int(header_like.timestamp), bytes(header_like.miner))
-        reward = int(miner_reward(self.genesis, header_like, parent, self))
+        env, reward = self._environment(parent, int(header_like.timestamp),
+                                        bytes(header_like.miner))
         return self.engine.apply_block(self.state_root(parent.hash()), env, transactions,
                                        reward, skip_invalid=skip_invalid)
 
@@ -321,9 +322,15 @@ class Blockchain:
             return ExecutionOutcome(Hash32(result.state_root), Hash32(result.receipts_root),
                                     result.gas_used)
 
+        one_time_key = one_time_key_use(block.public_key, block.signature)
+
+        def reused(_public_key: bytes, _signature: bytes) -> bool:
+            return one_time_key is not None and ancestor_use(
+                self.store, self, parent, *one_time_key) is not None
+
         try:
             validate_block(block, parent, self, now, self.genesis, execution, self._verify,
-                           self._address_of)
+                           self._address_of, reused)
         except InvalidBlock as exc:
             # a future timestamp may become valid later: do not remember it as bad
             if "in the future" not in exc.reason:
@@ -342,8 +349,20 @@ class Blockchain:
             best_energy=int(energies.min()),
             total_work=parent_stored.total_work + block_work(self.genesis, header),
             base_fee=self.base_fee_after(parent),
-            state_root=bytes(result.state_root), header=header.encode(), body=block.encode())
+            state_root=bytes(result.state_root), header=header.encode(), body=block.encode(),
+            one_time_key=one_time_key)
         self._store_with_fork_choice(stored)
+        if one_time_key is not None:
+            self._warn_sibling_reuse(stored, *one_time_key)
+
+    def _warn_sibling_reuse(self, stored: StoredBlock, key_id: bytes, index: int) -> None:
+        """A one-time key used on two branches is valid on each but leaks signing power."""
+        for other in sibling_uses(self.store, key_id, index, stored.block_hash):
+            log.warning("one-time key reuse across branches: miner 0x%s signed block %d 0x%s and "
+                        "block %d 0x%s with the same XMSS index %d of key 0x%s; that key has "
+                        "leaked signing power and its owner must retire it", stored.miner.hex(),
+                        stored.number, stored.block_hash.hex()[:16], other.number,
+                        other.block_hash.hex()[:16], index, key_id.hex()[:16])
 
     def _store_with_fork_choice(self, stored: StoredBlock) -> None:
         current = self.tip()

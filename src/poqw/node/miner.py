@@ -34,9 +34,10 @@ from poqw.chain import (
 )
 from poqw.chain.mining import seal_block, unsealed_header
 from poqw.crypto.hybrid import HybridSigner
-from poqw.errors import UnknownSampler
+from poqw.errors import InvalidBlock, KeyStateBehind, UnknownSampler
 from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.mempool import Mempool
+from poqw.node.onetime import check_signer, exhaustion_warning
 
 __all__ = ["Miner", "MiningProgress", "PuzzleSolver", "make_solver"]
 
@@ -100,7 +101,9 @@ class Miner:
     def __init__(self, chain: Blockchain, mempool: Mempool | None, signer: HybridSigner,
                  solver: PuzzleSolver, *, clock: Callable[[], float] = time.time,
                  salt_source: Callable[[int], bytes] = os.urandom,
-                 on_block: Callable[[Block, ImportResult], None] | None = None) -> None:
+                 on_block: Callable[[Block, ImportResult], None] | None = None,
+                 key_label: str = "(in memory)",
+                 on_key_warning: Callable[[str], None] | None = None) -> None:
         self.chain = chain
         self.mempool = mempool
         self.signer = signer
@@ -111,11 +114,34 @@ class Miner:
         self.address = signer.address()
         self.public_key = signer.public_key.to_bytes()
         self.stats = MiningProgress()
+        self.key_label = key_label
+        self.on_key_warning = on_key_warning or (lambda message: log.warning("%s", message))
+        self._key_checked = False
+
+    def check_key(self) -> None:
+        """Refuse to mine (:class:`KeyExhausted`, :class:`KeyStateBehind`) when the signing key
+        has no one-time signature left or its state file is behind the chain; warn when few are
+        left. Cheap (one indexed query), so it runs before every block."""
+        check_signer(self.signer, self.chain.store, self.key_label,
+                     starting=not self._key_checked)
+        if not self._key_checked:
+            self._key_checked = True
+            self._warn_if_low(starting=True)
+
+    def _warn_if_low(self, *, starting: bool = False) -> None:
+        counter = self.signer.counter
+        if counter is None:
+            return
+        message = exhaustion_warning(counter.remaining(), counter.capacity, self.key_label,
+                                     starting=starting)
+        if message is not None:
+            self.on_key_warning(message)
 
     def mine_block(self, stop: threading.Event | None = None) -> Block | None:
         """Mine and import one block on the tip; None if ``stop`` was set first."""
         stop = stop or threading.Event()
         while not stop.is_set():
+            self.check_key()
             parent = self.chain.tip_header()
             found = self.find_proof(parent, stop)
             if found is None:
@@ -124,7 +150,8 @@ class Miner:
             if timestamp is None or self.chain.tip().block_hash != parent.hash():
                 continue
             block = self.build_block(parent, *found, timestamp)
-            outcome = self.chain.import_block(block, int(self.clock()))
+            self._warn_if_low()
+            outcome = self._import_own(block)
             self.stats.blocks += 1
             self.stats.last_block = bytes(block.hash())
             log.info("mined block %d 0x%s (%s, %d txs, bound %d)", block.header.number,
@@ -134,6 +161,19 @@ class Miner:
                 self.on_block(block, outcome)
             return block
         return None
+
+    def _import_own(self, block: Block) -> ImportResult:
+        try:
+            return self.chain.import_block(block, int(self.clock()))
+        except InvalidBlock as exc:
+            if "one-time key was already used" not in exc.reason:
+                raise
+            raise KeyStateBehind(
+                f"refusing to mine: block {block.header.number} just signed with miner key "
+                f"{self.key_label} was refused because its one-time key was already used on "
+                "this chain; the key is in use on another machine or its state file was "
+                "restored from a backup. Stop every other node using this key and mine with a "
+                "new key (poqw keys new, then set key_file).") from exc
 
     def build_block(self, parent: Header, salt: bytes, proof: WorkProof,
                     timestamp: int) -> Block:

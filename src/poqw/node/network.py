@@ -891,7 +891,7 @@ class NetworkService:
                       for k, s in self.peers.items()],
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
-            **self.stats, **self._orphan_stats(),
+            **self.stats, **self._orphan_stats(), **self.node.key_status(),
         }
 
     def _write_status(self) -> None:

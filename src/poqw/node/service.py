@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.config import PASSPHRASE_ENV, NodeConfig
 from poqw.node.mempool import Mempool
 from poqw.node.miner import Miner, PuzzleSolver, make_solver
+from poqw.node.onetime import check_signer, low_key_threshold
 from poqw.node.storage import ChainStore
 
 __all__ = ["CHAIN_DB", "STATE_DB", "Node", "resolve_genesis"]
@@ -154,9 +156,40 @@ class Node:
             self._signer = self._load_signer()
         return self._signer
 
+    @property
+    def key_path(self) -> Path:
+        g = self.config.global_
+        return Path(g.key_file) if g.key_file else self.datadir / "miner.key"
+
+    def check_mining_key(self) -> None:
+        """Before mining: refuse (:class:`~poqw.errors.KeyStateBehind`,
+        :class:`~poqw.errors.KeyExhausted`) when the key cannot safely sign. The miner repeats
+        this before every block and warns when few signatures are left. A key not created yet
+        has nothing to check (and creating it can wait for the miner thread)."""
+        if self._signer is None and not self.key_path.exists():
+            return
+        check_signer(self.signer(), self.store, self.key_path, starting=True)
+
+    def _warn_key(self, message: str) -> None:
+        """A key warning goes to node.log and to the console (stderr)."""
+        log.warning("%s", message)
+        sys.stderr.write(f"warning: {message}\n")
+        sys.stderr.flush()
+
+    def key_status(self) -> dict[str, Any]:
+        """The mining key's one-time signatures (for ``network.json``); empty when not mining
+        or the key is stateless."""
+        signer = self._signer
+        if signer is None or signer.counter is None:
+            return {}
+        remaining = signer.counter.remaining()
+        capacity = signer.counter.capacity
+        return {"key_remaining": remaining, "key_capacity": capacity,
+                "key_low": remaining < low_key_threshold(capacity)}
+
     def _load_signer(self) -> HybridSigner:
         g = self.config.global_
-        key_path = Path(g.key_file) if g.key_file else self.datadir / "miner.key"
+        key_path = self.key_path
         pass_path = key_path.with_name(key_path.name + ".pass")
         if g.key_passphrase is not None:
             passphrase = g.key_passphrase.reveal()
@@ -255,7 +288,9 @@ class Node:
 
     def make_miner(self, on_block: Callable[[Any, ImportResult], None] | None = None) -> Miner:
         self.miner = Miner(self.chain, self.mempool, self.signer(), self._make_solver(),
-                           clock=self.clock, on_block=on_block)
+                           clock=self.clock, on_block=on_block, key_label=str(self.key_path),
+                           on_key_warning=self._warn_key)
+        self.miner.check_key()
         return self.miner
 
     def run(self, max_blocks: int | None = None,

@@ -4,11 +4,14 @@ Every imported block is written in ONE SQLite transaction together with the cano
 rewrite a reorg needs, the new tip and the affected miners' statistics, so a crash at any moment
 leaves the database at a block boundary. The schema is versioned in ``meta``; opening a file that
 is not a poqw chain database, is corrupt, or belongs to another genesis raises
-:class:`StorageError`. :meth:`ChainStore.open_read_only` serves readers while the node writes.
+:class:`StorageError`, and an older schema is migrated in place, in one transaction.
+:meth:`ChainStore.open_read_only` serves readers while the node writes. The ``one_time_keys``
+table records which block used which (key id, one-time index), for the reuse rule.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,12 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poqw.chain import Header, decode_header
-from poqw.errors import StorageError
+from poqw.chain import BlockLimits, Header, decode_block, decode_header, load_genesis
+from poqw.chain.signing import one_time_key_use
+from poqw.errors import DecodeError, StorageError
 
-__all__ = ["SCHEMA_VERSION", "ChainStore", "MinerStats", "StoreView", "StoredBlock"]
+__all__ = ["SCHEMA_VERSION", "ChainStore", "MinerStats", "OneTimeKeyUse", "StoreView",
+           "StoredBlock"]
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("poqw.node.storage")
+
+SCHEMA_VERSION = 2
+"""1: blocks, canonical index, miner statistics; 2: adds ``one_time_keys``."""
 _FORMAT = b"poqw-chain"
 
 _SCHEMA = """
@@ -49,6 +57,14 @@ CREATE TABLE IF NOT EXISTS miner_stats (
     current_streak INTEGER NOT NULL,
     last_block INTEGER
 ) WITHOUT ROWID;
+""" + """
+CREATE TABLE IF NOT EXISTS one_time_keys (
+    key_id BLOB NOT NULL,
+    idx INTEGER NOT NULL,
+    block BLOB NOT NULL,
+    number INTEGER NOT NULL,
+    PRIMARY KEY (key_id, idx, block)
+) WITHOUT ROWID;
 """
 
 
@@ -70,6 +86,18 @@ class StoredBlock:
     state_root: bytes
     header: bytes
     body: bytes
+    one_time_key: tuple[bytes, int] | None = None
+    """``(key id, index)`` of the one-time key the block's signature used, if stateful."""
+
+
+@dataclass(frozen=True)
+class OneTimeKeyUse:
+    """A stored block that used one-time index ``index`` of the key ``key_id``."""
+
+    key_id: bytes
+    index: int
+    block_hash: bytes
+    number: int
 
 
 @dataclass(frozen=True)
@@ -149,14 +177,45 @@ class ChainStore:
             raise StorageError(f"{self.path} is not a poqw chain database (foreign tables: "
                                f"{', '.join(sorted(tables)) or 'none'})")
         version = int.from_bytes(self.get_meta("schema_version") or b"", "big")
-        if version != SCHEMA_VERSION:
+        if not 1 <= version <= SCHEMA_VERSION:
             raise StorageError(f"{self.path} has schema version {version}; this poqw reads "
-                               f"version {SCHEMA_VERSION}")
+                               f"versions 1 to {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION and not self.read_only:
+            self._migrate(version, self.get_meta("genesis") or genesis_raw)
         stored = self.get_meta("genesis_id") or b""
         if genesis_id and stored != genesis_id:
             raise StorageError(f"{self.path} belongs to another chain: its genesis id is "
                                f"0x{stored.hex()}, this node's is 0x{bytes(genesis_id).hex()}")
         self.genesis_id = stored
+
+    def _migrate(self, version: int, genesis_raw: bytes | None) -> None:
+        """Bring an older schema up to :data:`SCHEMA_VERSION` in one transaction (a crash
+        leaves the old version, which migrates again on the next open)."""
+        if genesis_raw is None:
+            raise StorageError(f"{self.path} has schema version {version} and no stored genesis: "
+                               "open it with the genesis it was created with to migrate it")
+        limits = load_genesis(genesis_raw).block_limits()
+        with self._write() as conn:
+            if version < 2:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                rows = conn.execute("SELECT hash, number, body FROM blocks WHERE number > 0")
+                uses = []
+                for block_hash, number, body in rows:
+                    use = _one_time_key_of(bytes(body), limits)
+                    if use is not None:
+                        uses.append((use[0], use[1], bytes(block_hash), int(number)))
+                conn.executemany("INSERT OR IGNORE INTO one_time_keys VALUES (?, ?, ?, ?)", uses)
+                reused = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM one_time_keys "
+                                      "GROUP BY key_id, idx HAVING COUNT(*) > 1)").fetchone()[0]
+                if reused:
+                    log.warning("%s holds %d one-time key indices used by more than one block "
+                                "(stored before the reuse rule was enforced); a node syncing "
+                                "from scratch refuses the branch that reuses one", self.path,
+                                reused)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                         (_u256(SCHEMA_VERSION),))
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -193,6 +252,10 @@ class ChainStore:
                          (block.block_hash, block.parent_hash, block.number, block.miner,
                           block.best_energy, _u256(block.total_work), _u256(block.base_fee),
                           block.state_root, block.header, block.body))
+            if block.one_time_key is not None:
+                conn.execute("INSERT OR IGNORE INTO one_time_keys VALUES (?, ?, ?, ?)",
+                             (bytes(block.one_time_key[0]), int(block.one_time_key[1]),
+                              block.block_hash, block.number))
             if tip is None:
                 return
             if canonical_from is None:
@@ -299,6 +362,29 @@ class ChainStore:
         return [bytes(r[0]) for r in self._all("SELECT hash FROM blocks WHERE parent = ?",
                                                (bytes(block_hash),))]
 
+    def one_time_key_uses(self, key_id: bytes, index: int) -> list[OneTimeKeyUse]:
+        """Every stored block (on any branch) whose signature used this one-time key: an
+        index lookup, O(log n) plus one row per branch that used it."""
+        rows = self._all("SELECT block, number FROM one_time_keys WHERE key_id = ? AND idx = ?",
+                         (bytes(key_id), int(index)))
+        return [OneTimeKeyUse(bytes(key_id), int(index), bytes(r[0]), int(r[1])) for r in rows]
+
+    def highest_one_time_key_use(self, key_id: bytes) -> OneTimeKeyUse | None:
+        """The stored block (any branch) that used the highest index of ``key_id``."""
+        row = self._one("SELECT idx, block, number FROM one_time_keys WHERE key_id = ? "
+                        "ORDER BY idx DESC LIMIT 1", (bytes(key_id),))
+        return None if row is None else OneTimeKeyUse(bytes(key_id), int(row[0]),
+                                                      bytes(row[1]), int(row[2]))
+
+    def reused_one_time_keys(self, key_id: bytes) -> list[OneTimeKeyUse]:
+        """Every stored block that shares its one-time index of ``key_id`` with another stored
+        block (any branches), by index."""
+        rows = self._all("SELECT k.idx, k.block, k.number FROM one_time_keys k JOIN ("
+                         "SELECT idx FROM one_time_keys WHERE key_id = ? GROUP BY idx "
+                         "HAVING COUNT(*) > 1) d ON d.idx = k.idx WHERE k.key_id = ? "
+                         "ORDER BY k.idx, k.number", (bytes(key_id), bytes(key_id)))
+        return [OneTimeKeyUse(bytes(key_id), int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
     def block_count(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM blocks")[0])
 
@@ -317,6 +403,15 @@ class ChainStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _one_time_key_of(body: bytes, limits: BlockLimits) -> tuple[bytes, int] | None:
+    """The one-time key a stored block body's signature used (for the migration)."""
+    try:
+        block = decode_block(body, limits)
+    except DecodeError as exc:
+        raise StorageError(f"a stored block does not decode during migration: {exc}") from exc
+    return one_time_key_use(block.public_key, block.signature)
 
 
 class StoreView:
