@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from poqw.encoding.rlp import Bytes, Fields, ListOf, Shape, Uint
 from poqw.errors import LocalProtocolError, MalformedMessage
 from poqw.p2p.codec import (
     decode_payload,
@@ -159,6 +160,22 @@ MAX_PAYLOAD: dict[MessageType, int] = {
 }
 
 
+_HASH = Bytes(HASH_SIZE, HASH_SIZE)
+_SIGNATURE = Bytes(SIGNATURE_SIZE, SIGNATURE_SIZE)
+
+
+def _record(**fields: Shape) -> Fields:
+    """The shape of an RLP list of named fields, in declaration order."""
+    return Fields(tuple(fields.items()))
+
+
+_HELLO = _record(node_id=Bytes(NODE_ID_SIZE, NODE_ID_SIZE), chain_id=Uint(8), genesis_hash=_HASH,
+                 height=Uint(8), tip=_HASH, work=Uint(), listen_host=Bytes(MAX_HOST_BYTES),
+                 listen_port=Uint(2), nonce=Bytes(NONCE_SIZE, NONCE_SIZE),
+                 agent=Bytes(MAX_AGENT_BYTES))
+_REASON = _record(code=Uint(2), reason=Bytes(MAX_REASON_BYTES))
+
+
 def _check_count(what: str, items: tuple[Any, ...] | dict[str, Any], max_items: int) -> None:
     """Refuse to build a message the peer would refuse to read (a bug on our side)."""
     if len(items) > max_items:
@@ -184,6 +201,7 @@ class Message:
 
     TYPE: ClassVar[MessageType]
     FIELDS: ClassVar[int] = 0
+    SHAPE: ClassVar[Fields] = _record()  # what the payload must be, checked while reading it
 
     def to_rlp(self) -> list[Any]:
         return []
@@ -249,6 +267,7 @@ class JoinRequest(Message):
     """The initiator's hello (with its nonce, which the responder must sign)."""
 
     TYPE = MessageType.JOIN_REQUEST
+    SHAPE = _record(hello=_HELLO)
     FIELDS = 1
     hello: Hello
 
@@ -265,6 +284,7 @@ class JoinResponse(Message):
     """The responder's hello and its signature binding its key, its TLS certificate, our nonce."""
 
     TYPE = MessageType.JOIN_RESPONSE
+    SHAPE = _record(hello=_HELLO, signature=_SIGNATURE)
     FIELDS = 2
     hello: Hello
     signature: bytes
@@ -283,6 +303,7 @@ class JoinConfirm(Message):
     """The initiator's signature over its TLS certificate and the responder's nonce."""
 
     TYPE = MessageType.JOIN_CONFIRM
+    SHAPE = _record(signature=_SIGNATURE)
     FIELDS = 1
     signature: bytes
 
@@ -299,6 +320,7 @@ class Heartbeat(Message):
     """Sent every 15 s; carries the sender's current tip so peers learn of new work."""
 
     TYPE = MessageType.HEARTBEAT
+    SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint())
     FIELDS = 3
     height: int
     tip: bytes
@@ -319,6 +341,8 @@ class Gossip(Message):
     """An announcement of new blocks and transactions by hash; the receiver fetches each once."""
 
     TYPE = MessageType.GOSSIP
+    SHAPE = _record(blocks=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"),
+                    transactions=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"))
     FIELDS = 2
     blocks: tuple[bytes, ...] = ()
     transactions: tuple[bytes, ...] = ()
@@ -342,6 +366,8 @@ class BlockRequest(Message):
     """Blocks by hash (``hashes``), or by height range (``start``, ``count``): exactly one."""
 
     TYPE = MessageType.BLOCK_REQUEST
+    SHAPE = _record(hashes=ListOf(_HASH, MAX_BLOCKS_PER_MESSAGE, "hashes"), start=Uint(8),
+                    count=Uint(2))
     FIELDS = 3
     hashes: tuple[bytes, ...] = ()
     start: int = 0
@@ -374,6 +400,7 @@ class BlockSubmit(Message):
     """Encoded blocks: a new block pushed unasked (request id 0) or a BLOCK_REQUEST answer."""
 
     TYPE = MessageType.BLOCK_SUBMIT
+    SHAPE = _record(blocks=ListOf(Bytes(MAX_BLOCK_BYTES), MAX_BLOCKS_PER_MESSAGE, "blocks"))
     FIELDS = 1
     blocks: tuple[bytes, ...]
 
@@ -395,6 +422,7 @@ class GetHeaders(Message):
     """Headers after the first locator hash on the responder's best chain (Bitcoin-style)."""
 
     TYPE = MessageType.GET_HEADERS
+    SHAPE = _record(locator=ListOf(_HASH, MAX_LOCATOR_HASHES, "hashes"), max_count=Uint(4))
     FIELDS = 2
     locator: tuple[bytes, ...]
     max_count: int
@@ -421,6 +449,8 @@ class Headers(Message):
     """Encoded headers in height order."""
 
     TYPE = MessageType.HEADERS
+    SHAPE = _record(headers=ListOf(Bytes(MAX_HEADER_BYTES), MAX_HEADERS_PER_MESSAGE,
+                                    "headers"))
     FIELDS = 1
     headers: tuple[bytes, ...]
 
@@ -447,6 +477,7 @@ class StatusResponse(Message):
     """The responder's height, tip, cumulative work and number of connected peers."""
 
     TYPE = MessageType.STATUS_RESPONSE
+    SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint(), peer_count=Uint(4))
     FIELDS = 4
     height: int
     tip: bytes
@@ -475,6 +506,9 @@ class StatsResponse(Message):
     """Mining statistics as a small map of names to integers or short texts."""
 
     TYPE = MessageType.STATS_RESPONSE
+    SHAPE = _record(stats=ListOf(
+        _record(key=Bytes(MAX_STAT_KEY_BYTES), kind=Bytes(1), value=Bytes(MAX_STAT_TEXT_BYTES)),
+        MAX_STATS_ENTRIES, "entries"))
     FIELDS = 1
     stats: dict[str, int | str] = field(default_factory=dict)
 
@@ -530,6 +564,10 @@ class PeerAddress:
 @dataclass(frozen=True)
 class Peers(Message):
     TYPE = MessageType.PEERS
+    SHAPE = _record(peers=ListOf(
+        _record(node_id=Bytes(NODE_ID_SIZE, NODE_ID_SIZE), host=Bytes(MAX_HOST_BYTES),
+                port=Uint(2)),
+        MAX_PEERS_PER_MESSAGE, "peers"))
     FIELDS = 1
     peers: tuple[PeerAddress, ...]
 
@@ -559,6 +597,7 @@ class Error(Message):
     """A refused request (the request id says which), with a reason code and text."""
 
     TYPE = MessageType.ERROR
+    SHAPE = _REASON
     FIELDS = 2
     code: int
     reason: str
@@ -577,6 +616,7 @@ class Disconnect(Message):
     """The last message on a connection: why the sender is leaving."""
 
     TYPE = MessageType.DISCONNECT
+    SHAPE = _REASON
     FIELDS = 2
     code: int
     reason: str
@@ -595,6 +635,7 @@ class TxRequest(Message):
     """Raw transactions by hash (after a GOSSIP announced them)."""
 
     TYPE = MessageType.TX_REQUEST
+    SHAPE = _record(hashes=ListOf(_HASH, MAX_TRANSACTIONS_PER_MESSAGE, "hashes"))
     FIELDS = 1
     hashes: tuple[bytes, ...]
 
@@ -614,6 +655,8 @@ class Transactions(Message):
     """Raw transactions: a TX_REQUEST answer, or pushed unasked (request id 0)."""
 
     TYPE = MessageType.TRANSACTIONS
+    SHAPE = _record(transactions=ListOf(Bytes(MAX_TRANSACTION_BYTES),
+                                         MAX_TRANSACTIONS_PER_MESSAGE, "transactions"))
     FIELDS = 1
     transactions: tuple[bytes, ...]
 
@@ -645,5 +688,5 @@ def decode_message(message_type: MessageType, payload: bytes) -> Message:
         raise MalformedMessage(
             f"{message_type.name} payload is {len(payload)} bytes, over the limit of {limit}")
     cls = _CLASSES[message_type]
-    items = decode_payload(payload, message_type.name, cls.FIELDS)
+    items = decode_payload(payload, message_type.name, cls.SHAPE)
     return cls.from_rlp(items)
