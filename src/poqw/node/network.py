@@ -24,23 +24,23 @@ import logging
 import os
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from poqw.chain import decode_block, decode_header
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import (
     ConfigError,
     DecodeError,
     InvalidBlock,
     LocalProtocolError,
-    PoqwError,
     ProtocolError,
     StorageError,
 )
 from poqw.node.blockchain import ImportResult
+from poqw.node.importer import UntrustedWork
 from poqw.node.service import Node
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig
@@ -157,6 +157,10 @@ class NetworkService:
         self._announced_txs: set[bytes] = set()
         self._refused: weakref.WeakSet[PeerSession] = weakref.WeakSet()  # already logged
         self._announce_handle: asyncio.TimerHandle | None = None
+        # Decoding and validating peers' data runs here, off the loop (see poqw.node.importer).
+        self.untrusted = UntrustedWork(node)
+        self._sync_imports: deque[tuple[SyncManager, int, bytes, bytes]] = deque()
+        self._importing = False
         node.subscribe(self._on_head_threadsafe)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -186,6 +190,7 @@ class NetworkService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.untrusted.close()
         with contextlib.suppress(Exception):
             await self.transport.close()
         if self._loop is not None:
@@ -299,7 +304,7 @@ class NetworkService:
                     self._log_close(session, event)
                     return
                 elif key is not None:
-                    self._handle(key, session, event)
+                    await self._handle_untrusted(key, session, event)
                     session.flush()
                     if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
                         for rest in session.pending_events():
@@ -366,10 +371,6 @@ class NetworkService:
                 if missing:
                     with contextlib.suppress(LocalProtocolError):
                         peer.request_transactions(missing[:64], now)
-        elif isinstance(event, ev.BlocksReceived):
-            self._blocks_received(key, session, event)
-        elif isinstance(event, ev.HeadersReceived):
-            self._headers_received(key, session, event)
         elif isinstance(event, ev.HeadersRequested):
             fork = find_fork_point(event.locator, node.canonical_height_of)
             count = min(event.max_count, MAX_HEADERS_PER_MESSAGE)
@@ -389,13 +390,23 @@ class NetworkService:
             wanted_txs = set(event.hashes)
             peer.respond_transactions(event.request_id, tuple(
                 i.raw for i in node.mempool.transactions() if i.tx_hash in wanted_txs)[:64])
-        elif isinstance(event, ev.TransactionsReceived):
-            self._transactions_received(event)
         elif isinstance(event, ev.RequestTimedOut | ev.RequestFailed):
             self._request_failed(key, event.request_id)
         elif isinstance(event, ev.PeerMisbehaved):
             log.info("peer %s misbehaved (+%d, score %.0f): %s", key.hex()[:16], event.points,
                      event.score, event.reason)
+
+    async def _handle_untrusted(self, key: bytes, session: PeerSession, event: ev.Event) -> None:
+        """Events that make us decode or validate the peer's data await the worker thread;
+        this peer's next event waits, every other peer is served meanwhile."""
+        if isinstance(event, ev.BlocksReceived):
+            await self._blocks_received(key, session, event)
+        elif isinstance(event, ev.HeadersReceived):
+            await self._headers_received(key, session, event)
+        elif isinstance(event, ev.TransactionsReceived):
+            await self._transactions_received(key, session, event)
+        else:
+            self._handle(key, session, event)
 
     def _request(self, key: bytes, session: PeerSession, kind: str,
                  hashes: tuple[bytes, ...]) -> None:
@@ -427,31 +438,31 @@ class NetworkService:
                                                    for i in range(count)) if h is not None)
         return tuple(b for b in found if b is not None)
 
-    def _blocks_received(self, key: bytes, session: PeerSession,
-                         event: ev.BlocksReceived) -> None:
+    async def _blocks_received(self, key: bytes, session: PeerSession,
+                               event: ev.BlocksReceived) -> None:
         kind, requested = self._requests.pop((key, event.request_id), ("push", ()))
         self.stats["blocks_received"] += len(event.blocks)
         if kind != "sync":
             for data in event.blocks:
-                result = self._import(key, session, data)
+                result = await self._import(key, session, data)
                 if result is not None and result.status == "orphan":
-                    self._orphaned(key, session, data, result)
+                    await self._orphaned(key, session, data, result)
             return
-        by_hash: dict[bytes, bytes] = {}
-        for data in event.blocks:
-            try:
-                by_hash[bytes(decode_block(bytes(data), self.node.chain.limits).hash())] = data
-            except DecodeError as exc:
-                self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
-                return
+        try:
+            hashes = await self.untrusted.block_hashes(event.blocks)
+        except DecodeError as exc:
+            self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
+            return
+        by_hash = dict(zip(hashes, event.blocks, strict=True))
         for block_hash in by_hash:
             self._sync_source[block_hash] = key
         self.sync.blocks_received(key, requested, by_hash, self._now())
         self._pump_sync()
 
-    def _import(self, key: bytes, session: PeerSession, data: bytes) -> ImportResult | None:
+    async def _import(self, key: bytes, session: PeerSession, data: bytes
+                      ) -> ImportResult | None:
         try:
-            result = self.node.import_block_bytes(data)
+            result = await self.untrusted.import_block(data)
         except DecodeError as exc:
             self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
             return None
@@ -466,11 +477,11 @@ class NetworkService:
             self.stats["blocks_imported"] += len(result.imported)
         return result
 
-    def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
-                  result: ImportResult) -> None:
+    async def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
+                        result: ImportResult) -> None:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
-        number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
+        number = await self.untrusted.block_number(data)
         with contextlib.suppress(LocalProtocolError):
             if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
@@ -483,13 +494,13 @@ class NetworkService:
                 self._log_close(session, event)
         session.flush()
 
-    def _headers_received(self, key: bytes, session: PeerSession,
-                          event: ev.HeadersReceived) -> None:
+    async def _headers_received(self, key: bytes, session: PeerSession,
+                                event: ev.HeadersReceived) -> None:
         kind, _ = self._requests.pop((key, event.request_id), ("", ()))
         if kind != "headers":
             return
         try:
-            headers = [decode_header(bytes(raw)) for raw in event.headers]
+            headers = await self.untrusted.decode_headers(event.headers)
         except DecodeError as exc:
             self.sync.headers_failed(key, self._now())
             self._penalize(key, session, f"undecodable header: {exc}", Penalty.MALFORMED)
@@ -527,23 +538,38 @@ class NetworkService:
             elif isinstance(action, RequestBlocks):
                 self._request(key, session, "sync", action.hashes)
             session.flush()
-        for height, block_hash, data in self.sync.take_ready():
-            sender = self._sync_source.pop(block_hash, None)
-            if self.node.store.has(block_hash):
-                continue
-            session = self.peers.get(sender) if sender is not None else None
-            try:
-                result = self.node.import_block_bytes(data)
-                self.stats["blocks_imported"] += len(result.imported)
-            except (InvalidBlock, DecodeError) as exc:
-                log.warning("synced block %d 0x%s is invalid: %s", height, block_hash.hex()[:16],
-                            exc)
-                self.stats["invalid_blocks"] += 1
-                if sender is not None and session is not None:
-                    self._penalize(sender, session, f"invalid block in sync: {exc}",
-                                   Penalty.INVALID_DATA)
-                self._reset_sync()
-                return
+        self._sync_imports.extend((self.sync, *ready) for ready in self.sync.take_ready())
+        if self._sync_imports and not self._importing:
+            self._importing = True
+            self._spawn(self._import_synced())
+
+    async def _import_synced(self) -> None:
+        """Import synced blocks in height order on the worker thread; a block the plan that
+        produced it no longer owns (the sync was reset meanwhile) is dropped."""
+        try:
+            while self._sync_imports:
+                sync, height, block_hash, data = self._sync_imports.popleft()
+                if sync is not self.sync:
+                    continue
+                sender = self._sync_source.pop(block_hash, None)
+                if self.node.store.has(block_hash):
+                    continue
+                try:
+                    result = await self.untrusted.import_block(data)
+                    self.stats["blocks_imported"] += len(result.imported)
+                except (InvalidBlock, DecodeError) as exc:
+                    log.warning("synced block %d 0x%s is invalid: %s", height,
+                                block_hash.hex()[:16], exc)
+                    self.stats["invalid_blocks"] += 1
+                    session = self.peers.get(sender) if sender is not None else None
+                    if sender is not None and session is not None:
+                        self._penalize(sender, session, f"invalid block in sync: {exc}",
+                                       Penalty.INVALID_DATA)
+                    self._reset_sync()
+        except Exception:  # a bug: say so once; the next sync poll starts a fresh importer
+            log.exception("importing synced blocks failed")
+        finally:
+            self._importing = False
 
     def _new_sync(self) -> SyncManager:
         tip = self.node.tip()
@@ -581,15 +607,14 @@ class NetworkService:
                 continue
             self._spawn(self._dial_discovered(address))
 
-    def _transactions_received(self, event: ev.TransactionsReceived) -> None:
-        accepted = []
-        for raw in event.transactions:
-            try:
-                accepted.append(bytes(self.node.submit_transaction(raw).tx_hash))
-            except PoqwError as exc:
-                log.info("transaction refused: %s", exc)
-        if accepted:
-            self.announce(transactions=tuple(accepted))
+    async def _transactions_received(self, key: bytes, session: PeerSession,
+                                     event: ev.TransactionsReceived) -> None:
+        admitted = await self.untrusted.admit_transactions(event.transactions)
+        if admitted.undecodable:  # bytes no honest node relays: it decodes before it relays
+            self._penalize(key, session, f"{len(admitted.undecodable)} undecodable transactions, "
+                           f"first: {admitted.undecodable[0]}", Penalty.MALFORMED)
+        if admitted.accepted:
+            self.announce(transactions=tuple(admitted.accepted))
 
     def announce(self, blocks: tuple[bytes, ...] = (), transactions: tuple[bytes, ...] = ()
                  ) -> None:
