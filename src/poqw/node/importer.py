@@ -49,8 +49,9 @@ class UntrustedWork:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def close(self) -> None:
-        """Stop taking work; what is running finishes, what is queued is dropped."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop taking work: what is queued is dropped, what is running finishes (so the node
+        closes its databases only after the last import)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def import_block(self, data: bytes) -> ImportResult:
         """Decode, validate and import one block (raises ``DecodeError``/``InvalidBlock``)."""
