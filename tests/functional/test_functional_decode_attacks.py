@@ -82,9 +82,9 @@ def test_decoding_bombs_cost_the_attacker_not_the_node(
         network: Callable[[int], Network], tmp_path: Path) -> None:
     net = network(2)
     target, honest = net[0], net[1]
-    target.start(stop_mining_at=5)
+    target.start(stop_mining_at=3)
     honest.start([target], mine=False)
-    wait_until(lambda: target.height() >= 5, 60, "five blocks")
+    wait_until(lambda: target.height() >= 3, 60, "three blocks")
     net.sync_blocks()
 
     took = asyncio.run(asyncio.wait_for(bombs(target, tmp_path, net.genesis), 240))
