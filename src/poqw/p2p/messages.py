@@ -3,7 +3,9 @@
 Blocks, headers and transactions are opaque bytes at this layer; they are named by 32-byte
 hashes. Every message type has a hard payload limit (``MAX_PAYLOAD``) that the framing layer
 checks before it reads a single payload byte, and every list and string inside a payload has
-its own limit, so a peer cannot make us allocate more than a few megabytes per message.
+its own limit, declared in the message's ``SHAPE`` and checked while the payload is read (before
+the item it bounds is built), so a peer cannot make us allocate more than a few megabytes per
+message, nor spend more than linear time on it.
 """
 
 from __future__ import annotations
