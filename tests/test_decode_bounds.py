@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import rlp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poqw.chain import builtin_genesis, decode_block
 from poqw.encoding import rlp as bounded
@@ -144,3 +146,22 @@ def test_fuzzed_inputs_raise_only_poqw_errors(index: int) -> None:
     report = fuzz(target, 3000, seed=index)
     assert report.accepted > 0, target.name  # the mutations reach past the first check
     assert not report.foreign, (target.name, report.foreign[:3])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=20), st.data())
+def test_shaped_lists_of_strings_read_exactly_what_pyrlp_reads(items: list[bytes],
+                                                               data: st.DataObject) -> None:
+    raw = bytearray(rlp.encode(items))
+    if raw and data.draw(st.booleans()):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    shape = bounded.ListOf(bounded.Bytes(100_000), 100_000)  # limits out of the way
+    try:
+        got = bounded.decode(bytes(raw), shape, "x")
+    except DecodeError:
+        with contextlib.suppress(rlp.exceptions.RLPException):
+            ref = rlp.decode(bytes(raw), strict=True)
+            assert not isinstance(ref, list) or any(isinstance(x, list) for x in ref) \
+                or rlp.encode(ref) != bytes(raw)
+        return
+    assert got == rlp.decode(bytes(raw), strict=True) and rlp.encode(got) == bytes(raw)

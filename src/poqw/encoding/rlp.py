@@ -236,12 +236,21 @@ def _decode(data: bytes, pos: int, end: int, shape: Shape) -> tuple[Any, int]:
 def _decode_list(data: bytes, pos: int, stop: int, shape: Shape, max_items: int,
                  label: str) -> list[Any]:
     items: list[Any] = []
+    short = isinstance(shape, Bytes)  # a list of hashes or blobs: the hot case, read inline
+    low, high = (shape.min_len, shape.max_len) if isinstance(shape, Bytes) else (0, 0)
     while pos < stop:
         if len(items) >= max_items:
             cap = 4 * max_items + 1024
             over = _count(data, pos, stop, cap)
             shown = f"{len(items) + over}" if over <= cap else f"more than {len(items) + cap}"
             raise _Failure(f"has {shown} {label}, over the limit of {max_items}")
+        if short and 0x81 < data[pos] < 0xC0:  # a string of 2 bytes or more, read inline;
+            start, length = _string_at(data, pos, stop)  # anything unusual takes the long way
+            end = start + length
+            if length >= 0 and end <= stop and low <= length <= high:
+                items.append(data[start:end])
+                pos = end
+                continue
         try:
             item, pos = _decode(data, pos, stop, shape)
         except _Failure as exc:
@@ -249,6 +258,19 @@ def _decode_list(data: bytes, pos: int, stop: int, shape: Shape, max_items: int,
             raise
         items.append(item)
     return items
+
+
+def _string_at(data: bytes, pos: int, stop: int) -> tuple[int, int]:
+    """(start, length) of the canonical string whose prefix (0x82..0xBF) is at ``pos``, or a
+    length of -1 when it is not plainly canonical (the general reader then says why)."""
+    first = data[pos]
+    if first <= 0xB7:
+        return pos + 1, first - 0x80
+    start = pos + 1 + first - 0xB7
+    if start > stop or data[pos + 1] == 0:
+        return start, -1
+    length = int.from_bytes(data[pos + 1:start], "big")
+    return start, length if length > 55 else -1
 
 
 def _decode_fields(data: bytes, pos: int, stop: int, shape: Fields) -> list[Any]:
