@@ -202,7 +202,6 @@ class Message:
     """Base of every message: ``TYPE`` names its wire code; ``to_rlp`` gives the payload items."""
 
     TYPE: ClassVar[MessageType]
-    FIELDS: ClassVar[int] = 0
     SHAPE: ClassVar[Fields] = _record()  # what the payload must be, checked while reading it
 
     def to_rlp(self) -> list[Any]:
@@ -270,7 +269,6 @@ class JoinRequest(Message):
 
     TYPE = MessageType.JOIN_REQUEST
     SHAPE = _record(hello=_HELLO)
-    FIELDS = 1
     hello: Hello
 
     def to_rlp(self) -> list[Any]:
@@ -287,7 +285,6 @@ class JoinResponse(Message):
 
     TYPE = MessageType.JOIN_RESPONSE
     SHAPE = _record(hello=_HELLO, signature=_SIGNATURE)
-    FIELDS = 2
     hello: Hello
     signature: bytes
 
@@ -306,7 +303,6 @@ class JoinConfirm(Message):
 
     TYPE = MessageType.JOIN_CONFIRM
     SHAPE = _record(signature=_SIGNATURE)
-    FIELDS = 1
     signature: bytes
 
     def to_rlp(self) -> list[Any]:
@@ -323,7 +319,6 @@ class Heartbeat(Message):
 
     TYPE = MessageType.HEARTBEAT
     SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint())
-    FIELDS = 3
     height: int
     tip: bytes
     work: int
@@ -345,7 +340,6 @@ class Gossip(Message):
     TYPE = MessageType.GOSSIP
     SHAPE = _record(blocks=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"),
                     transactions=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"))
-    FIELDS = 2
     blocks: tuple[bytes, ...] = ()
     transactions: tuple[bytes, ...] = ()
 
@@ -370,7 +364,6 @@ class BlockRequest(Message):
     TYPE = MessageType.BLOCK_REQUEST
     SHAPE = _record(hashes=ListOf(_HASH, MAX_BLOCKS_PER_MESSAGE, "hashes"), start=Uint(8),
                     count=Uint(2))
-    FIELDS = 3
     hashes: tuple[bytes, ...] = ()
     start: int = 0
     count: int = 0
@@ -403,7 +396,6 @@ class BlockSubmit(Message):
 
     TYPE = MessageType.BLOCK_SUBMIT
     SHAPE = _record(blocks=ListOf(Bytes(MAX_BLOCK_BYTES), MAX_BLOCKS_PER_MESSAGE, "blocks"))
-    FIELDS = 1
     blocks: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -425,7 +417,6 @@ class GetHeaders(Message):
 
     TYPE = MessageType.GET_HEADERS
     SHAPE = _record(locator=ListOf(_HASH, MAX_LOCATOR_HASHES, "hashes"), max_count=Uint(4))
-    FIELDS = 2
     locator: tuple[bytes, ...]
     max_count: int
 
@@ -453,7 +444,6 @@ class Headers(Message):
     TYPE = MessageType.HEADERS
     SHAPE = _record(headers=ListOf(Bytes(MAX_HEADER_BYTES), MAX_HEADERS_PER_MESSAGE,
                                     "headers"))
-    FIELDS = 1
     headers: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -480,7 +470,6 @@ class StatusResponse(Message):
 
     TYPE = MessageType.STATUS_RESPONSE
     SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint(), peer_count=Uint(4))
-    FIELDS = 4
     height: int
     tip: bytes
     work: int
@@ -511,7 +500,6 @@ class StatsResponse(Message):
     SHAPE = _record(stats=ListOf(
         _record(key=Bytes(MAX_STAT_KEY_BYTES), kind=Bytes(1), value=Bytes(MAX_STAT_TEXT_BYTES)),
         MAX_STATS_ENTRIES, "entries"))
-    FIELDS = 1
     stats: dict[str, int | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -570,7 +558,6 @@ class Peers(Message):
         _record(node_id=Bytes(NODE_ID_SIZE, NODE_ID_SIZE), host=Bytes(MAX_HOST_BYTES),
                 port=Uint(2)),
         MAX_PEERS_PER_MESSAGE, "peers"))
-    FIELDS = 1
     peers: tuple[PeerAddress, ...]
 
     def __post_init__(self) -> None:
@@ -600,7 +587,6 @@ class Error(Message):
 
     TYPE = MessageType.ERROR
     SHAPE = _REASON
-    FIELDS = 2
     code: int
     reason: str
 
@@ -619,7 +605,6 @@ class Disconnect(Message):
 
     TYPE = MessageType.DISCONNECT
     SHAPE = _REASON
-    FIELDS = 2
     code: int
     reason: str
 
@@ -638,7 +623,6 @@ class TxRequest(Message):
 
     TYPE = MessageType.TX_REQUEST
     SHAPE = _record(hashes=ListOf(_HASH, MAX_TRANSACTIONS_PER_MESSAGE, "hashes"))
-    FIELDS = 1
     hashes: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -659,7 +643,6 @@ class Transactions(Message):
     TYPE = MessageType.TRANSACTIONS
     SHAPE = _record(transactions=ListOf(Bytes(MAX_TRANSACTION_BYTES),
                                          MAX_TRANSACTIONS_PER_MESSAGE, "transactions"))
-    FIELDS = 1
     transactions: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
