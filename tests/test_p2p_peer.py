@@ -521,3 +521,20 @@ def test_honest_peers_never_score_each_other(
                 answered += len(of_type(events, HeadersReceived))
     assert answered == asked
     assert link.a.state is link.b.state is ConnectionState.READY
+
+
+def test_only_small_join_messages_before_the_join() -> None:
+    link = make_link()
+    link.a.data_to_send()  # Alice's JOIN_REQUEST is replaced by a 16 MB BLOCK_SUBMIT header
+    header = struct.pack(">4sBBII", b"PoQW", 1, MessageType.BLOCK_SUBMIT, 0, 16_000_000)
+    events = link.b.receive_data(header + bytes(1000), 0.0)
+    closed = of_type(events, ConnectionClosed)
+    assert closed and "before the handshake finished" in closed[0].reason
+    assert link.b.state is ConnectionState.CLOSED
+
+
+def test_after_the_join_every_message_type_is_accepted() -> None:
+    link = joined()
+    link.a.push_block(b"\xc0" * 100, b"\x01" * 32)  # a big message right after the join
+    _, got_b = link.pump(1.0)
+    assert of_type(got_b, BlocksReceived) and link.b.state is ConnectionState.READY

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import rlp
-from rlp.exceptions import RLPException
 
 from poqw.chain.proof import MAX_PROOF_SOLUTIONS, WorkProof
 from poqw.chain.types import I64, U64, Address, Bytes32, Hash32, Height
 from poqw.crypto.hashing import hash32
+from poqw.encoding.rlp import Bytes, ListOf, Raw, count_items
+from poqw.encoding.rlp import decode as decode_rlp
 from poqw.errors import DecodeError
 
 __all__ = [
@@ -142,51 +143,42 @@ def _read_uint(b: bytes, name: str) -> int:
     return int.from_bytes(b, "big")
 
 
-def _rlp_decode(data: bytes, what: str) -> Any:
-    try:
-        return rlp.decode(data, strict=True)
-    except RLPException as exc:
-        raise DecodeError(f"{what} is not canonical RLP: {exc}") from exc
+_HEADER_SHAPE = ListOf(Bytes(32), _HEADER_FIELDS, "fields")
+_COUNT_CAP = 4096  # how far past a limit an error message still counts items exactly
 
 
 def decode_header(data: bytes, max_bytes: int = 1024) -> Header:
-    """A header from its RLP encoding (size-limited, canonical)."""
+    """A header from its RLP encoding (size-limited, canonical, read in linear time)."""
     if len(data) > max_bytes:
         raise DecodeError(f"header is {len(data)} bytes, over the limit of {max_bytes}")
-    header = Header.from_rlp(_rlp_decode(data, "header"))
+    header = Header.from_rlp(decode_rlp(data, _HEADER_SHAPE, "header"))
     if header.encode() != data:
         raise DecodeError("header encoding is not canonical")
     return header
 
 
 def decode_block(data: bytes, limits: BlockLimits) -> Block:
-    """A block from bytes; every size is checked before the part it bounds is used."""
+    """A block from bytes; every count and size is checked before the part it bounds is built.
+
+    The reader walks the input once per part (:mod:`poqw.encoding.rlp`), so a hostile block
+    costs time linear in its size and memory bounded by the genesis limits.
+    """
     if len(data) > limits.max_block_bytes:
         raise DecodeError(f"block is {len(data)} bytes, over the limit of {limits.max_block_bytes}")
-    item = _rlp_decode(data, "block")
-    if not isinstance(item, list) or len(item) != 5:
+    item = decode_rlp(data, ListOf(Raw(limits.max_block_bytes), 5, "items"), "block")
+    if len(item) != 5:
         raise DecodeError("a block must be an RLP list of 5 items")
-    raw_header, raw_proof, raw_txs, public_key, signature = item
-    if not isinstance(raw_proof, list):
-        raise DecodeError("a work proof must be an RLP list of solutions")
-    if len(raw_proof) != limits.proof_solutions:
-        raise DecodeError(f"work proof has {len(raw_proof)} solutions, expected exactly "
-                          f"{limits.proof_solutions}")
-    proof = WorkProof.from_rlp(raw_proof, min(limits.proof_solutions, MAX_PROOF_SOLUTIONS),
-                               limits.solution_bytes)
-    if not isinstance(raw_txs, list):
-        raise DecodeError("transactions must be an RLP list")
-    if len(raw_txs) > limits.max_transactions:
-        raise DecodeError(f"block has {len(raw_txs)} transactions, limit {limits.max_transactions}")
-    for i, tx in enumerate(raw_txs):
-        if not isinstance(tx, bytes) or len(tx) > limits.max_transaction_bytes:
-            raise DecodeError(f"transaction {i} is not a byte string of at most "
-                              f"{limits.max_transaction_bytes} bytes")
-    if not isinstance(public_key, bytes) or len(public_key) > limits.max_public_key_bytes:
+    raw_header, raw_proof, raw_txs, raw_public_key, raw_signature = item
+    proof = _decode_proof(raw_proof, limits)
+    txs = _decode_transactions(raw_txs, limits)
+    public_key = decode_rlp(raw_public_key, Bytes(limits.max_block_bytes), "block.public_key")
+    signature = decode_rlp(raw_signature, Bytes(limits.max_block_bytes), "block.signature")
+    if len(public_key) > limits.max_public_key_bytes:
         raise DecodeError(f"public key must be at most {limits.max_public_key_bytes} bytes")
-    if not isinstance(signature, bytes) or len(signature) > limits.max_signature_bytes:
+    if len(signature) > limits.max_signature_bytes:
         raise DecodeError(f"signature must be at most {limits.max_signature_bytes} bytes")
-    block = Block(Header.from_rlp(raw_header), proof, tuple(raw_txs), public_key, signature)
+    header = Header.from_rlp(decode_rlp(raw_header, _HEADER_SHAPE, "block.header"))
+    block = Block(header, proof, txs, public_key, signature)
     if block.encode() != data:
         raise DecodeError("block encoding is not canonical")
     return block
@@ -194,19 +186,48 @@ def decode_block(data: bytes, limits: BlockLimits) -> Block:
 
 def decode_proof(data: bytes, limits: BlockLimits) -> WorkProof:
     """A work proof sent beside its header (headers-first sync): exactly the genesis count of
-    solutions of the genesis row size, canonical RLP."""
+    solutions of the genesis row size, canonical RLP, read by the bounded reader."""
     max_bytes = 9 + limits.proof_solutions * (limits.solution_bytes + 9)
     if len(data) > max_bytes:
         raise DecodeError(f"work proof is {len(data)} bytes, over the limit of {max_bytes}")
-    item = _rlp_decode(data, "work proof")
-    if not isinstance(item, list) or len(item) != limits.proof_solutions:
-        raise DecodeError(f"a work proof must be an RLP list of exactly "
-                          f"{limits.proof_solutions} solutions")
-    proof = WorkProof.from_rlp(item, min(limits.proof_solutions, MAX_PROOF_SOLUTIONS),
-                               limits.solution_bytes)
+    proof = _decode_proof(data, limits)
     if proof.encode() != data:
         raise DecodeError("work proof encoding is not canonical")
     return proof
+
+
+def _list_count(raw: bytes) -> str:
+    """The number of items in the encoded list ``raw`` (for a message), without building it."""
+    count = count_items(raw, _COUNT_CAP)
+    return str(count) if count <= _COUNT_CAP else f"more than {_COUNT_CAP}"
+
+
+def _decode_proof(raw: bytes, limits: BlockLimits) -> WorkProof:
+    if not raw or raw[0] < 0xC0:
+        raise DecodeError("a work proof must be an RLP list of solutions")
+    count = _list_count(raw)
+    if count != str(limits.proof_solutions):
+        raise DecodeError(f"work proof has {count} solutions, expected exactly "
+                          f"{limits.proof_solutions}")
+    shape = ListOf(Bytes(limits.max_block_bytes), limits.proof_solutions, "solutions")
+    return WorkProof.from_rlp(decode_rlp(raw, shape, "block.proof"),
+                              min(limits.proof_solutions, MAX_PROOF_SOLUTIONS),
+                              limits.solution_bytes)
+
+
+def _decode_transactions(raw: bytes, limits: BlockLimits) -> tuple[bytes, ...]:
+    if not raw or raw[0] < 0xC0:
+        raise DecodeError("transactions must be an RLP list")
+    count = _list_count(raw)
+    if not count.isdigit() or int(count) > limits.max_transactions:
+        raise DecodeError(f"block has {count} transactions, limit {limits.max_transactions}")
+    shape = ListOf(Bytes(limits.max_block_bytes), limits.max_transactions, "transactions")
+    txs = decode_rlp(raw, shape, "block.transactions")
+    for i, tx in enumerate(txs):
+        if len(tx) > limits.max_transaction_bytes:
+            raise DecodeError(f"transaction {i} is not a byte string of at most "
+                              f"{limits.max_transaction_bytes} bytes")
+    return tuple(txs)
 
 
 def transactions_root(transactions: tuple[bytes, ...] | list[bytes]) -> Hash32:

@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import rlp
-from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
+from eth.vm.forks.prague.transactions import PragueTypedTransaction
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
+from poqw.encoding.rlp import Bytes, Fields, ListOf, Uint
+from poqw.encoding.rlp import decode as decode_rlp
 from poqw.errors import DecodeError, InvalidTransaction
 
 from .types import TransactionInfo
@@ -43,6 +46,19 @@ ACCESS_LIST_SLOT_GAS = 1900
 FLOOR_GAS_PER_TOKEN = 10  # EIP-7623
 DELEGATION_PREFIX = b"\xef\x01\x00"  # EIP-7702: code that marks a delegated EOA
 SECP256K1_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
+
+# The EIP-1559 payload, declared once: the reader checks every field's kind and size before it
+# builds anything, so an access list of empty items is refused at its first item.
+_ACCESS_ENTRY = Fields((("address", Bytes(20, 20)),
+                        ("storage_keys", ListOf(Bytes(32, 32), MAX_TRANSACTION_BYTES // 33,
+                                                "storage keys"))))
+_DYNAMIC_FEE_SHAPE = Fields((
+    ("chain_id", Uint()), ("nonce", Uint()), ("max_priority_fee_per_gas", Uint()),
+    ("max_fee_per_gas", Uint()), ("gas", Uint()), ("to", Bytes(20)), ("value", Uint()),
+    ("data", Bytes(MAX_TRANSACTION_BYTES)),
+    ("access_list", ListOf(_ACCESS_ENTRY, MAX_TRANSACTION_BYTES // 23, "entries")),
+    ("y_parity", Uint()), ("r", Uint()), ("s", Uint()),
+))
 
 
 def intrinsic_gas(data: bytes, is_create: bool, access_list: Any = ()) -> int:
@@ -81,10 +97,7 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
         raise InvalidTransaction(
             f"transaction type {raw[0]:#04x} not accepted: only EIP-1559 (type 2)"
         )
-    try:
-        tx = PragueTransactionBuilder.decode(raw)
-    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError) as exc:
-        raise DecodeError(f"malformed type-2 transaction: {exc}") from exc
+    tx = _decode_dynamic_fee(raw)
     if tx.encode() != raw:
         raise DecodeError("non-canonical transaction encoding")
     if tx.chain_id != chain_id:
@@ -134,6 +147,22 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
         raw=raw,
     )
     return info, tx
+
+
+def _decode_dynamic_fee(raw: bytes) -> Any:
+    """The py-evm object of a type-2 transaction, from fields the shape has already checked."""
+    try:
+        fields = decode_rlp(raw[1:], _DYNAMIC_FEE_SHAPE, "transaction")
+    except DecodeError as exc:
+        raise DecodeError(f"malformed type-2 transaction: {exc}") from None
+    if len(fields[5]) not in (0, 20):
+        raise DecodeError(f"malformed type-2 transaction: 'to' is {len(fields[5])} bytes, "
+                          "expected 20 (or empty for a contract creation)")
+    try:
+        inner = DynamicFeeTransaction.deserialize(fields)
+    except (rlp.DeserializationError, rlp.exceptions.RLPException) as exc:
+        raise DecodeError(f"malformed type-2 transaction: {exc}") from exc
+    return PragueTypedTransaction(DYNAMIC_FEE_TX_TYPE, inner)
 
 
 def check_against_state(

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,6 +50,7 @@ from poqw.errors import (
     StorageError,
 )
 from poqw.node.blockchain import ImportResult
+from poqw.node.importer import UntrustedWork
 from poqw.node.service import Node
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig
@@ -190,6 +191,10 @@ class NetworkService:
         self._announce_handle: asyncio.TimerHandle | None = None
         self._discovered_dials: TokenBucket | None = None  # made on the loop's clock
         self._dialing_discovered: set[tuple[str, int]] = set()
+        # Decoding and validating peers' data runs here, off the loop (see poqw.node.importer).
+        self.untrusted = UntrustedWork(node)
+        self._sync_imports: deque[tuple[SyncManager, int, bytes, bytes]] = deque()
+        self._importing = False
         node.subscribe(self._on_head_threadsafe)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -219,6 +224,7 @@ class NetworkService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.untrusted.close()
         with contextlib.suppress(Exception):
             await self.transport.close()
         if self._loop is not None:
@@ -410,7 +416,7 @@ class NetworkService:
                 self._log_close(session, event)
                 return
             elif key is not None:
-                self._handle(key, session, event)
+                await self._handle_untrusted(key, session, event)
                 session.flush()
                 if session.state is ConnectionState.CLOSED:  # ended (a ban, say)
                     for rest in session.pending_events():
@@ -470,10 +476,6 @@ class NetworkService:
                 if missing:
                     with contextlib.suppress(LocalProtocolError):
                         peer.request_transactions(missing[:64], now)
-        elif isinstance(event, ev.BlocksReceived):
-            self._blocks_received(key, session, event)
-        elif isinstance(event, ev.HeadersReceived):
-            self._headers_received(key, session, event)
         elif isinstance(event, ev.HeadersRequested):
             fork = find_fork_point(event.locator, node.canonical_height_of)
             count = min(event.max_count, MAX_HEADERS_PER_MESSAGE)
@@ -494,13 +496,23 @@ class NetworkService:
             wanted_txs = set(event.hashes)
             peer.respond_transactions(event.request_id, tuple(
                 i.raw for i in node.mempool.transactions() if i.tx_hash in wanted_txs)[:64])
-        elif isinstance(event, ev.TransactionsReceived):
-            self._transactions_received(event)
         elif isinstance(event, ev.RequestTimedOut | ev.RequestFailed):
             self._request_failed(key, event.request_id)
         elif isinstance(event, ev.PeerMisbehaved):
             log.info("peer %s misbehaved (+%d, score %.0f): %s", key.hex()[:16], event.points,
                      event.score, event.reason)
+
+    async def _handle_untrusted(self, key: bytes, session: PeerSession, event: ev.Event) -> None:
+        """Events that make us decode or validate the peer's data await the worker thread;
+        this peer's next event waits, every other peer is served meanwhile."""
+        if isinstance(event, ev.BlocksReceived):
+            await self._blocks_received(key, session, event)
+        elif isinstance(event, ev.HeadersReceived):
+            await self._headers_received(key, session, event)
+        elif isinstance(event, ev.TransactionsReceived):
+            await self._transactions_received(key, session, event)
+        else:
+            self._handle(key, session, event)
 
     def _request(self, key: bytes, session: PeerSession, kind: str,
                  hashes: tuple[bytes, ...]) -> None:
@@ -532,24 +544,23 @@ class NetworkService:
                                                    for i in range(count)) if h is not None)
         return tuple(b for b in found if b is not None)
 
-    def _blocks_received(self, key: bytes, session: PeerSession,
-                         event: ev.BlocksReceived) -> None:
+    async def _blocks_received(self, key: bytes, session: PeerSession,
+                               event: ev.BlocksReceived) -> None:
         kind, requested = self._requests.pop((key, event.request_id), ("push", ()))
         self.stats["blocks_received"] += len(event.blocks)
         if kind != "sync":
             for data in event.blocks:
-                result = self._import(key, session, data)
+                result = await self._import(key, session, data)
                 if result is not None and result.status == "orphan":
-                    self._orphaned(key, session, data, result)
+                    await self._orphaned(key, session, data, result)
             self._penalize_dropped_orphans()
             return
-        by_hash: dict[bytes, bytes] = {}
-        for data in event.blocks:
-            try:
-                by_hash[bytes(decode_block(bytes(data), self.node.chain.limits).hash())] = data
-            except DecodeError as exc:
-                self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
-                return
+        try:
+            hashes = await self.untrusted.block_hashes(event.blocks)
+        except DecodeError as exc:
+            self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
+            return
+        by_hash = dict(zip(hashes, event.blocks, strict=True))
         for block_hash in by_hash:
             if self.sync.holds(block_hash):  # only what the sync will hand over
                 self._sync_source[block_hash] = key
@@ -559,9 +570,10 @@ class NetworkService:
         self.sync.blocks_received(key, requested, by_hash, self._now())
         self._pump_sync()
 
-    def _import(self, key: bytes, session: PeerSession, data: bytes) -> ImportResult | None:
+    async def _import(self, key: bytes, session: PeerSession, data: bytes
+                      ) -> ImportResult | None:
         try:
-            result = self.node.import_block_bytes(data)
+            result = await self.untrusted.import_block(data)
         except DecodeError as exc:
             self._penalize(key, session, f"undecodable block: {exc}", Penalty.MALFORMED)
             return None
@@ -576,11 +588,11 @@ class NetworkService:
             self.stats["blocks_imported"] += len(result.imported)
         return result
 
-    def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
-                  result: ImportResult) -> None:
+    async def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
+                        result: ImportResult) -> None:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
-        number = int(decode_block(bytes(data), self.node.chain.limits).header.number)
+        number = await self.untrusted.block_number(data)
         self._orphan_senders[result.block_hash] = (key, number)
         self._limit_orphans_of(key, session)
         if session.state is ConnectionState.CLOSED:
@@ -641,8 +653,8 @@ class NetworkService:
             proofs.append(decode_block(stored.body, limits).proof.encode())
         return tuple(headers), tuple(proofs)
 
-    def _headers_received(self, key: bytes, session: PeerSession,
-                          event: ev.HeadersReceived) -> None:
+    async def _headers_received(self, key: bytes, session: PeerSession,
+                                event: ev.HeadersReceived) -> None:
         """Check every header and its work proof against its parent (ours, or one checked
         earlier in this sync), then tell the sync how much work they prove."""
         kind, _ = self._requests.pop((key, event.request_id), ("", ()))
@@ -654,8 +666,10 @@ class NetworkService:
             if len(event.proofs) != len(event.headers):
                 raise DecodeError(f"{len(event.headers)} headers but {len(event.proofs)} "
                                   "proofs")
-            pairs = [(decode_header(bytes(raw)), decode_proof(bytes(proof), node.chain.limits))
-                     for raw, proof in zip(event.headers, event.proofs, strict=True)]
+            limits = node.chain.limits
+            pairs = await self.untrusted.run(lambda: [
+                (decode_header(bytes(raw)), decode_proof(bytes(proof), limits))
+                for raw, proof in zip(event.headers, event.proofs, strict=True)])
         except DecodeError as exc:
             self.sync.headers_failed(key, now)
             self._penalize(key, session, f"undecodable header: {exc}", Penalty.MALFORMED)
@@ -738,23 +752,38 @@ class NetworkService:
             elif isinstance(action, RequestBlocks):
                 self._request(key, session, "sync", action.hashes)
             session.flush()
-        for height, block_hash, data in self.sync.take_ready():
-            sender = self._sync_source.pop(block_hash, None)
-            if self.node.store.has(block_hash):
-                continue
-            session = self.peers.get(sender) if sender is not None else None
-            try:
-                result = self.node.import_block_bytes(data)
-                self.stats["blocks_imported"] += len(result.imported)
-            except (InvalidBlock, DecodeError) as exc:
-                log.warning("synced block %d 0x%s is invalid: %s", height, block_hash.hex()[:16],
-                            exc)
-                self.stats["invalid_blocks"] += 1
-                if sender is not None and session is not None:
-                    self._penalize(sender, session, f"invalid block in sync: {exc}",
-                                   Penalty.INVALID_DATA)
-                self._reset_sync()
-                return
+        self._sync_imports.extend((self.sync, *ready) for ready in self.sync.take_ready())
+        if self._sync_imports and not self._importing:
+            self._importing = True
+            self._spawn(self._import_synced, "the synced-block importer")
+
+    async def _import_synced(self) -> None:
+        """Import synced blocks in height order on the worker thread; a block the plan that
+        produced it no longer owns (the sync was reset meanwhile) is dropped."""
+        try:
+            while self._sync_imports:
+                sync, height, block_hash, data = self._sync_imports.popleft()
+                if sync is not self.sync:
+                    continue
+                sender = self._sync_source.pop(block_hash, None)
+                if self.node.store.has(block_hash):
+                    continue
+                try:
+                    result = await self.untrusted.import_block(data)
+                    self.stats["blocks_imported"] += len(result.imported)
+                except (InvalidBlock, DecodeError) as exc:
+                    log.warning("synced block %d 0x%s is invalid: %s", height,
+                                block_hash.hex()[:16], exc)
+                    self.stats["invalid_blocks"] += 1
+                    session = self.peers.get(sender) if sender is not None else None
+                    if sender is not None and session is not None:
+                        self._penalize(sender, session, f"invalid block in sync: {exc}",
+                                       Penalty.INVALID_DATA)
+                    self._reset_sync()
+        except Exception:  # a bug: say so once; the next sync poll starts a fresh importer
+            log.exception("importing synced blocks failed")
+        finally:
+            self._importing = False
 
     def _new_sync(self, old: SyncManager | None = None) -> SyncManager:
         tip = self.node.tip()
@@ -809,15 +838,14 @@ class NetworkService:
                 continue
             self._spawn(functools.partial(self._dial_discovered, address), "a dial")
 
-    def _transactions_received(self, event: ev.TransactionsReceived) -> None:
-        accepted = []
-        for raw in event.transactions:
-            try:
-                accepted.append(bytes(self.node.submit_transaction(raw).tx_hash))
-            except PoqwError as exc:
-                log.info("transaction refused: %s", exc)
-        if accepted:
-            self.announce(transactions=tuple(accepted))
+    async def _transactions_received(self, key: bytes, session: PeerSession,
+                                     event: ev.TransactionsReceived) -> None:
+        admitted = await self.untrusted.admit_transactions(event.transactions)
+        if admitted.undecodable:  # bytes no honest node relays: it decodes before it relays
+            self._penalize(key, session, f"{len(admitted.undecodable)} undecodable transactions, "
+                           f"first: {admitted.undecodable[0]}", Penalty.MALFORMED)
+        if admitted.accepted:
+            self.announce(transactions=tuple(admitted.accepted))
 
     def announce(self, blocks: tuple[bytes, ...] = (), transactions: tuple[bytes, ...] = ()
                  ) -> None:

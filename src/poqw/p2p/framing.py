@@ -3,7 +3,9 @@
 The header is ``magic (4) | version (1) | type (1) | request id (4) | payload length (4)``, all
 big-endian. ``FrameDecoder`` accepts the byte stream in any chunking (one byte at a time is fine)
 and checks magic, version, type and the type's payload limit as soon as the header is complete,
-before buffering any payload, so an oversize message costs the receiver nothing.
+before buffering any payload, so an oversize message costs the receiver nothing. Until the join
+handshake completes only the join messages (and DISCONNECT), with their small limits, are
+accepted: an unauthenticated peer cannot make us buffer or decode a large message.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ PROTOCOL_VERSION = 1
 MAX_REQUEST_ID = 2**32 - 1
 _HEADER = struct.Struct(">4sBBII")
 HEADER_SIZE = _HEADER.size
+# What an unauthenticated peer may send: the handshake and a goodbye, each a few hundred bytes.
+PRE_JOIN_TYPES = frozenset({MessageType.JOIN_REQUEST, MessageType.JOIN_RESPONSE,
+                            MessageType.JOIN_CONFIRM, MessageType.DISCONNECT})
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,18 @@ class FrameDecoder:
     A ``MalformedMessage`` (bad payload in a well-formed frame) leaves the stream usable. After
     any other ``RemoteProtocolError`` (bad magic, version, type or length) the stream cannot be
     resynchronised: the decoder stays broken and every further call raises the same error.
+    With ``joined=False`` only ``PRE_JOIN_TYPES`` are accepted until :meth:`join` is called.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, joined: bool = True) -> None:
         self._buffer = bytearray()
         self._header: tuple[MessageType, int, int] | None = None
         self._error: RemoteProtocolError | None = None
+        self._joined = joined
+
+    def join(self) -> None:
+        """The handshake completed: from the next frame on, every message type is accepted."""
+        self._joined = True
 
     @property
     def buffered(self) -> int:
@@ -95,7 +106,7 @@ class FrameDecoder:
             if len(self._buffer) < HEADER_SIZE:
                 self._check_magic_prefix()
                 return None
-            self._header = parse_header(bytes(self._buffer[:HEADER_SIZE]))
+            self._header = parse_header(bytes(self._buffer[:HEADER_SIZE]), self._joined)
             del self._buffer[:HEADER_SIZE]
         message_type, request_id, length = self._header
         if len(self._buffer) < length:
@@ -112,8 +123,9 @@ class FrameDecoder:
             raise RemoteProtocolError(f"bad magic {prefix.hex()}, expected {MAGIC.hex()}")
 
 
-def parse_header(header: bytes) -> tuple[MessageType, int, int]:
-    """(type, request id, payload length) from 14 header bytes, checking every field."""
+def parse_header(header: bytes, joined: bool = True) -> tuple[MessageType, int, int]:
+    """(type, request id, payload length) from 14 header bytes, checking every field
+    (and, before the join, that the type is one of ``PRE_JOIN_TYPES``)."""
     magic, version, type_code, request_id, length = _HEADER.unpack(header)
     if magic != MAGIC:
         raise RemoteProtocolError(f"bad magic {magic.hex()}, expected {MAGIC.hex()}")
@@ -124,6 +136,9 @@ def parse_header(header: bytes) -> tuple[MessageType, int, int]:
         message_type = MessageType(type_code)
     except ValueError:
         raise RemoteProtocolError(f"unknown message type {type_code}") from None
+    if not joined and message_type not in PRE_JOIN_TYPES:
+        raise RemoteProtocolError(
+            f"{message_type.name} (payload length {length}) before the handshake finished")
     limit = MAX_PAYLOAD[message_type]
     if length > limit:
         raise RemoteProtocolError(

@@ -3,7 +3,9 @@
 Blocks, headers and transactions are opaque bytes at this layer; they are named by 32-byte
 hashes. Every message type has a hard payload limit (``MAX_PAYLOAD``) that the framing layer
 checks before it reads a single payload byte, and every list and string inside a payload has
-its own limit, so a peer cannot make us allocate more than a few megabytes per message.
+its own limit, declared in the message's ``SHAPE`` and checked while the payload is read (before
+the item it bounds is built), so a peer cannot make us allocate more than a few megabytes per
+message, nor spend more than linear time on it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from poqw.encoding.rlp import Bytes, Fields, ListOf, Shape, Uint
 from poqw.errors import LocalProtocolError, MalformedMessage
 from poqw.p2p.codec import (
     decode_payload,
@@ -161,6 +164,22 @@ MAX_PAYLOAD: dict[MessageType, int] = {
 }
 
 
+_HASH = Bytes(HASH_SIZE, HASH_SIZE)
+_SIGNATURE = Bytes(SIGNATURE_SIZE, SIGNATURE_SIZE)
+
+
+def _record(**fields: Shape) -> Fields:
+    """The shape of an RLP list of named fields, in declaration order."""
+    return Fields(tuple(fields.items()))
+
+
+_HELLO = _record(node_id=Bytes(NODE_ID_SIZE, NODE_ID_SIZE), chain_id=Uint(8), genesis_hash=_HASH,
+                 height=Uint(8), tip=_HASH, work=Uint(), listen_host=Bytes(MAX_HOST_BYTES),
+                 listen_port=Uint(2), nonce=Bytes(NONCE_SIZE, NONCE_SIZE),
+                 agent=Bytes(MAX_AGENT_BYTES))
+_REASON = _record(code=Uint(2), reason=Bytes(MAX_REASON_BYTES))
+
+
 def _check_count(what: str, items: tuple[Any, ...] | dict[str, Any], max_items: int) -> None:
     """Refuse to build a message the peer would refuse to read (a bug on our side)."""
     if len(items) > max_items:
@@ -185,7 +204,7 @@ class Message:
     """Base of every message: ``TYPE`` names its wire code; ``to_rlp`` gives the payload items."""
 
     TYPE: ClassVar[MessageType]
-    FIELDS: ClassVar[int] = 0
+    SHAPE: ClassVar[Fields] = _record()  # what the payload must be, checked while reading it
 
     def to_rlp(self) -> list[Any]:
         return []
@@ -251,7 +270,7 @@ class JoinRequest(Message):
     """The initiator's hello (with its nonce, which the responder must sign)."""
 
     TYPE = MessageType.JOIN_REQUEST
-    FIELDS = 1
+    SHAPE = _record(hello=_HELLO)
     hello: Hello
 
     def to_rlp(self) -> list[Any]:
@@ -267,7 +286,7 @@ class JoinResponse(Message):
     """The responder's hello and its signature binding its key, its TLS certificate, our nonce."""
 
     TYPE = MessageType.JOIN_RESPONSE
-    FIELDS = 2
+    SHAPE = _record(hello=_HELLO, signature=_SIGNATURE)
     hello: Hello
     signature: bytes
 
@@ -285,7 +304,7 @@ class JoinConfirm(Message):
     """The initiator's signature over its TLS certificate and the responder's nonce."""
 
     TYPE = MessageType.JOIN_CONFIRM
-    FIELDS = 1
+    SHAPE = _record(signature=_SIGNATURE)
     signature: bytes
 
     def to_rlp(self) -> list[Any]:
@@ -301,7 +320,7 @@ class Heartbeat(Message):
     """Sent every 15 s; carries the sender's current tip so peers learn of new work."""
 
     TYPE = MessageType.HEARTBEAT
-    FIELDS = 3
+    SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint())
     height: int
     tip: bytes
     work: int
@@ -321,7 +340,8 @@ class Gossip(Message):
     """An announcement of new blocks and transactions by hash; the receiver fetches each once."""
 
     TYPE = MessageType.GOSSIP
-    FIELDS = 2
+    SHAPE = _record(blocks=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"),
+                    transactions=ListOf(_HASH, MAX_GOSSIP_HASHES, "hashes"))
     blocks: tuple[bytes, ...] = ()
     transactions: tuple[bytes, ...] = ()
 
@@ -344,7 +364,8 @@ class BlockRequest(Message):
     """Blocks by hash (``hashes``), or by height range (``start``, ``count``): exactly one."""
 
     TYPE = MessageType.BLOCK_REQUEST
-    FIELDS = 3
+    SHAPE = _record(hashes=ListOf(_HASH, MAX_BLOCKS_PER_MESSAGE, "hashes"), start=Uint(8),
+                    count=Uint(2))
     hashes: tuple[bytes, ...] = ()
     start: int = 0
     count: int = 0
@@ -376,7 +397,7 @@ class BlockSubmit(Message):
     """Encoded blocks: a new block pushed unasked (request id 0) or a BLOCK_REQUEST answer."""
 
     TYPE = MessageType.BLOCK_SUBMIT
-    FIELDS = 1
+    SHAPE = _record(blocks=ListOf(Bytes(MAX_BLOCK_BYTES), MAX_BLOCKS_PER_MESSAGE, "blocks"))
     blocks: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -397,7 +418,7 @@ class GetHeaders(Message):
     """Headers after the first locator hash on the responder's best chain (Bitcoin-style)."""
 
     TYPE = MessageType.GET_HEADERS
-    FIELDS = 2
+    SHAPE = _record(locator=ListOf(_HASH, MAX_LOCATOR_HASHES, "hashes"), max_count=Uint(4))
     locator: tuple[bytes, ...]
     max_count: int
 
@@ -424,7 +445,10 @@ class Headers(Message):
     to ``headers[i]``), so the receiver checks every header's work before believing it."""
 
     TYPE = MessageType.HEADERS
-    FIELDS = 2
+    SHAPE = _record(headers=ListOf(Bytes(MAX_HEADER_BYTES), MAX_HEADERS_PER_MESSAGE,
+                                    "headers"),
+                    proofs=ListOf(Bytes(MAX_HEADER_PROOF_BYTES), MAX_HEADERS_PER_MESSAGE,
+                                  "proofs"))
     headers: tuple[bytes, ...]
     proofs: tuple[bytes, ...] = ()
 
@@ -458,7 +482,7 @@ class StatusResponse(Message):
     """The responder's height, tip, cumulative work and number of connected peers."""
 
     TYPE = MessageType.STATUS_RESPONSE
-    FIELDS = 4
+    SHAPE = _record(height=Uint(8), tip=_HASH, work=Uint(), peer_count=Uint(4))
     height: int
     tip: bytes
     work: int
@@ -486,7 +510,9 @@ class StatsResponse(Message):
     """Mining statistics as a small map of names to integers or short texts."""
 
     TYPE = MessageType.STATS_RESPONSE
-    FIELDS = 1
+    SHAPE = _record(stats=ListOf(
+        _record(key=Bytes(MAX_STAT_KEY_BYTES), kind=Bytes(1), value=Bytes(MAX_STAT_TEXT_BYTES)),
+        MAX_STATS_ENTRIES, "entries"))
     stats: dict[str, int | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -541,7 +567,10 @@ class PeerAddress:
 @dataclass(frozen=True)
 class Peers(Message):
     TYPE = MessageType.PEERS
-    FIELDS = 1
+    SHAPE = _record(peers=ListOf(
+        _record(node_id=Bytes(NODE_ID_SIZE, NODE_ID_SIZE), host=Bytes(MAX_HOST_BYTES),
+                port=Uint(2)),
+        MAX_PEERS_PER_MESSAGE, "peers"))
     peers: tuple[PeerAddress, ...]
 
     def __post_init__(self) -> None:
@@ -570,7 +599,7 @@ class Error(Message):
     """A refused request (the request id says which), with a reason code and text."""
 
     TYPE = MessageType.ERROR
-    FIELDS = 2
+    SHAPE = _REASON
     code: int
     reason: str
 
@@ -588,7 +617,7 @@ class Disconnect(Message):
     """The last message on a connection: why the sender is leaving."""
 
     TYPE = MessageType.DISCONNECT
-    FIELDS = 2
+    SHAPE = _REASON
     code: int
     reason: str
 
@@ -606,7 +635,7 @@ class TxRequest(Message):
     """Raw transactions by hash (after a GOSSIP announced them)."""
 
     TYPE = MessageType.TX_REQUEST
-    FIELDS = 1
+    SHAPE = _record(hashes=ListOf(_HASH, MAX_TRANSACTIONS_PER_MESSAGE, "hashes"))
     hashes: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -625,7 +654,8 @@ class Transactions(Message):
     """Raw transactions: a TX_REQUEST answer, or pushed unasked (request id 0)."""
 
     TYPE = MessageType.TRANSACTIONS
-    FIELDS = 1
+    SHAPE = _record(transactions=ListOf(Bytes(MAX_TRANSACTION_BYTES),
+                                         MAX_TRANSACTIONS_PER_MESSAGE, "transactions"))
     transactions: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
@@ -656,5 +686,5 @@ def decode_message(message_type: MessageType, payload: bytes) -> Message:
         raise MalformedMessage(
             f"{message_type.name} payload is {len(payload)} bytes, over the limit of {limit}")
     cls = _CLASSES[message_type]
-    items = decode_payload(payload, message_type.name, cls.FIELDS)
+    items = decode_payload(payload, message_type.name, cls.SHAPE)
     return cls.from_rlp(items)

@@ -125,7 +125,7 @@ class PeerConnection:
         self._nonce = nonce
         self._proven = False  # the peer signed our nonce with the key of its node id
         self._local_fingerprint = local_fingerprint
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder(joined=False)  # join messages only, until _finish_join
         self._outgoing = bytearray()
         self._created = now
         self._last_received = now
@@ -574,6 +574,7 @@ class PeerConnection:
         if self.trust is not None:
             first = self.trust.check_and_pin(self.peer.node_id, self.peer_fingerprint, now)
         self.state = ConnectionState.READY
+        self._decoder.join()
         self._last_sent_heartbeat = now
         events.append(ev.HandshakeCompleted(self.peer, self.peer_fingerprint, first))
         self._note_tip(self.peer.height, self.peer.tip, self.peer.work, events)
