@@ -19,7 +19,8 @@ from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph, rea
 from poqw.problems.io import read_ising_json
 
 __all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "console",
-           "dask_client", "err_console", "fail_cleanly", "load_problem", "print_json"]
+           "dask_client", "ensure_folder", "err_console", "fail_cleanly", "load_problem",
+           "print_error", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,6 +59,19 @@ def load_problem(path: Path | None, random_regular: tuple[int, int] | None,
     return LoadedProblem(read_gset(path), str(path), is_maxcut=True)
 
 
+def ensure_folder(path: Path, option: str) -> Path:
+    """``path`` as an existing folder (created if missing) for the flag ``option``, or a
+    :class:`ConfigError` saying plainly why it cannot be one."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create the folder ({exc.strerror})") \
+            from None
+    return path
+
+
 def print_json(doc: Any) -> None:
     """Machine-readable output on stdout, nothing else."""
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -83,15 +97,28 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         yield client
 
 
+def print_error(message: str) -> None:
+    """The one ``error:`` line a failed command prints (on stderr)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def fail_cleanly() -> Iterator[None]:
-    """Turn poqw's expected errors into one red line and exit status 2."""
+    """Turn poqw's expected errors, and the operating system's refusals (a path that is not
+    what it should be, a full disk), into one red line and exit status 2; Ctrl-C into one line
+    and status 130."""
     try:
         yield
     except PoqwError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                          soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(2) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:

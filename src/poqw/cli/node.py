@@ -3,7 +3,9 @@
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
 :class:`~poqw.node.Node` (the miner, in its own thread) and
 :class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
-SIGINT and SIGTERM stop both cleanly between puzzle attempts.
+SIGINT and SIGTERM stop both cleanly between puzzle attempts. The node supervises the miner
+thread: if it fails (unknown sampler, wrong passphrase, corrupt or used-up key...) the node stops,
+the reason goes to the log and the console gets one ``error:`` line and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import contextlib
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,7 +83,10 @@ def cpu(
         raise typer.BadParameter("--blocks must be at least 1")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
+        if cfg.global_.auto_mine:
+            node.prepare_mining()  # a wrong key or sampler fails here, before serving peers
         mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover))
+        node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
                       highlight=False)
 
@@ -130,14 +134,14 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     result: list[int] = []
 
     def mine() -> None:
-        try:
-            result.append(_mine(node, blocks, stop_at))
-        finally:
-            if blocks is not None:
-                loop.call_soon_threadsafe(stop.set)
+        result.append(_mine(node, blocks, stop_at))
 
-    thread = threading.Thread(target=mine, name=f"poqw-miner-{g.node_name}", daemon=True)
-    thread.start()
+    def miner_ended() -> None:
+        # --blocks reached, or the miner failed (node.miner_failure): stop serving too
+        if blocks is not None or node.miner_failure is not None:
+            loop.call_soon_threadsafe(stop.set)
+
+    thread = node.start_miner(mine, on_exit=miner_ended)
     try:
         await stop.wait()
     finally:
