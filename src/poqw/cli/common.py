@@ -18,9 +18,9 @@ from poqw.errors import ConfigError, PoqwError
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph, read_gset
 from poqw.problems.io import read_ising_json
 
-__all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "console",
-           "dask_client", "ensure_folder", "err_console", "fail_cleanly", "load_problem",
-           "print_error", "print_json"]
+__all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "connect_scheduler",
+           "console", "dask_client", "ensure_folder", "err_console", "fail_cleanly",
+           "load_problem", "print_error", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -88,13 +88,40 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     if scheduler is None and workers is None:
         yield None
         return
+    if scheduler is not None:
+        client = connect_scheduler(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
     from poqw.compute.slicing import local_cluster
 
     if workers is not None and workers < 1:
         raise ConfigError(f"--dask-workers must be at least 1, got {workers}")
-    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                       address=scheduler) as client:
+    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True) as client:
         yield client
+
+
+DASK_CONNECT_TIMEOUT = 10.0
+
+
+def connect_scheduler(address: str, timeout: float = DASK_CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` for the scheduler at ``address``, or a :class:`ConfigError`
+    within ``timeout`` seconds when nothing there speaks Dask's protocol."""
+    from distributed import Client
+
+    if not address.strip():
+        raise ConfigError("a Dask scheduler address must be non-empty, like tcp://host:8786")
+    try:
+        return Client(address, timeout=timeout)
+    except Exception as exc:
+        # whatever answers at a wrong address makes distributed fail in its own way (a timeout,
+        # a refused connection, even a MemoryError from a garbage frame length): one message
+        detail = ("what answered does not speak Dask's protocol" if isinstance(exc, MemoryError)
+                  else f"{type(exc).__name__}: {exc}")
+        raise ConfigError(f"no Dask scheduler at {address} (waited at most {timeout:g} s): "
+                          f"{detail}") from None
 
 
 def print_error(message: str) -> None:

@@ -31,7 +31,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from poqw.cli.common import command, console, err_console, print_json
+from poqw.cli.common import command, console, ensure_folder, err_console, print_json
 from poqw.errors import ConfigError, PoqwError
 
 __all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
@@ -255,8 +255,8 @@ def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
                   base_port: int | None, run_dir: Path | None, drift: int | None,
                   timeout: float, print_only: bool) -> None:
     """What ``devnet`` and ``simulate`` share: plan, then print or run."""
-    directory = run_dir or Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = ensure_folder(run_dir, "--run-dir") if run_dir is not None else \
+        Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
     genesis = write_genesis(directory, drift)
     plans = plan_network(kinds, directory, genesis, base_port)
     notes = {f"{p.kind}: {p.note}" for p in plans if p.note}
