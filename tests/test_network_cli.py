@@ -1,5 +1,6 @@
-"""``poqw simulate --print-only`` plans the right node commands, and ``poqw devnet --blocks B
---json`` runs real node processes until each reached height B, then stops them all."""
+"""``poqw simulate --print-only`` plans the right node commands, ``poqw devnet --blocks B
+--json`` runs real node processes until all agree on one tip at height B, then stops them all
+("ok" only then), and the live view says what happens in the first minute."""
 
 from __future__ import annotations
 
@@ -44,8 +45,36 @@ def test_devnet_runs_until_every_node_reaches_the_height(tmp_path: Path) -> None
     for node in doc["nodes"]:
         assert node["height"] >= 3 and node["peers"] == 1
         assert node["tip"].startswith("0x") and len(node["tip"]) == 66
+    # "ok" means one common tip, and the JSON says which
+    tips = {node["tip"] for node in doc["nodes"]}
+    assert len(tips) == 1 and doc["converged"] is True
+    assert doc["tips"] == {tips.pop(): [node["name"] for node in doc["nodes"]]}
     # every process was stopped: each wrote its final status and released its data directory
     for node in doc["nodes"]:
         status = json.loads((tmp_path / node["name"] / "network.json").read_text())
         assert status["running"] is False
         assert "stopped" in (tmp_path / node["name"] / "node.log").read_text()
+
+
+def test_devnet_view_explains_the_first_minute() -> None:
+    from rich.console import Console
+
+    from poqw.cli.devnet import _view
+
+    def render(rows: list[dict[str, object]]) -> str:
+        console = Console(record=True, width=200)
+        console.print(_view(rows, 0.0, "12:00:00", 3))
+        return console.export_text()
+
+    row = {"name": "node0-cpu", "kind": "cpu", "port": 1, "height": None, "tip": None,
+           "peers": None, "mined": 0, "won": 0, "next_energy_bound": None}
+    text = render([row, {**row, "name": "node1-cpu"}])
+    assert "…" not in text and "genesis stamped 12:00:00" in text
+    assert "starting the node processes" in text
+    started = {**row, "height": 0, "tip": "0x" + "ab" * 32, "peers": 0}
+    assert "connecting" in render([started, {**started, "name": "node1-cpu"}])
+    joined = {**started, "peers": 1}
+    assert "mining the first block" in render([joined, {**joined, "name": "node1-cpu"}])
+    split = [{**joined, "height": 3}, {**joined, "name": "node1-cpu", "height": 3,
+                                        "tip": "0x" + "cd" * 32}]
+    assert "waiting for every node to settle on one tip" in render(split)
