@@ -1,16 +1,22 @@
 """A node whose miner cannot go on fails loudly: real ``poqw node cpu`` processes, each stopped
 by one mistake (unknown sampler, wrong passphrase, corrupt key, a key in a missing folder, a
 data directory that is a file, a one-time key used up while mining). Each must exit non-zero
-with exactly one ``error:`` line naming the problem, the reason in node.log, and no traceback.
+with exactly one ``error:`` line naming the problem, the reason in node.log, and no traceback;
+with ``--keep-serving`` (mining optional) the node says so, keeps serving and reports it in
+network.json.
 """
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from framework import wait_until
 
 from poqw.crypto import new_key
 
@@ -23,6 +29,14 @@ def run_node(datadir: Path, *args: str, timeout: float = 180) -> subprocess.Comp
            "--port", "0", "--no-discover", "--auto-mine", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
+
+
+def status(datadir: Path) -> dict[str, Any]:
+    try:
+        doc: dict[str, Any] = json.loads((datadir / "network.json").read_text())
+        return doc
+    except (OSError, ValueError):
+        return {}
 
 
 def assert_loud_failure(result: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -95,3 +109,38 @@ def test_used_up_key_while_mining_stops_the_node(tmp_path: Path,
     assert sum(1 for out in result.stdout.splitlines() if out.startswith("block ")) == 4
     log = (datadir / "node.log").read_text()
     assert "mining stopped" in log and "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_optional_mining_stops_and_says_so_while_the_node_serves(
+        tmp_path: Path, passphrase_file: Path) -> None:
+    # --keep-serving: a used-up key stops mining, not the node; console and network.json say so
+    key = tmp_path / "small.key"
+    new_key(key, PASSPHRASE, height=2)
+    datadir = tmp_path / "data"
+    cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
+           "--port", "0", "--no-discover", "--auto-mine", "--keep-serving", "--key-file",
+           str(key), "--passphrase-file", str(passphrase_file)]
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: "failed" in str(status(datadir).get("mining")), 120,
+                       "network.json to report the failed miner")
+            assert proc.poll() is None  # still serving
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    assert "Traceback" not in stdout + stderr
+    assert proc.returncode == 0, stderr
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "mining stopped" in warnings[0]
+    assert "still serving peers" in warnings[0]
+    assert sum(1 for line in stdout.splitlines() if line.startswith("block ")) == 4
+    final = status(datadir)
+    assert final["running"] is False and str(final["mining"]).startswith("failed: mining stopped")

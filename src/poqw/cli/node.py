@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from poqw.cli.common import command, console
+from poqw.cli.common import command, console, err_console
 
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
@@ -52,6 +53,9 @@ def cpu(
     stop_mining_at: Annotated[int | None, typer.Option(
         help="Stop mining once the chain reaches this height, but keep serving peers.")
                               ] = None,
+    keep_serving: Annotated[bool, typer.Option(
+        "--keep-serving", help="Mining is optional: if the miner fails (say its key is used "
+        "up), say so and keep serving peers instead of stopping the node.")] = False,
     discover: Annotated[bool, typer.Option("--discover/--no-discover",
                                            help="Also join peers that peers tell us about.")
                         ] = True,
@@ -83,10 +87,12 @@ def cpu(
         raise typer.BadParameter("--blocks must be at least 1")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
-        if cfg.global_.auto_mine:
+        if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # a wrong key or sampler fails here, before serving peers
-        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover))
-        node.raise_miner_failure()
+        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
+                                   keep_serving))
+        if not keep_serving:
+            node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
                       highlight=False)
 
@@ -113,7 +119,7 @@ def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
 
 
 async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
-                 stop_at: int | None, discover: bool) -> int:
+                 stop_at: int | None, discover: bool, keep_serving: bool = False) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
     from poqw.node.network import NetworkService
 
@@ -136,9 +142,17 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     def mine() -> None:
         result.append(_mine(node, blocks, stop_at))
 
+    def say_mining_stopped() -> None:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(node.miner_failure))}; still "
+                          f"serving peers (--keep-serving)", highlight=False, soft_wrap=True)
+        service.mark_changed()
+
     def miner_ended() -> None:
-        # --blocks reached, or the miner failed (node.miner_failure): stop serving too
-        if blocks is not None or node.miner_failure is not None:
+        # --blocks reached, or the miner failed (node.miner_failure): stop serving too, unless
+        # mining is optional here
+        if node.miner_failure is not None and keep_serving:
+            loop.call_soon_threadsafe(say_mining_stopped)
+        elif blocks is not None or node.miner_failure is not None:
             loop.call_soon_threadsafe(stop.set)
 
     thread = node.start_miner(mine, on_exit=miner_ended)

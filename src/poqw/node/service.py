@@ -128,6 +128,8 @@ class Node:
         self.miner: Miner | None = None
         self.stop_event = threading.Event()
         self.miner_failure: MiningStopped | None = None
+        self.mining = "off"
+        """What the miner is doing, for status reports: off, mining, stopped or failed: why."""
         self._thread: threading.Thread | None = None
         tip = self.chain.tip()
         log.info("node %s started on %s: genesis %s, height %d, tip 0x%s; config %s",
@@ -305,10 +307,13 @@ class Node:
             raise ConfigError("the node is already running")
 
         def supervised() -> None:
+            self.mining = "mining"
             try:
                 body()
+                self.mining = "stopped"
             except BaseException as exc:  # the owner reports every failure, bugs included
                 self.miner_failure = self._record_miner_failure(exc)
+                self.mining = f"failed: {self.miner_failure}"
                 self.stop_event.set()
             finally:
                 if on_exit is not None:
