@@ -21,6 +21,7 @@ import typer
 from rich.markup import escape
 
 from poqw.cli.common import command, console, err_console
+from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
@@ -85,6 +86,8 @@ def cpu(
     cfg = load_config(config, overrides)
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
+    if blocks is not None and not cfg.global_.auto_mine:
+        raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
         if cfg.global_.auto_mine and not keep_serving:
@@ -106,8 +109,6 @@ def _on_block(block: Any, result: Any) -> None:
 
 def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
     """The miner thread: mine until stopped, ``blocks`` mined or the tip reaches ``stop_at``."""
-    if not node.config.global_.auto_mine:
-        return 0
     miner = node.make_miner(_on_block)
     mined = 0
     while not node.stop_event.is_set() and (blocks is None or mined < blocks):
@@ -155,12 +156,13 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
         elif blocks is not None or node.miner_failure is not None:
             loop.call_soon_threadsafe(stop.set)
 
-    thread = node.start_miner(mine, on_exit=miner_ended)
+    thread = node.start_miner(mine, on_exit=miner_ended) if g.auto_mine else None
     try:
         await stop.wait()
     finally:
         node.stop_event.set()
-        await loop.run_in_executor(None, thread.join)
+        if thread is not None:
+            await loop.run_in_executor(None, thread.join)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
