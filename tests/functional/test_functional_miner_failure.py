@@ -94,6 +94,10 @@ def test_paths_that_cannot_be_used(tmp_path: Path, passphrase_file: Path) -> Non
     result = run_node(a_file, "--blocks", "1")
     assert_loud_failure(result, str(a_file), "not a folder")
 
+    result = run_node(tmp_path / "data", "--log-file", str(tmp_path / "no-such-folder" / "x.log"),
+                      "--blocks", "1")
+    assert_loud_failure(result, "log file", "no-such-folder")
+
 
 @pytest.mark.slow
 def test_used_up_key_while_mining_stops_the_node(tmp_path: Path,

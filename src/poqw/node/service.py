@@ -149,7 +149,12 @@ class Node:
         return fd
 
     def _start_logging(self) -> logging.Handler:
-        handler = logging.FileHandler(self.config.log_path, encoding="utf-8")
+        try:
+            handler = logging.FileHandler(self.config.log_path, encoding="utf-8")
+        except OSError as exc:
+            os.close(self._lock_fd)
+            raise ConfigError(f"cannot open the log file {self.config.log_path}: "
+                              f"{exc.strerror}") from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         root = logging.getLogger("poqw")
         root.addHandler(handler)
