@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -21,7 +21,9 @@ from poqw.errors import SamplerError
 from poqw.problems.model import IsingModel, SpinArray
 from poqw.samplers.base import PoqwSampler, sampleset_spins, split_reads
 
-__all__ = ["DEFAULT_NUM_THREADS", "SimulatedAnnealingSampler"]
+__all__ = ["DEFAULT_NUM_THREADS", "SimulatedAnnealingSampler", "run_abandonable"]
+
+Job = TypeVar("Job")
 
 DEFAULT_NUM_THREADS = 2
 MAX_NUM_THREADS = 256
@@ -93,14 +95,14 @@ class SimulatedAnnealingSampler(PoqwSampler):
                                    seed=chunk_seed, interrupt_function=cancelled.is_set)
             return sampleset_spins(result, model.num_variables)
 
-        parts = run_abandonable(run, list(zip(chunks, (int(s) for s in chunk_seeds),
-                                              strict=True)))
+        jobs = list(zip(chunks, (int(s) for s in chunk_seeds), strict=True))
+        parts = run_abandonable(lambda job, cancelled: run(*job, cancelled), jobs)
         return np.concatenate(parts, axis=0), {"num_sweeps": num_sweeps, "num_threads": threads}
 
 
-def run_abandonable(run: Callable[[int, int, threading.Event], SpinArray],
-                    jobs: Sequence[tuple[int, int]]) -> list[SpinArray]:
-    """``run(reads, seed, cancelled)`` for each job in its own daemon thread, results in order.
+def run_abandonable(run: Callable[[Job, threading.Event], SpinArray],
+                    jobs: Sequence[Job]) -> list[SpinArray]:
+    """``run(job, cancelled)`` for each job in its own daemon thread, results in order.
 
     The calling thread only waits (a wait that a signal interrupts), so a KeyboardInterrupt or
     any other exception raised there propagates at once: ``cancelled`` is set, the workers stop
@@ -109,15 +111,14 @@ def run_abandonable(run: Callable[[int, int, threading.Event], SpinArray],
     cancelled = threading.Event()
     results: list[SpinArray | BaseException | None] = [None] * len(jobs)
 
-    def work(index: int, reads: int, seed: int) -> None:
+    def work(index: int, job: Job) -> None:
         try:
-            results[index] = run(reads, seed, cancelled)
+            results[index] = run(job, cancelled)
         except BaseException as exc:  # handed to the waiting thread, which re-raises it
             results[index] = exc
 
-    workers = [threading.Thread(target=work, args=(i, reads, seed), daemon=True,
-                                name=f"poqw-annealing-{i}")
-               for i, (reads, seed) in enumerate(jobs)]
+    workers = [threading.Thread(target=work, args=(i, job), daemon=True,
+                                name=f"poqw-sampler-{i}") for i, job in enumerate(jobs)]
     for worker in workers:
         worker.start()
     try:
