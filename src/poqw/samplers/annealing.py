@@ -109,6 +109,8 @@ def run_abandonable(run: Callable[[Job, threading.Event], SpinArray],
     after their current read and nobody waits for them. A worker's exception is re-raised here.
     """
     cancelled = threading.Event()
+    if len(jobs) == 1 and threading.current_thread() is not threading.main_thread():
+        return [run(jobs[0], cancelled)]  # only the main thread gets signals: nothing to wait for
     results: list[SpinArray | BaseException | None] = [None] * len(jobs)
 
     def work(index: int, job: Job) -> None:
