@@ -73,6 +73,8 @@ def test_devnet_view_explains_the_first_minute() -> None:
     assert "starting the node processes" in text
     started = {**row, "height": 0, "tip": "0x" + "ab" * 32, "peers": 0}
     assert "connecting" in render([started, {**started, "name": "node1-cpu"}])
+    alone = {**started, "height": 2}
+    assert "mines alone" in render([alone, {**started, "name": "node1-cpu"}])
     joined = {**started, "peers": 1}
     assert "mining the first block" in render([joined, {**joined, "name": "node1-cpu"}])
     split = [{**joined, "height": 3}, {**joined, "name": "node1-cpu", "height": 3,

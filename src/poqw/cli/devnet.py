@@ -141,10 +141,14 @@ def _phase(rows: Sequence[dict[str, Any]], blocks: int | None) -> str:
     if not rows or any(r["height"] is None for r in rows):
         return ("starting the node processes: each loads its libraries, opens its data directory "
                 "and creates its miner key (10-30 s on a busy machine)")
-    if len(rows) > 1 and not all(r["peers"] for r in rows):
-        return ("connecting: each node dials the nodes started before it (QUIC on 127.0.0.1) and "
-                "they check each other's genesis")
     top = max(r["height"] for r in rows)
+    if len(rows) > 1 and not all(r["peers"] for r in rows):
+        connecting = ("connecting: each node dials the nodes started before it (QUIC on "
+                      "127.0.0.1) and they check each other's genesis")
+        if top == 0:
+            return connecting + "; meanwhile each node already mines its own first block"
+        return (connecting + "; until they meet each node mines alone, then the chain with the "
+                "most work wins")
     if top == 0:
         return ("mining the first block: each node anneals puzzles derived from the genesis hash, "
                 "its own address and a fresh salt until k spin vectors beat the energy bound")
