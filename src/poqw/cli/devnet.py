@@ -229,7 +229,8 @@ def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
     """Run the nodes with a live view (or quietly with ``as_json``); returns the exit status.
 
     With ``blocks`` it returns once every node has a peer and all are on one tip at height
-    ``blocks`` or more (0), or when ``timeout`` passes or a node dies first (1, said plainly).
+    ``blocks`` or more (0), or when ``timeout`` passes or a node dies first (1, said plainly),
+    or on Ctrl-C (130). Without ``blocks`` it runs until Ctrl-C (0).
     """
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -270,6 +271,10 @@ def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 rows = [_poll(p) for p in plans]  # the state when we were told to stop
+                if blocks is not None:  # stopped before the goal: not a success
+                    err_console.print(f"interrupted before every node agreed on one tip at "
+                                      f"height {blocks}", highlight=False)
+                    status = 130
             finally:
                 if live is not None:
                     live.stop()
