@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -80,3 +84,28 @@ def test_devnet_view_explains_the_first_minute() -> None:
     split = [{**joined, "height": 3}, {**joined, "name": "node1-cpu", "height": 3,
                                         "tip": "0x" + "cd" * 32}]
     assert "waiting for every node to settle on one tip" in render(split)
+
+
+def test_devnet_stopped_before_its_goal_is_not_ok(tmp_path: Path) -> None:
+    # SIGTERM (as Ctrl-C) before every node reached --blocks: exit 130, "ok" false, nodes stopped
+    cmd = [sys.executable, "-c", "from poqw.cli.main import main; main()", "devnet", "--nodes",
+           "1", "--blocks", "100000", "--json", "--run-dir", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        status = tmp_path / "node0-cpu" / "network.json"
+        deadline = time.monotonic() + 120
+        while not status.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the node never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr and "interrupted before" in stderr
+    doc = json.loads(stdout)
+    assert doc["ok"] is False
+    assert json.loads(status.read_text())["running"] is False

@@ -91,7 +91,7 @@ def cpu(
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
         if cfg.global_.auto_mine and not keep_serving:
-            node.prepare_mining()  # a wrong key or sampler fails here, before serving peers
+            node.prepare_mining()  # an unknown sampler fails here, before serving peers
         mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
                                    keep_serving))
         if not keep_serving:

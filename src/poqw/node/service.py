@@ -346,11 +346,12 @@ class Node:
             raise self.miner_failure
 
     def prepare_mining(self) -> None:
-        """Load the miner key and build the solver now, so a wrong passphrase, a corrupt or
-        missing key or an unknown sampler is reported before the node starts serving."""
+        """Build the solver now, so an unknown sampler is reported before the node starts
+        serving. (The key is loaded by the miner thread: building a one-time key's tree takes
+        seconds, and the node already serves peers meanwhile; a key that cannot be loaded stops
+        the node through :meth:`start_miner`'s supervision.)"""
         try:
             self._make_solver()
-            self.signer()
         except PoqwError as exc:
             log.error("cannot mine: %s", exc)
             raise
