@@ -172,13 +172,14 @@ def _view(rows: list[dict[str, Any]], started: float, genesis_time: str = "",
                    "on chain", "next energy bound"):
         table.add_column(column)
     for r in rows:
-        def shown(value: Any) -> str:
-            return "-" if value is None else str(value)
-
-        table.add_row(r["name"], r["kind"], str(r["port"]), shown(r["height"]),
-                      shown(r["tip"])[:14], shown(r["peers"]), str(r["mined"]), str(r["won"]),
-                      shown(r["next_energy_bound"]))
+        table.add_row(r["name"], r["kind"], str(r["port"]), _shown(r["height"]),
+                      _shown(r["tip"])[:14], _shown(r["peers"]), str(r["mined"]), str(r["won"]),
+                      _shown(r["next_energy_bound"]))
     return table
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 @contextmanager
