@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from poqw.cli.main import app
@@ -86,17 +87,20 @@ def test_devnet_view_explains_the_first_minute() -> None:
     assert "waiting for every node to settle on one tip" in render(split)
 
 
+@pytest.mark.slow
 def test_devnet_stopped_before_its_goal_is_not_ok(tmp_path: Path) -> None:
     # SIGTERM (as Ctrl-C) before every node reached --blocks: exit 130, "ok" false, nodes stopped
+    # (sent once the node mines: before its key exists a node finishes making it first)
     cmd = [sys.executable, "-c", "from poqw.cli.main import main; main()", "devnet", "--nodes",
            "1", "--blocks", "100000", "--json", "--run-dir", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:
         status = tmp_path / "node0-cpu" / "network.json"
+        out = tmp_path / "node0-cpu.out"
         deadline = time.monotonic() + 120
-        while not status.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the node never started"
+        while not (status.exists() and out.exists() and "\nblock 1 " in out.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "the node never mined"
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)

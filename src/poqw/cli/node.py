@@ -129,11 +129,11 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     service = NetworkService(node, host=g.host, port=g.port, peers=peers,
                              tls_cert_file=g.tls_cert_file, tls_key_file=g.tls_key_file,
                              discover=discover)
-    port = await service.start()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before network.json says we run
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    port = await service.start()
     tip = node.tip()
     console.print(f"node {g.node_name}: {node.genesis.name}, height {tip.number}, port {port}, "
                   f"datadir {cfg.datadir}, peers {', '.join(peers) or 'none'}", highlight=False)
@@ -157,6 +157,7 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
             loop.call_soon_threadsafe(stop.set)
 
     thread = node.start_miner(mine, on_exit=miner_ended) if g.auto_mine else None
+    service.mark_changed()  # network.json: the miner's state
     try:
         await stop.wait()
     finally:
