@@ -82,12 +82,15 @@ def not_dask() -> Iterator[str]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
+    server.settimeout(0.2)  # so that the thread sees ``stop``
     stop = threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             with conn, contextlib.suppress(OSError):
@@ -97,8 +100,8 @@ def not_dask() -> Iterator[str]:
     thread.start()
     yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
     stop.set()
-    server.close()
     thread.join(5)
+    server.close()
 
 
 def test_a_dask_address_that_is_not_dask(not_dask: str) -> None:
@@ -107,3 +110,30 @@ def test_a_dask_address_that_is_not_dask(not_dask: str) -> None:
     result = poqw("solve", "--random-regular", "3", "40", "--backend", "lightcone", "--p", "3",
                   "--strikes", "2", "--dask-scheduler", not_dask, timeout=60)
     assert_one_error(result, not_dask, "Dask")
+
+
+def test_a_silent_server_is_not_waited_for_forever() -> None:
+    # accepts the connection and never answers: distributed's Client alone would wait forever
+    from poqw.cli.common import connect_scheduler
+    from poqw.errors import ConfigError
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(ConfigError, match="no answer within 1 s"):
+            connect_scheduler(address, timeout=1.0)
+
+
+def test_a_real_scheduler_is_accepted() -> None:
+    from distributed import LocalCluster
+
+    from poqw.cli.common import connect_scheduler
+
+    with LocalCluster(n_workers=1, processes=False, host="127.0.0.1", protocol="tcp",
+                      dashboard_address=None) as cluster:
+        client = connect_scheduler(cluster.scheduler_address)
+        try:
+            assert client.submit(sum, [40, 2]).result(timeout=30) == 42
+        finally:
+            client.close()

@@ -106,22 +106,50 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 DASK_CONNECT_TIMEOUT = 10.0
 
 
+async def _scheduler_identity(address: str) -> Any:
+    """What the server at ``address`` says it is, asked in Dask's own protocol."""
+    from distributed.comm.core import connect
+
+    comm = await connect(address)
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
 def connect_scheduler(address: str, timeout: float = DASK_CONNECT_TIMEOUT) -> Any:
     """A ``distributed.Client`` for the scheduler at ``address``, or a :class:`ConfigError`
-    within ``timeout`` seconds when nothing there speaks Dask's protocol."""
+    within ``timeout`` seconds when nothing there answers as a Dask scheduler.
+
+    The server is asked who it is first, under a deadline: ``Client`` alone waits forever on a
+    server that accepts the connection and says nothing, and takes a garbage answer's first
+    bytes for a frame length (a MemoryError).
+    """
+    import asyncio
+
     from distributed import Client
 
     if not address.strip():
         raise ConfigError("a Dask scheduler address must be non-empty, like tcp://host:8786")
     try:
-        return Client(address, timeout=timeout)
-    except Exception as exc:
-        # whatever answers at a wrong address makes distributed fail in its own way (a timeout,
-        # a refused connection, even a MemoryError from a garbage frame length): one message
+        identity = asyncio.run(asyncio.wait_for(_scheduler_identity(address), timeout))
+    except TimeoutError:
+        raise ConfigError(f"no Dask scheduler at {address}: no answer within {timeout:g} s") \
+            from None
+    except Exception as exc:  # distributed fails in its own way for each wrong answer
         detail = ("what answered does not speak Dask's protocol" if isinstance(exc, MemoryError)
                   else f"{type(exc).__name__}: {exc}")
-        raise ConfigError(f"no Dask scheduler at {address} (waited at most {timeout:g} s): "
-                          f"{detail}") from None
+        raise ConfigError(f"no Dask scheduler at {address}: {detail}") from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        raise ConfigError(f"no Dask scheduler at {address}: it answered as "
+                          f"{kind or 'something that is not Dask'}")
+    try:
+        return Client(address, timeout=timeout)
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to the Dask scheduler at {address}: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def print_error(message: str) -> None:
