@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from poqw.errors import DecodeError, StorageError
+from poqw.errors import DecodeError, MiningStopped, StorageError
 from poqw.node import ImportResult, Node, NodeConfig, load_config
 from poqw.node.testing import account_key, genesis_document
 
@@ -67,3 +67,23 @@ def test_one_node_per_data_directory_and_genesis_is_checked(tmp_path: Path) -> N
         Node(node_config(tmp_path, "a", other, False))
     with Node(config) as node:
         assert node.tip().number == 0  # the failed opens released the directory
+
+
+def test_a_failing_miner_thread_stops_the_node_with_its_reason(tmp_path: Path) -> None:
+    # the owner of the miner thread sees its exception: logged once, kept, and the node stops
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document()))
+
+    def broken_solver(instance: object, seed: int) -> object:
+        raise RuntimeError("solver exploded")
+
+    config = node_config(tmp_path, "a", genesis, True)
+    with Node(config, solver=broken_solver) as node:  # type: ignore[arg-type]
+        thread = node.start()
+        thread.join(60)
+        assert not thread.is_alive() and node.stop_event.is_set()
+        with pytest.raises(MiningStopped, match="RuntimeError: solver exploded") as raised:
+            node.raise_miner_failure()
+        assert isinstance(raised.value.cause, RuntimeError)
+    log = config.log_path.read_text()
+    assert log.count("mining stopped") == 1 and "solver exploded" in log

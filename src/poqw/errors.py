@@ -29,6 +29,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
     ├── StorageError                     the node's database refused or is inconsistent
+    ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
@@ -62,6 +63,7 @@ __all__ = [
     "LocalProtocolError",
     "MalformedMessage",
     "MempoolRejected",
+    "MiningStopped",
     "OneTimeKeyReused",
     "PoqwError",
     "ProblemFormatError",
@@ -194,6 +196,15 @@ class ExecutionError(PoqwError):
 
 class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
+
+
+class MiningStopped(PoqwError):
+    """The miner thread stopped on an error; ``cause`` is the exception it raised."""
+
+    def __init__(self, reason: str, cause: BaseException) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
 
 
 class MempoolRejected(PoqwError):

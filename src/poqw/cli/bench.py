@@ -13,7 +13,7 @@ import typer
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from poqw.cli.common import command, console, print_json
+from poqw.cli.common import command, console, ensure_folder, print_json
 
 __all__ = ["bench"]
 
@@ -37,6 +37,7 @@ def bench(
     """
     from poqw.strike.benchmark import QUICK, run_benchmark
 
+    ensure_folder(out, "--out")
     kwargs: dict[str, Any] = dict(QUICK) if quick else {}
     if budget is not None:
         kwargs["budget"] = budget

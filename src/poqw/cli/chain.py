@@ -129,6 +129,8 @@ def calibrate(
         raise ConfigError(f"unknown difficulty policy {policy!r}; choose one of {POLICIES}")
     if out is not None and out.exists() and not force:  # fail before the long part
         raise ConfigError(f"{out} already exists; pass --force to overwrite it")
+    if out is not None and not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {out.parent} does not exist")
     topology = build_topology(family, size)
     budget_list = _parse_budgets(budgets)
     kwargs: dict[str, Any] = {"budgets": budget_list, "num_instances": instances,

@@ -18,8 +18,9 @@ from poqw.errors import ConfigError, PoqwError
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph, read_gset
 from poqw.problems.io import read_ising_json
 
-__all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "console",
-           "dask_client", "err_console", "fail_cleanly", "load_problem", "print_json"]
+__all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "connect_scheduler",
+           "console", "dask_client", "ensure_folder", "err_console", "fail_cleanly",
+           "load_problem", "print_error", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,6 +59,19 @@ def load_problem(path: Path | None, random_regular: tuple[int, int] | None,
     return LoadedProblem(read_gset(path), str(path), is_maxcut=True)
 
 
+def ensure_folder(path: Path, option: str) -> Path:
+    """``path`` as an existing folder (created if missing) for the flag ``option``, or a
+    :class:`ConfigError` saying plainly why it cannot be one."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create the folder ({exc.strerror})") \
+            from None
+    return path
+
+
 def print_json(doc: Any) -> None:
     """Machine-readable output on stdout, nothing else."""
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -74,24 +88,92 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     if scheduler is None and workers is None:
         yield None
         return
+    if scheduler is not None:
+        client = connect_scheduler(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
     from poqw.compute.slicing import local_cluster
 
     if workers is not None and workers < 1:
         raise ConfigError(f"--dask-workers must be at least 1, got {workers}")
-    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                       address=scheduler) as client:
+    with local_cluster(n_workers=workers or 1, threads_per_worker=1, processes=True) as client:
         yield client
+
+
+DASK_CONNECT_TIMEOUT = 10.0
+
+
+async def _scheduler_identity(address: str) -> Any:
+    """What the server at ``address`` says it is, asked in Dask's own protocol."""
+    from distributed.comm.core import connect
+
+    comm = await connect(address)
+    try:
+        await comm.write({"op": "identity"})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def connect_scheduler(address: str, timeout: float = DASK_CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` for the scheduler at ``address``, or a :class:`ConfigError`
+    within ``timeout`` seconds when nothing there answers as a Dask scheduler.
+
+    The server is asked who it is first, under a deadline: ``Client`` alone waits forever on a
+    server that accepts the connection and says nothing, and takes a garbage answer's first
+    bytes for a frame length (a MemoryError).
+    """
+    import asyncio
+
+    from distributed import Client
+
+    if not address.strip():
+        raise ConfigError("a Dask scheduler address must be non-empty, like tcp://host:8786")
+    try:
+        identity = asyncio.run(asyncio.wait_for(_scheduler_identity(address), timeout))
+    except TimeoutError:
+        raise ConfigError(f"no Dask scheduler at {address}: no answer within {timeout:g} s") \
+            from None
+    except Exception as exc:  # distributed fails in its own way for each wrong answer
+        detail = ("what answered does not speak Dask's protocol" if isinstance(exc, MemoryError)
+                  else f"{type(exc).__name__}: {exc}")
+        raise ConfigError(f"no Dask scheduler at {address}: {detail}") from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        raise ConfigError(f"no Dask scheduler at {address}: it answered as "
+                          f"{kind or 'something that is not Dask'}")
+    try:
+        return Client(address, timeout=timeout)
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to the Dask scheduler at {address}: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def print_error(message: str) -> None:
+    """The one ``error:`` line a failed command prints (on stderr)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
 def fail_cleanly() -> Iterator[None]:
-    """Turn poqw's expected errors into one red line and exit status 2."""
+    """Turn poqw's expected errors, and the operating system's refusals (a path that is not
+    what it should be, a full disk), into one red line and exit status 2; Ctrl-C into one line
+    and status 130."""
     try:
         yield
     except PoqwError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                          soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(2) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:

@@ -4,7 +4,8 @@ A random MaxCut instance is solved three ways: exactly (the oracle), by match-st
 steered by the Bayesian controller, sharing its budget with classical samplers) with live progress,
 and by simulated annealing alone; a table compares cut, approximation ratio and time. Then a
 local network of three node processes on loopback mines Proof-of-Quantum-Work blocks with a live
-view, until every node has reached the same height.
+view to the asked height, then waits until every node is on the same tip (or says plainly that
+they did not agree in time).
 """
 
 from __future__ import annotations
@@ -85,13 +86,19 @@ def demo(
 
 
 def _run_devnet(blocks: int) -> None:
-    """A local network of node processes on loopback mines until every node has ``blocks``."""
+    """A local network of node processes on loopback mines to ``blocks`` and converges."""
     from poqw.cli.devnet import start_network
 
     console.rule(f"[bold]a local devnet: 3 node processes (2 annealing miners, 1 match-strike "
                  f"QAOA miner) on loopback, to height {blocks}[/]")
+    console.print("The first seconds: the genesis is stamped with the current time, three node "
+                  "processes start (loading their libraries and creating miner keys), dial each "
+                  "other over QUIC, then race to solve their puzzles; the caption under the table "
+                  "says which step the network is in.", highlight=False)
     start_network(["cpu", "cpu", "qvm"], blocks, as_json=False, base_port=None, run_dir=None,
                   drift=None, timeout=300.0, print_only=False)
+    console.print(f"All three nodes agree on one tip at height {blocks} or more: mining stopped "
+                  f"there and every node took the chain with the most work.", highlight=False)
     console.print("Each block's proof is k spin vectors under the energy bound, pairwise far apart,"
                   " on a puzzle derived from the parent hash and the miner's address; every node "
                   "re-checks it. 'mined here' counts a node's own blocks, 'on chain' those that "

@@ -4,10 +4,12 @@ It writes ONE genesis file into a run directory (every node must share it: the b
 genesis is stamped with the time a data directory is created), starts N ``poqw node cpu``
 processes, node i joining nodes 0..i-1, and polls each node's ``chain info`` (read-only SQLite)
 and ``network.json`` (port, peer count; written by the node) for the view. Ctrl-C or SIGTERM
-stops every node by its process group; ``--blocks B --json`` stops once all reached height B
-(and each has a peer) and prints each node's height, tip, peer count (from ``network.json``,
-as the node last wrote it before the stop) and the blocks it mined (``block`` lines in its
-output).
+stops every node by its process group. With ``--blocks B`` the nodes stop mining at height B and
+keep serving each other, and the run ends once every node has a peer and all agree on one tip at
+height B or more (or, after ``--timeout``, says plainly that they did not); ``--json`` then
+prints each node's height, tip, peer count (from ``network.json``, as the node last wrote it
+before the stop) and the blocks it mined (``block`` lines in its output), and ``"ok"`` is true
+only when every node ended on the same tip.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from poqw.cli.common import command, console, err_console, print_json
+from poqw.cli.common import command, console, ensure_folder, err_console, print_json
 from poqw.errors import ConfigError, PoqwError
 
 __all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
@@ -128,16 +130,56 @@ def _poll(plan: NodePlan) -> dict[str, Any]:
     return row
 
 
-def _view(rows: list[dict[str, Any]], started: float) -> Table:
-    table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s")
+def _same_tip(rows: Sequence[dict[str, Any]]) -> bool:
+    """Every node has a chain and all are on one tip."""
+    tips = {r["tip"] for r in rows}
+    return bool(rows) and None not in tips and len(tips) == 1
+
+
+def _phase(rows: Sequence[dict[str, Any]], blocks: int | None) -> str:
+    """What the network is doing now, in words (the first minute is otherwise a blank)."""
+    if not rows or any(r["height"] is None for r in rows):
+        return ("starting the node processes: each loads its libraries, opens its data directory "
+                "and creates its miner key (10-30 s on a busy machine)")
+    top = max(r["height"] for r in rows)
+    if len(rows) > 1 and not all(r["peers"] for r in rows):
+        connecting = ("connecting: each node dials the nodes started before it (QUIC on "
+                      "127.0.0.1) and they check each other's genesis")
+        if top == 0:
+            return connecting + "; meanwhile each node already mines its own first block"
+        return (connecting + "; until they meet each node mines alone, then the chain with the "
+                "most work wins")
+    if top == 0:
+        return ("mining the first block: each node anneals puzzles derived from the genesis hash, "
+                "its own address and a fresh salt until k spin vectors beat the energy bound")
+    if not _same_tip(rows):
+        if blocks is not None and all(r["height"] >= blocks for r in rows):
+            return (f"height {blocks} reached, mining stopped: waiting for every node to settle "
+                    f"on one tip (most work wins)")
+        return ("mining: nodes see different tips until the newest block reaches them; the chain "
+                "with the most work wins")
+    if blocks is not None and top >= blocks:
+        return f"every node is on the same tip at height {top}"
+    return f"every node is on the same tip at height {top}; mining the next block"
+
+
+def _view(rows: list[dict[str, Any]], started: float, genesis_time: str = "",
+          blocks: int | None = None) -> Table:
+    stamped = f", genesis stamped {genesis_time}" if genesis_time else ""
+    table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s"
+                        f"{stamped}", caption=_phase(rows, blocks), caption_justify="left")
     for column in ("node", "miner", "port", "height", "tip", "peers", "mined here",
                    "on chain", "next energy bound"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["kind"], str(r["port"]), str(r["height"] or "…"),
-                      (r["tip"] or "…")[:14], str(r["peers"] if r["peers"] is not None else "…"),
-                      str(r["mined"]), str(r["won"]), str(r["next_energy_bound"] or "…"))
+        table.add_row(r["name"], r["kind"], str(r["port"]), _shown(r["height"]),
+                      _shown(r["tip"])[:14], _shown(r["peers"]), str(r["mined"]), str(r["won"]),
+                      _shown(r["next_energy_bound"]))
     return table
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 @contextmanager
@@ -165,57 +207,97 @@ def _running(plans: Sequence[NodePlan]) -> Iterator[list[subprocess.Popen[bytes]
                 proc.wait()
 
 
+def _tips(rows: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each tip the nodes are on, with the nodes on it."""
+    tips: dict[str, list[str]] = {}
+    for r in rows:
+        tips.setdefault(str(r["tip"]), []).append(r["name"])
+    return tips
+
+
+def _last_error(plan: NodePlan) -> str:
+    """The ``error:`` line a node printed before it exited, if any."""
+    try:
+        lines = (plan.datadir.parent / f"{plan.name}.out").read_text(errors="replace")
+    except OSError:
+        return ""
+    errors = [line for line in lines.splitlines() if line.startswith("error:")]
+    return errors[-1] if errors else ""
+
+
 def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
-                timeout: float) -> int:
-    """Run the nodes with a live view (or quietly with ``as_json``); returns the exit status."""
+                timeout: float, genesis_time: str = "") -> int:
+    """Run the nodes with a live view (or quietly with ``as_json``); returns the exit status.
+
+    With ``blocks`` it returns once every node has a peer and all are on one tip at height
+    ``blocks`` or more (0), or when ``timeout`` passes or a node dies first (1, said plainly),
+    or on Ctrl-C (130). Without ``blocks`` it runs until Ctrl-C (0).
+    """
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
     started = time.time()
     rows: list[dict[str, Any]] = []
-    status = 0
+    status, timed_out = 0, False
     try:
         with _running(plans) as procs:
-            live = None if as_json else Live(_view([], started), console=console,
-                                             refresh_per_second=2, transient=True)
+            live = None if as_json else Live(_view([], started, genesis_time, blocks),
+                                             console=console, refresh_per_second=2,
+                                             transient=True)
             if live is not None:
                 live.start()
             try:
                 while True:
                     rows = [_poll(p) for p in plans]
                     if live is not None:
-                        live.update(_view(rows, started))
+                        live.update(_view(rows, started, genesis_time, blocks))
                     joined = len(rows) == 1 or all(r["peers"] for r in rows)
-                    if blocks is not None and joined and \
+                    if blocks is not None and joined and _same_tip(rows) and \
                             all((r["height"] or 0) >= blocks for r in rows):
                         break
-                    dead = [p.name for p, proc in zip(plans, procs, strict=True)
+                    dead = [p for p, proc in zip(plans, procs, strict=True)
                             if proc.poll() is not None]
                     if dead:
-                        err_console.print(f"node(s) exited early: {', '.join(dead)} (see "
-                                          f"{plans[0].datadir.parent}/*.out)")
+                        for plan in dead:
+                            reason = _last_error(plan) or "no error line"
+                            err_console.print(f"node {plan.name} exited early ({reason}); see "
+                                              f"{plan.datadir.parent}/{plan.name}.out",
+                                              highlight=False)
                         status = 1
                         break
                     if blocks is not None and time.time() - started > timeout:
-                        err_console.print(f"not every node reached height {blocks} in "
-                                          f"{timeout:.0f} s")
-                        status = 1
+                        status, timed_out = 1, True
                         break
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 rows = [_poll(p) for p in plans]  # the state when we were told to stop
+                if blocks is not None:  # stopped before the goal: not a success
+                    err_console.print(f"interrupted before every node agreed on one tip at "
+                                      f"height {blocks}", highlight=False)
+                    status = 130
             finally:
                 if live is not None:
                     live.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    converged = _same_tip(rows)
+    if timed_out:
+        where = "; ".join(f"{r['name']} at height {r['height']} on {str(r['tip'])[:14]}"
+                          for r in rows)
+        what = f"reach height {blocks}" if converged else f"agree on one tip at height {blocks}"
+        err_console.print(f"the nodes did not {what} within {timeout:.0f} s: {where}",
+                          highlight=False)
     if as_json:
-        print_json({"run_dir": str(plans[0].datadir.parent), "ok": status == 0,
+        print_json({"run_dir": str(plans[0].datadir.parent), "ok": status == 0 and converged,
+                    "converged": converged, "tips": _tips(rows),
                     "nodes": [{k: r[k] for k in ("name", "kind", "port", "height", "tip",
                                                  "peers", "mined", "won")} for r in rows]})
     else:
-        console.print(_view(rows, started))
+        console.print(_view(rows, started, genesis_time, blocks))
+        if not converged and rows:
+            console.print(f"the nodes ended on {len(_tips(rows))} different tips (not converged)",
+                          highlight=False)
     return status
 
 
@@ -226,7 +308,7 @@ def devnet(
         help="Miner kind per node, comma-separated, cycled: cpu, qvm (match-strike QAOA), "
              "gpu or qpu (both fall back to cpu here).")] = "cpu",
     blocks: Annotated[int | None, typer.Option(
-        help="Stop once every node reached this height.")] = None,
+        help="Mine to this height, then stop once every node is on the same tip.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="No live view; print JSON at the end."
                                           )] = False,
     base_port: Annotated[int | None, typer.Option(
@@ -237,7 +319,8 @@ def devnet(
     drift: Annotated[int | None, typer.Option(
         help="Allowed future drift of block timestamps in s (genesis default 15): larger "
              "lets a devnet run ahead of one block per second.")] = None,
-    timeout: Annotated[float, typer.Option(help="Give up on --blocks after this many s.")
+    timeout: Annotated[float, typer.Option(
+        help="Give up on --blocks (height and one common tip) after this many s.")
                        ] = 600.0,
     print_only: Annotated[bool, typer.Option("--print-only",
                                              help="Print the node commands, start nothing.")
@@ -247,6 +330,8 @@ def devnet(
     kinds = [k.strip() for k in miners.split(",") if k.strip()]
     if nodes < 1 or not kinds:
         raise typer.BadParameter("need at least one node and one miner kind")
+    if blocks is not None and blocks < 1:
+        raise typer.BadParameter("--blocks must be at least 1")
     start_network([kinds[i % len(kinds)] for i in range(nodes)], blocks, as_json, base_port,
                   run_dir, drift, timeout, print_only)
 
@@ -255,10 +340,12 @@ def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
                   base_port: int | None, run_dir: Path | None, drift: int | None,
                   timeout: float, print_only: bool) -> None:
     """What ``devnet`` and ``simulate`` share: plan, then print or run."""
-    directory = run_dir or Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = ensure_folder(run_dir, "--run-dir") if run_dir is not None else \
+        Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
     genesis = write_genesis(directory, drift)
-    plans = plan_network(kinds, directory, genesis, base_port)
+    # with a height to reach, nodes stop mining there and keep serving, so they can converge
+    extra = () if blocks is None else ("--stop-mining-at", str(blocks))
+    plans = plan_network(kinds, directory, genesis, base_port, extra)
     notes = {f"{p.kind}: {p.note}" for p in plans if p.note}
     for note in sorted(notes):
         err_console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -270,6 +357,8 @@ def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
         return
     if not as_json:
         console.print(f"run directory {directory} (genesis {genesis})", highlight=False)
-    status = run_network(plans, blocks, as_json, timeout)
+    stamped = json.loads(genesis.read_text())["timestamp"]
+    status = run_network(plans, blocks, as_json, timeout,
+                         time.strftime("%H:%M:%S", time.localtime(stamped)))
     if status:
         raise typer.Exit(status)

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from poqw.cli.common import command, console, print_json
+from poqw.errors import ConfigError
 from poqw.node.config import PASSPHRASE_ENV
 
 __all__ = ["app"]
@@ -52,6 +53,10 @@ def new(
     """Generate a key and write it encrypted with a passphrase."""
     from poqw.crypto import export_public, new_key
 
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give the path of the key file to create")
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot create {path}: the folder {path.parent} does not exist")
     passphrase = read_passphrase(passphrase_file, confirm=True)
     try:
         new_key(path, passphrase, scheme, height=height)

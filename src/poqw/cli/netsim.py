@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from poqw.cli.common import command, console, print_json
+from poqw.cli.common import command, console, ensure_folder, print_json
 
 __all__ = ["netsim"]
 
@@ -88,6 +88,8 @@ def netsim(
                        target_interval=interval, halflife=halflife, power=power,
                        power_scale=power_scale)
     config.check()
+    if out is not None:
+        ensure_folder(out, "--out")  # before the simulation, not after it
     if as_json:
         record = Simulation(config).run()
     else:
@@ -102,7 +104,6 @@ def netsim(
     doc = summarize(record)
     png = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         png = write_plot(record, out / "netsim.png")
         (out / "netsim.json").write_text(_dumps(doc))
         doc["plot"] = str(png)

@@ -3,7 +3,9 @@
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
 :class:`~poqw.node.Node` (the miner, in its own thread) and
 :class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
-SIGINT and SIGTERM stop both cleanly between puzzle attempts.
+SIGINT and SIGTERM stop both cleanly between puzzle attempts. The node supervises the miner
+thread: if it fails (unknown sampler, wrong passphrase, corrupt or used-up key...) the node stops,
+the reason goes to the log and the console gets one ``error:`` line and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import asyncio
 import contextlib
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from poqw.cli.common import command, console
+from poqw.cli.common import command, console, err_console
+from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
@@ -51,6 +54,9 @@ def cpu(
     stop_mining_at: Annotated[int | None, typer.Option(
         help="Stop mining once the chain reaches this height, but keep serving peers.")
                               ] = None,
+    keep_serving: Annotated[bool, typer.Option(
+        "--keep-serving", help="Mining is optional: if the miner fails (say its key is used "
+        "up), say so and keep serving peers instead of stopping the node.")] = False,
     discover: Annotated[bool, typer.Option("--discover/--no-discover",
                                            help="Also join peers that peers tell us about.")
                         ] = True,
@@ -80,11 +86,17 @@ def cpu(
     cfg = load_config(config, overrides)
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
+    if blocks is not None and not cfg.global_.auto_mine:
+        raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg) as node:
-        if cfg.global_.auto_mine:
-            node.check_mining_key()  # a key that cannot sign stops the node before it serves
-        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover))
+        if cfg.global_.auto_mine and not keep_serving:
+            node.prepare_mining()  # an unknown sampler fails here, before serving peers
+            node.check_mining_key()  # so does a key that cannot sign
+        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
+                                   keep_serving))
+        if not keep_serving:
+            node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
                       highlight=False)
 
@@ -98,8 +110,6 @@ def _on_block(block: Any, result: Any) -> None:
 
 def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
     """The miner thread: mine until stopped, ``blocks`` mined or the tip reaches ``stop_at``."""
-    if not node.config.global_.auto_mine:
-        return 0
     miner = node.make_miner(_on_block)
     mined = 0
     while not node.stop_event.is_set() and (blocks is None or mined < blocks):
@@ -111,7 +121,7 @@ def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
 
 
 async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
-                 stop_at: int | None, discover: bool) -> int:
+                 stop_at: int | None, discover: bool, keep_serving: bool = False) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
     from poqw.node.network import NetworkService
     from poqw.p2p.config import PeerConfig
@@ -126,11 +136,11 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
                                  1.0 / 60.0, float(cfg.p2p.new_keys_per_address))),
                              dial_policy=policy_for_listen_host(
                                  cfg.p2p.dial_policy, g.host, max(1, cfg.p2p.dial_min_port)))
-    port = await service.start()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before network.json says we run
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    port = await service.start()
     tip = node.tip()
     console.print(f"node {g.node_name}: {node.genesis.name}, height {tip.number}, port {port}, "
                   f"datadir {cfg.datadir}, peers {', '.join(peers) or 'none'}", highlight=False)
@@ -138,19 +148,29 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     result: list[int] = []
 
     def mine() -> None:
-        try:
-            result.append(_mine(node, blocks, stop_at))
-        finally:
-            if blocks is not None:
-                loop.call_soon_threadsafe(stop.set)
+        result.append(_mine(node, blocks, stop_at))
 
-    thread = threading.Thread(target=mine, name=f"poqw-miner-{g.node_name}", daemon=True)
-    thread.start()
+    def say_mining_stopped() -> None:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(node.miner_failure))}; still "
+                          f"serving peers (--keep-serving)", highlight=False, soft_wrap=True)
+        service.mark_changed()
+
+    def miner_ended() -> None:
+        # --blocks reached, or the miner failed (node.miner_failure): stop serving too, unless
+        # mining is optional here
+        if node.miner_failure is not None and keep_serving:
+            loop.call_soon_threadsafe(say_mining_stopped)
+        elif blocks is not None or node.miner_failure is not None:
+            loop.call_soon_threadsafe(stop.set)
+
+    thread = node.start_miner(mine, on_exit=miner_ended) if g.auto_mine else None
+    service.mark_changed()  # network.json: the miner's state
     try:
         await stop.wait()
     finally:
         node.stop_event.set()
-        await loop.run_in_executor(None, thread.join)
+        if thread is not None:
+            await loop.run_in_executor(None, thread.join)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)

@@ -919,8 +919,13 @@ class NetworkService:
                       for k, s in self.peers.items()],
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
-            **self.stats, **self._orphan_stats(), **self.node.key_status(),
+            "mining": self.node.mining, **self.stats, **self._orphan_stats(),
+            **self.node.key_status(),
         }
+
+    def mark_changed(self) -> None:
+        """Rewrite ``network.json`` at the next tick (the node's state changed outside us)."""
+        self._dirty = True
 
     def _write_status(self) -> None:
         self._dirty = False

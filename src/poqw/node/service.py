@@ -26,7 +26,7 @@ from typing import Any
 from poqw.chain import Genesis, Tip, decode_block, load_genesis
 from poqw.crypto.hybrid import HybridSigner
 from poqw.crypto.keystore import load_key, new_key
-from poqw.errors import ConfigError, StorageError
+from poqw.errors import ConfigError, MiningStopped, PoqwError, StorageError
 from poqw.execution import ExecutionEngine, TransactionInfo
 from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.config import PASSPHRASE_ENV, NodeConfig
@@ -56,6 +56,16 @@ def _stored_genesis(datadir: Path) -> bytes | None:
         return store.get_meta("genesis")
     finally:
         store.close()
+
+
+def _make_folder(path: Path) -> None:
+    """Create the data directory, or say plainly why it cannot be one."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"the data directory {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data directory {path}: {exc.strerror}") from None
 
 
 def resolve_genesis(value: str, datadir: Path | None = None,
@@ -94,7 +104,7 @@ class Node:
         self.config = config
         self.clock = clock
         self.datadir = config.datadir
-        self.datadir.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.datadir)
         self._lock_fd = self._take_lock()
         self._log_handler = self._start_logging()
         try:
@@ -119,6 +129,9 @@ class Node:
         self._signer: HybridSigner | None = None
         self.miner: Miner | None = None
         self.stop_event = threading.Event()
+        self.miner_failure: MiningStopped | None = None
+        self.mining = "off"
+        """What the miner is doing, for status reports: off, mining, stopped or failed: why."""
         self._thread: threading.Thread | None = None
         tip = self.chain.tip()
         log.info("node %s started on %s: genesis %s, height %d, tip 0x%s; config %s",
@@ -138,7 +151,12 @@ class Node:
         return fd
 
     def _start_logging(self) -> logging.Handler:
-        handler = logging.FileHandler(self.config.log_path, encoding="utf-8")
+        try:
+            handler = logging.FileHandler(self.config.log_path, encoding="utf-8")
+        except OSError as exc:
+            os.close(self._lock_fd)
+            raise ConfigError(f"cannot open the log file {self.config.log_path}: "
+                              f"{exc.strerror}") from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         root = logging.getLogger("poqw")
         root.addHandler(handler)
@@ -168,7 +186,11 @@ class Node:
         has nothing to check (and creating it can wait for the miner thread)."""
         if self._signer is None and not self.key_path.exists():
             return
-        check_signer(self.signer(), self.store, self.key_path, starting=True)
+        try:
+            check_signer(self.signer(), self.store, self.key_path, starting=True)
+        except PoqwError as exc:
+            log.error("cannot mine: %s", exc)
+            raise
 
     def _warn_key(self, message: str) -> None:
         """A key warning goes to node.log and to the console (stderr)."""
@@ -191,6 +213,11 @@ class Node:
         g = self.config.global_
         key_path = self.key_path
         pass_path = key_path.with_name(key_path.name + ".pass")
+        if key_path.is_dir():
+            raise ConfigError(f"the miner key file {key_path} is a folder")
+        if not key_path.exists() and not key_path.parent.is_dir():
+            raise ConfigError(f"cannot create the miner key {key_path}: the folder "
+                              f"{key_path.parent} does not exist")
         if g.key_passphrase is not None:
             passphrase = g.key_passphrase.reveal()
         elif os.environ.get(PASSPHRASE_ENV):
@@ -308,14 +335,65 @@ class Node:
 
     def start(self, max_blocks: int | None = None,
               on_block: Callable[[Any, ImportResult], None] | None = None) -> threading.Thread:
-        """:meth:`run` in a background thread (the caller keeps its own loop, e.g. asyncio)."""
+        """:meth:`run` in a supervised background thread (see :meth:`start_miner`)."""
+        return self.start_miner(lambda: self.run(max_blocks, on_block))
+
+    def start_miner(self, body: Callable[[], object],
+                    on_exit: Callable[[], None] | None = None) -> threading.Thread:
+        """Run ``body`` (a mining loop) in a background thread that this node supervises.
+
+        Whatever ``body`` raises is logged once (with its traceback in the log file only when it
+        is not a poqw error), kept as :attr:`miner_failure` and stops the node (``stop_event``);
+        ``on_exit`` runs when the thread ends either way, so the owner of the thread can wake up.
+        :meth:`raise_miner_failure` then turns the failure into one clear error.
+        """
         if self._thread is not None and self._thread.is_alive():
             raise ConfigError("the node is already running")
-        self._thread = threading.Thread(target=self.run, args=(max_blocks, on_block),
+
+        def supervised() -> None:
+            self.mining = "mining"
+            try:
+                body()
+                self.mining = "stopped"
+            except BaseException as exc:  # the owner reports every failure, bugs included
+                self.miner_failure = self._record_miner_failure(exc)
+                self.mining = f"failed: {self.miner_failure}"
+                self.stop_event.set()
+            finally:
+                if on_exit is not None:
+                    on_exit()
+
+        self._thread = threading.Thread(target=supervised,
                                         name=f"poqw-miner-{self.config.global_.node_name}",
                                         daemon=True)
         self._thread.start()
         return self._thread
+
+    def _record_miner_failure(self, exc: BaseException) -> MiningStopped:
+        if isinstance(exc, PoqwError):
+            reason = f"mining stopped: {exc}"
+            log.error("%s", reason)
+        else:
+            reason = (f"mining stopped by an unexpected {type(exc).__name__}: {exc} (the "
+                      f"traceback is in {self.config.log_path})")
+            log.error("%s", reason, exc_info=exc)
+        return MiningStopped(reason, exc)
+
+    def raise_miner_failure(self) -> None:
+        """Raise :class:`~poqw.errors.MiningStopped` if the miner thread failed."""
+        if self.miner_failure is not None:
+            raise self.miner_failure
+
+    def prepare_mining(self) -> None:
+        """Build the solver now, so an unknown sampler is reported before the node starts
+        serving. (The key is loaded by the miner thread: building a one-time key's tree takes
+        seconds, and the node already serves peers meanwhile; a key that cannot be loaded stops
+        the node through :meth:`start_miner`'s supervision.)"""
+        try:
+            self._make_solver()
+        except PoqwError as exc:
+            log.error("cannot mine: %s", exc)
+            raise
 
     def stop(self) -> None:
         """Ask the miner to stop (it finishes or drops the current attempt) and wait for it."""

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from poqw.errors import InvalidProblem
+from poqw.errors import InvalidProblem, ProblemTooLarge
 from poqw.problems.convert import maxcut_to_ising
 from poqw.problems.model import IsingModel
 
 __all__ = [
+    "MAX_GENERATED_EDGES",
+    "MAX_GENERATED_NODES",
     "dwave_topology",
     "erdos_renyi_graph",
     "pm_j_spin_glass",
@@ -26,6 +28,18 @@ __all__ = [
 ]
 
 
+MAX_GENERATED_NODES = 1_000_000
+MAX_GENERATED_EDGES = 10_000_000
+"""Generators refuse larger graphs up front: a networkx graph costs hundreds of bytes an edge,
+so a mistyped size must fail with a clear error, not after filling the memory."""
+
+
+def _check_size(what: str, n: int, edges: float) -> None:
+    if n > MAX_GENERATED_NODES or edges > MAX_GENERATED_EDGES:
+        raise ProblemTooLarge(f"{what} is too large to generate: at most "
+                              f"{MAX_GENERATED_NODES:,} nodes and {MAX_GENERATED_EDGES:,} edges")
+
+
 def random_regular_graph(d: int, n: int, seed: int | None = 0) -> Any:
     """A uniformly random ``d``-regular simple graph on ``n`` nodes (needs ``n*d`` even)."""
     import networkx as nx
@@ -34,6 +48,7 @@ def random_regular_graph(d: int, n: int, seed: int | None = 0) -> Any:
         raise InvalidProblem(f"no {d}-regular graph on {n} nodes (need 0 <= d < n)")
     if (n * d) % 2:
         raise InvalidProblem(f"no {d}-regular graph on {n} nodes: n*d must be even")
+    _check_size(f"a {d}-regular graph on {n:,} nodes", n, n * d / 2)
     return nx.random_regular_graph(d, n, seed=seed)
 
 
@@ -43,6 +58,7 @@ def erdos_renyi_graph(n: int, p: float, seed: int | None = 0) -> Any:
 
     if n <= 0 or not 0.0 <= p <= 1.0:
         raise InvalidProblem(f"G(n={n}, p={p}) needs n > 0 and 0 <= p <= 1")
+    _check_size(f"G(n={n:,}, p={p})", n, p * n * (n - 1) / 2)
     return nx.gnp_random_graph(n, p, seed=seed)
 
 
@@ -66,6 +82,7 @@ def sherrington_kirkpatrick(n: int, seed: int | None = 0, scale: bool = True) ->
     """SK model: all-to-all Gaussian couplings ``J_ij ~ N(0, 1)`` (divided by sqrt(n) if scale)."""
     if n < 2:
         raise InvalidProblem(f"an SK model needs at least 2 spins, got {n}")
+    _check_size(f"an SK model on {n:,} spins", n, n * (n - 1) / 2)
     rng = np.random.default_rng(seed)
     iu = np.triu_indices(n, 1)
     J = rng.standard_normal(iu[0].size) / (np.sqrt(n) if scale else 1.0)

@@ -2,15 +2,18 @@
 
 dwave-samplers is the measured CPU reference (tens of millions of spin-flip attempts per second
 per core) and releases the GIL, so the wrapper splits the reads into ``num_threads`` chunks, each
-with its own seed derived from ``seed``, and runs them on a thread pool. The result depends only
-on ``seed``, ``num_reads``, ``num_threads`` and the schedule, never on timing.
+with its own seed derived from ``seed``, and runs them in worker threads. The result depends only
+on ``seed``, ``num_reads``, ``num_threads`` and the schedule, never on timing. The calling thread
+only waits, so Ctrl-C interrupts it at once: the workers are told to stop after their current
+read and are left behind (daemon threads), instead of finishing a long anneal first.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -18,7 +21,9 @@ from poqw.errors import SamplerError
 from poqw.problems.model import IsingModel, SpinArray
 from poqw.samplers.base import PoqwSampler, sampleset_spins, split_reads
 
-__all__ = ["DEFAULT_NUM_THREADS", "SimulatedAnnealingSampler"]
+__all__ = ["DEFAULT_NUM_THREADS", "SimulatedAnnealingSampler", "run_abandonable"]
+
+Job = TypeVar("Job")
 
 DEFAULT_NUM_THREADS = 2
 MAX_NUM_THREADS = 256
@@ -84,15 +89,50 @@ class SimulatedAnnealingSampler(PoqwSampler):
         chunks = split_reads(num_reads, threads)
         chunk_seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=len(chunks))
 
-        def run(chunk: int, chunk_seed: int) -> SpinArray:
+        def run(chunk: int, chunk_seed: int, cancelled: threading.Event) -> SpinArray:
             result = DwaveSA().sample(bqm, num_reads=chunk, num_sweeps=num_sweeps,
                                    beta_range=beta_range, beta_schedule_type=schedule,
-                                   seed=chunk_seed)
+                                   seed=chunk_seed, interrupt_function=cancelled.is_set)
             return sampleset_spins(result, model.num_variables)
 
-        if len(chunks) == 1:
-            parts = [run(chunks[0], int(chunk_seeds[0]))]
-        else:
-            with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-                parts = list(pool.map(run, chunks, (int(s) for s in chunk_seeds)))
+        jobs = list(zip(chunks, (int(s) for s in chunk_seeds), strict=True))
+        parts = run_abandonable(lambda job, cancelled: run(*job, cancelled), jobs)
         return np.concatenate(parts, axis=0), {"num_sweeps": num_sweeps, "num_threads": threads}
+
+
+def run_abandonable(run: Callable[[Job, threading.Event], SpinArray],
+                    jobs: Sequence[Job]) -> list[SpinArray]:
+    """``run(job, cancelled)`` for each job in its own daemon thread, results in order.
+
+    The calling thread only waits (a wait that a signal interrupts), so a KeyboardInterrupt or
+    any other exception raised there propagates at once: ``cancelled`` is set, the workers stop
+    after their current read and nobody waits for them. A worker's exception is re-raised here.
+    """
+    cancelled = threading.Event()
+    if len(jobs) == 1 and threading.current_thread() is not threading.main_thread():
+        return [run(jobs[0], cancelled)]  # only the main thread gets signals: nothing to wait for
+    results: list[SpinArray | BaseException | None] = [None] * len(jobs)
+
+    def work(index: int, job: Job) -> None:
+        try:
+            results[index] = run(job, cancelled)
+        except BaseException as exc:  # handed to the waiting thread, which re-raises it
+            results[index] = exc
+
+    workers = [threading.Thread(target=work, args=(i, job), daemon=True,
+                                name=f"poqw-sampler-{i}") for i, job in enumerate(jobs)]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    except BaseException:
+        cancelled.set()
+        raise
+    parts: list[SpinArray] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        assert result is not None
+        parts.append(result)
+    return parts

@@ -6,12 +6,13 @@ then neighbouring temperatures swap configurations with probability
 ``min(1, exp((beta_k - beta_{k+1}) (E_k - E_{k+1})))``, which keeps each replica's Boltzmann
 distribution invariant while letting hot replicas carry the cold one out of local minima. A read
 returns the lowest-energy state any replica visited. Reads are independent, each seeded from
-``seed`` alone, so the result does not depend on how many threads ran them.
+``seed`` alone, so the result does not depend on how many threads ran them; the threads are
+abandoned on Ctrl-C (see :func:`~poqw.samplers.annealing.run_abandonable`).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Any, ClassVar
 
 import numba
@@ -19,7 +20,7 @@ import numpy as np
 
 from poqw.errors import SamplerError
 from poqw.problems.model import FloatArray, IntArray, IsingModel, SpinArray
-from poqw.samplers.annealing import _check_beta_range, _check_positive_int
+from poqw.samplers.annealing import _check_beta_range, _check_positive_int, run_abandonable
 from poqw.samplers.base import PoqwSampler, split_reads
 from poqw.samplers.descent import csr_arrays
 
@@ -92,8 +93,10 @@ def _temper_one(indptr: IntArray, indices: IntArray, weights: FloatArray, h: Flo
 
 
 def run_tempering(model: IsingModel, betas: FloatArray, num_sweeps: int,
-                  read_seeds: IntArray) -> tuple[SpinArray, SpinArray]:
-    """Independent reads (one per seed): the best states and the final coldest states."""
+                  read_seeds: IntArray, cancelled: threading.Event | None = None
+                  ) -> tuple[SpinArray, SpinArray]:
+    """Independent reads (one per seed): the best states and the final coldest states; when
+    ``cancelled`` is set the remaining reads are skipped (their rows are left unset)."""
     k, n = read_seeds.shape[0], model.num_variables
     best = np.empty((k, n), dtype=np.int8)
     coldest = np.empty((k, n), dtype=np.int8)
@@ -101,6 +104,8 @@ def run_tempering(model: IsingModel, betas: FloatArray, num_sweeps: int,
         return best, coldest
     indptr, indices, weights = csr_arrays(model)
     for r in range(k):
+        if cancelled is not None and cancelled.is_set():
+            break
         _temper_one(indptr, indices, weights, model.h, model.offset, betas, num_sweeps,
                     int(read_seeds[r]), best[r], coldest[r])
     return best, coldest
@@ -136,11 +141,9 @@ class ParallelTemperingSampler(PoqwSampler):
                                                      dtype=np.int64)
         chunks = split_reads(num_reads, threads)
         jobs = np.split(seeds, np.cumsum(chunks)[:-1])
-        if len(jobs) == 1:
-            parts = [run_tempering(model, betas, num_sweeps, jobs[0])[0]]
-        else:
-            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                parts = [p[0] for p in pool.map(
-                    lambda job: run_tempering(model, betas, num_sweeps, job), jobs)]
+        # in abandonable threads, so that Ctrl-C does not wait for the numba loops to finish
+        parts = run_abandonable(
+            lambda job, cancelled: run_tempering(model, betas, num_sweeps, job, cancelled)[0],
+            jobs)
         info = {"num_sweeps": num_sweeps, "beta_range": (float(betas[0]), float(betas[-1]))}
         return np.concatenate(parts, axis=0), info
