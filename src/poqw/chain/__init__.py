@@ -7,6 +7,7 @@ energy bound that every node computes from the parent chain. See the module docs
 """
 
 from poqw.chain.block import (
+    MAX_TICKET_TARGET,
     Block,
     BlockLimits,
     Header,
@@ -15,10 +16,14 @@ from poqw.chain.block import (
     transactions_root,
 )
 from poqw.chain.difficulty import (
+    Difficulty,
     asert_work,
     bound_for_work,
+    difficulty_for_work,
+    next_difficulty,
     next_energy_bound,
     pow2_fixed16,
+    ticket_work,
     work_of_bound,
 )
 from poqw.chain.forkchoice import Tip, block_work, is_better_tip, reorg_allowed, tip_after
@@ -40,10 +45,13 @@ from poqw.chain.instance import (
 )
 from poqw.chain.proof import (
     WorkProof,
+    canonical_plateau,
     greedy_diverse_selection,
+    lead_proofs,
     make_proof,
     pack_spins,
     pairwise_distances,
+    proof_ticket,
     unpack_spins,
     verify_proof,
 )
@@ -65,11 +73,13 @@ from poqw.chain.validation import (
     seal_message,
     validate_block,
     validate_header,
+    verify_work,
 )
 from poqw.chain.view import ChainView, MemoryChainView, ancestors
 
 __all__ = [
     "I64",
+    "MAX_TICKET_TARGET",
     "U64",
     "U256",
     "ZERO_HASH",
@@ -79,6 +89,7 @@ __all__ = [
     "BlockLimits",
     "Bytes32",
     "ChainView",
+    "Difficulty",
     "DifficultyParams",
     "ExecutionOutcome",
     "Genesis",
@@ -98,27 +109,33 @@ __all__ = [
     "bound_for_work",
     "build_topology",
     "builtin_genesis",
+    "canonical_plateau",
     "decode_block",
     "decode_header",
     "derive_instance",
     "derive_instance_reference",
     "derive_seed",
+    "difficulty_for_work",
     "genesis_header",
     "greedy_diverse_selection",
     "instance_energies",
     "is_better_tip",
     "issued_until",
+    "lead_proofs",
     "load_genesis",
     "make_proof",
     "miner_reward",
+    "next_difficulty",
     "next_energy_bound",
     "pack_spins",
     "pairwise_distances",
     "parse_genesis",
     "pow2_fixed16",
+    "proof_ticket",
     "reorg_allowed",
     "seal_message",
     "streak_length",
+    "ticket_work",
     "tip_after",
     "topology_hash",
     "transactions_root",
@@ -126,5 +143,6 @@ __all__ = [
     "validate_block",
     "validate_header",
     "verify_proof",
+    "verify_work",
     "work_of_bound",
 ]

@@ -1,9 +1,10 @@
 """Fork choice: the chain with the most cumulative work wins, ties go to the lower block hash.
 
-A block's work is the calibrated :func:`~poqw.chain.difficulty.work_of_bound` of its energy
-bound, so work is monotone in difficulty and cannot be inflated by a producer. Ties are broken by
-the block hash read as a big-endian integer (lower wins), never by a producer-chosen timestamp.
-A switch that would undo more than ``reorg_depth_limit`` blocks is refused.
+A block's work is :func:`~poqw.chain.difficulty.ticket_work` of its energy bound and ticket
+target (the calibrated work of the bound times the inverse ticket odds), both checked against the
+parent chain, so work is monotone in difficulty and cannot be inflated by a producer. Ties are
+broken by the block hash read as a big-endian integer (lower wins), never by a producer-chosen
+timestamp. A switch that would undo more than ``reorg_depth_limit`` blocks is refused.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from poqw.chain.block import Header
-from poqw.chain.difficulty import work_of_bound
+from poqw.chain.difficulty import ticket_work
 from poqw.chain.genesis import Genesis
 from poqw.chain.types import Hash32
 
@@ -31,7 +32,7 @@ def block_work(genesis: Genesis, header: Header) -> int:
     """Work of one block (genesis itself has none)."""
     if header.number == 0:
         return 0
-    return work_of_bound(genesis.difficulty, int(header.energy_bound))
+    return ticket_work(genesis.difficulty, int(header.energy_bound), int(header.ticket_target))
 
 
 def tip_after(genesis: Genesis, parent: Tip, header: Header) -> Tip:
