@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from poqw.chain import (
     MAX_TICKET_TARGET,
+    Genesis,
     Header,
     MemoryChainView,
     Tip,
     asert_work,
     block_reward,
     block_work,
-    bound_for_work,
     builtin_genesis,
     genesis_header,
     is_better_tip,
@@ -89,9 +89,9 @@ def test_on_schedule_keeps_the_anchor_work_and_deviations_move_it_the_right_way(
         view = MemoryChainView()
         root = genesis_header(g, ROOT, ROOT)
 
-        def work(parent: Header) -> int:
+        def work(parent: Header, g: Genesis = g, view: MemoryChainView = view) -> int:
             diff = next_difficulty(g, parent, view)
-            return ticket_work(d, diff.energy_bound, diff.ticket_target)
+            return ticket_work(g.difficulty, diff.energy_bound, diff.ticket_target)
 
         on = replace(root, number=100, timestamp=g.timestamp + 100 * g.target_interval)
         fast = replace(on, timestamp=g.timestamp + 100)

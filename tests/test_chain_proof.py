@@ -26,8 +26,8 @@ from poqw.chain import (
     unpack_spins,
     verify_proof,
 )
-from poqw.chain.proof import local_fields
 from poqw.chain.instance import Instance
+from poqw.chain.proof import local_fields
 from poqw.chain.types import Hash32
 from poqw.errors import InvalidProof
 from poqw.problems import energy_diagonal, index_to_spins
@@ -232,7 +232,7 @@ def test_canonical_plateau_keeps_energies_and_meets_the_rule():
 
 def test_a_solution_off_its_plateau_representative_is_refused():
     inst = small_instance(10, 1)
-    spins, energies = all_states(inst)
+    spins, _energies = all_states(inst)
     loose = [s for s in spins if not is_canonical(inst, s)]
     s = loose[0]
     proof = WorkProof(pack_spins(s[None, :]))
@@ -261,7 +261,7 @@ def test_the_ticket_is_the_lead_solutions_and_decides_at_its_target():
 
 def test_lead_proofs_draw_one_ticket_per_vector_that_can_lead_a_proof():
     inst = small_instance(10, 4)
-    spins, energies = all_states(inst)
+    spins, _energies = all_states(inst)
     cs, ce = canonical_states(inst)
     k, d_min = 3, 2
     bound = int(np.sort(ce)[12])

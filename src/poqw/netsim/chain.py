@@ -15,7 +15,7 @@ import struct
 from dataclasses import replace
 
 from poqw.chain.block import Header, decode_header
-from poqw.chain.difficulty import Difficulty, next_difficulty, ticket_work, work_of_bound
+from poqw.chain.difficulty import Difficulty, next_difficulty, ticket_work
 from poqw.chain.forkchoice import Tip, tip_after
 from poqw.chain.genesis import Genesis, builtin_genesis, genesis_header
 from poqw.chain.types import I64, U64, U256, ZERO_HASH, Address, Bytes32, Hash32, Height
@@ -36,6 +36,8 @@ BLOCK_MAGIC = b"PQSB"
 _PREFIX = struct.Struct(">4sH")
 MIN_BLOCK_BYTES = 256  # room for the prefix and a header
 _MAX_HEADER_BYTES = 1024
+ATTEMPT_SWEEPS = 16
+ATTEMPT_READS = 64
 
 
 def simulation_genesis(target_interval: int = 10, halflife: int = 600) -> Genesis:
@@ -89,10 +91,9 @@ class SimChain:
         self.headers: dict[bytes, Header] = {self.genesis_hash: self.genesis_header}
         self.tips: dict[bytes, Tip] = {self.genesis_hash: Tip(Hash32(self.genesis_hash), 0, 0)}
         self._child: dict[bytes, Difficulty] = {}
-        params = genesis.difficulty
-        # One attempt (one annealing run) costs half the easiest bound's work: the calibration
-        # makes that bound the median proof bound of its cheapest budget.
-        self.attempt_work = max(1, work_of_bound(params, params.easiest_bound) // 2)
+        # One attempt is one run of the node miner's default annealing budget (16 sweeps of 64
+        # reads over every spin), the devnet calibration's work unit.
+        self.attempt_work = ATTEMPT_SWEEPS * ATTEMPT_READS * genesis.topology.num_nodes
 
     def child_difficulty(self, parent_hash: bytes) -> Difficulty:
         """What every child of ``parent_hash`` must carry (the consensus rule)."""
