@@ -2,14 +2,21 @@
 
 A block never chooses its difficulty; :func:`next_difficulty` derives it from the parent's
 headers and genesis, in integers. It has two parts: an energy bound ``b`` from the calibrated
-table (coarse: a handful of values) and a ticket target ``T``, a lottery on the solved proof
-(fine: a proof counts only when ``hash32("poqw/ticket/v1", seed, proof) <= T``, probability
-``(T + 1) / 2**256``). A block's work is ``work(b) * 2**256 // (T + 1)``. Mining stays
-memoryless: every attempt (fresh salt, one annealing run) succeeds independently, so a miner's
-share of blocks follows its share of attempts; accumulated-progress designs (m puzzles per block,
-m solutions found over time) would hand nearly every block to the fastest miner. The ticket
-depends on the proof, not on the seed alone, so salts cannot be screened by hashing before they
-are solved; the plateau rule of :mod:`poqw.chain.proof` keeps the spare proofs per run few.
+table (coarse: a handful of values) and a ticket target ``T`` (fine): a proof counts only when its
+ticket ``hash32("poqw/ticket/v1", seed, lead solution) <= T``, probability ``(T + 1) / 2**256``
+(see :mod:`poqw.chain.proof`). A block's work is ``work(b) * 2**256 // (T + 1)``.
+
+Why this shape. Mining stays memoryless: every attempt (fresh salt, one annealing run) succeeds
+independently with a small chance, so a miner's share of blocks is its share of attempts;
+accumulated-progress designs (m puzzles per block, m solutions gathered over time) hand nearly
+every block to the fastest miner. The ticket needs a solved vector, so salts cannot be screened
+by hashing seeds before solving them. The spare valid proofs of one run are the remaining grind:
+tickets come from the proof's lead solution, not from its ``k``-subset, and solutions must be
+canonical plateau representatives, so a run draws one ticket per distinct low vector it found
+(devnet at the lottery bound -34, 400 runs: 0.122 tickets per run for the node's miner, 0.125
+exhaustive over its samples, 0.150 after walking every zero-energy plateau; a whole-proof ticket
+without the plateau rule gave 33 per run). The work table counts those tickets (see
+:mod:`poqw.chain.calibrate`), so work is proportional to annealing runs at every bound.
 
 ``target-time`` (default) is ASERT-like: with genesis as anchor, the target work is
 ``anchor_work * 2 ** ((interval * parent.number - (parent.timestamp - genesis.timestamp))
@@ -17,10 +24,10 @@ are solved; the plateau rule of :mod:`poqw.chain.proof` keeps the spare proofs p
 schedule, evaluated with the fixed-point cubic of Bitcoin Cash's aserti3-2d (J. Toomim, 2020;
 error < 0.013 %). The bound is the hardest one, no harder than the genesis ``lottery_bound``,
 whose work does not exceed the target (the easiest bound when all exceed it), and
-``T + 1 = work(b) * 2**256 // target`` puts the rest in the lottery, so the work follows the
-target to 2**-200 rather than in steps of up to 2.4x. ``inverted`` follows the QUIP design: when
-the parent's miner also mined the grandparent (a streak) the bound eases by ``ease_step``; a new
-winner hardens it by ``harden_step``; it has no lottery (``T = 2**256 - 1``).
+``T + 1 = work(b) * 2**256 // target`` puts the rest in the lottery, so the work meets the target
+to one part in 2**200 instead of in steps of up to 2.4x. ``inverted`` follows the QUIP design:
+when the parent's miner also mined the grandparent (a streak) the bound eases by ``ease_step``; a
+new winner hardens it by ``harden_step``; it has no lottery (``T = 2**256 - 1``).
 """
 
 from __future__ import annotations
