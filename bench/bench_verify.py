@@ -49,7 +49,7 @@ def bench(name: str) -> None:
     topo = build_topology(g.topology.family, g.topology.size)
     seed = derive_seed(bytes(32), b"\x11" * 20, bytes(32))
     inst = derive_instance(topo, seed)
-    samples = sa_solver(num_reads=256, num_sweeps=64, seed=0)(inst)
+    samples = canonical_plateau(inst, sa_solver(num_reads=256, num_sweeps=64, seed=0)(inst))
     energies = instance_energies(inst, samples)
     bound = proof_bounds(energies, samples, g.k, g.d_min)
     assert bound is not None, "SA found no proof"
