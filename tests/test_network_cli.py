@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from poqw.cli.main import app
+from poqw.node.testing import genesis_document
 
 runner = CliRunner()
 
@@ -36,8 +37,11 @@ def test_simulate_prints_the_mixed_network(tmp_path: Path) -> None:
 
 
 def test_devnet_runs_until_every_node_reaches_the_height(tmp_path: Path) -> None:
+    cheap = tmp_path / "cheap.json"  # the devnet on a cheap difficulty anchor (--genesis)
+    cheap.write_text(json.dumps(genesis_document()))
     result = runner.invoke(app, ["devnet", "--nodes", "2", "--miners", "cpu", "--blocks", "3",
-                                 "--json", "--run-dir", str(tmp_path), "--timeout", "90"])
+                                 "--json", "--run-dir", str(tmp_path), "--timeout", "90",
+                                 "--genesis", str(cheap)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] and len(doc["nodes"]) == 2
@@ -49,3 +53,20 @@ def test_devnet_runs_until_every_node_reaches_the_height(tmp_path: Path) -> None
         status = json.loads((tmp_path / node["name"] / "network.json").read_text())
         assert status["running"] is False
         assert "stopped" in (tmp_path / node["name"] / "node.log").read_text()
+
+
+def test_devnet_runs_a_given_genesis_stamped_with_now(tmp_path: Path) -> None:
+    doc = genesis_document(target_interval=3)
+    source = tmp_path / "short.json"
+    source.write_text(json.dumps(doc))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["devnet", "--nodes", "1", "--print-only", "--run-dir", str(run),
+                                 "--genesis", str(source)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((run / "genesis.json").read_text())
+    assert written["target_interval"] == 3 and written["timestamp"] > doc["timestamp"]
+    assert written["difficulty"] == doc["difficulty"]
+    (tmp_path / "bad.json").write_text("{}")
+    bad = runner.invoke(app, ["devnet", "--print-only", "--run-dir", str(run), "--genesis",
+                              str(tmp_path / "bad.json")])
+    assert bad.exit_code != 0 and "bad.json" in bad.output and "format" in bad.output
