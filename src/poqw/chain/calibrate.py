@@ -65,6 +65,7 @@ class Calibration:
     easiest_bound: int
     initial_bound: int
     work: tuple[int, ...]
+    tickets_per_run: tuple[tuple[float, ...], ...] = ()  # [budget][bound - hardest]
 
     def success_rate(self, budget_index: int, bound: int) -> float:
         """Share of instances whose proof bound at ``budgets[budget_index]`` is ``<= bound``."""
@@ -200,8 +201,11 @@ def calibrate_topology(topology: Topology, k: int, d_min: int,
     mid_median = mid[(len(mid) - 1) // 2]
     initial = int(mid_median) if mid_median < math.inf else easiest
     initial = max(hardest, min(easiest, initial))
+    per_run = tuple(tuple(sum(run[j] for run in runs) / num_instances
+                          for j in range(easiest - hardest + 1)) for runs in tickets)
     return Calibration(topology, k, d_min, tuple(budgets), num_reads,
-                       tuple(tuple(r) for r in rows), hardest, easiest, initial, tuple(work))
+                       tuple(tuple(r) for r in rows), hardest, easiest, initial, tuple(work),
+                       per_run)
 
 
 def genesis_document(name: str, chain_id: int, cal: Calibration, policy: str = "target-time",
