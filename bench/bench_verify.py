@@ -22,8 +22,10 @@ from collections.abc import Callable
 import numpy as np
 
 from poqw.chain import (
+    MAX_TICKET_TARGET,
     build_topology,
     builtin_genesis,
+    canonical_plateau,
     derive_instance,
     derive_seed,
     make_proof,
@@ -56,18 +58,20 @@ def bench(name: str) -> None:
     topo = build_topology(g.topology.family, g.topology.size)
     seed = derive_seed(bytes(32), b"\x11" * 20, bytes(32))
     inst = derive_instance(topo, seed)
-    samples = sa_solver(num_reads=256, num_sweeps=64, seed=0)(inst)
+    samples = canonical_plateau(inst, sa_solver(num_reads=256, num_sweeps=64, seed=0)(inst))
     energies = instance_energies(inst, samples)
     bound = proof_bounds(energies, samples, g.k, g.d_min)
     assert bound is not None, "SA found no proof"
     proof = make_proof(inst, samples, g.k, g.d_min, bound)
     assert proof is not None
-    verify_proof(inst, proof, g.k, g.d_min, bound)
+    verify_proof(inst, proof, g.k, g.d_min, bound, MAX_TICKET_TARGET)
 
     t_derive = median_seconds(lambda: derive_instance(topo, seed))
-    t_verify = median_seconds(lambda: verify_proof(inst, proof, g.k, g.d_min, bound))
+    t_verify = median_seconds(
+        lambda: verify_proof(inst, proof, g.k, g.d_min, bound, MAX_TICKET_TARGET))
     t_both = median_seconds(
-        lambda: verify_proof(derive_instance(topo, seed), proof, g.k, g.d_min, bound))
+        lambda: verify_proof(derive_instance(topo, seed), proof, g.k, g.d_min, bound,
+                             MAX_TICKET_TARGET))
     spins = unpack_spins(proof.solutions, topo.num_nodes)
     t_ours = median_seconds(lambda: instance_energies(inst, spins))
     bqm = inst.to_model().to_bqm()
@@ -102,10 +106,11 @@ def bench_full_size_qpu_graph(size: int = 12, k: int = 16) -> None:
     rng = np.random.default_rng(0)
     from poqw.chain import WorkProof, pack_spins
 
-    spins = rng.choice([-1, 1], size=(k, topo.num_nodes))
+    spins = canonical_plateau(inst, rng.choice([-1, 1], size=(k, topo.num_nodes)))
     proof = WorkProof(tuple(sorted(pack_spins(spins))))
     bound = int(instance_energies(inst, spins.astype(np.int64)).max())
-    t = median_seconds(lambda: verify_proof(inst, proof, k, 0, bound), 300)
+    t = median_seconds(lambda: verify_proof(inst, proof, k, 0, bound, MAX_TICKET_TARGET),
+                       300)
     print(f"zephyr-{size} n={topo.num_nodes} edges={topo.num_edges} k={k}: verify proof "
           f"{t * 1e6:.1f} us")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 
-from poqw.chain import build_topology, derive_instance, derive_seed, parse_genesis
+from poqw.chain import build_topology, builtin_genesis, derive_instance, derive_seed, parse_genesis
 from poqw.chain.calibrate import calibrate_topology, genesis_document, proof_bounds, work_table
 from poqw.crypto.hashing import hash32
 from poqw.problems import solve_exact
@@ -55,3 +56,23 @@ def test_calibration_of_a_small_graph_yields_a_valid_genesis():
             assert b is None or b >= ground
     g = parse_genesis(genesis_document("tiny", 99, cal))
     assert g.difficulty.work == cal.work and g.topology.hash == topo.hash
+
+
+@pytest.mark.slow
+def test_the_devnet_work_table_comes_out_of_the_ticket_counting_calibration():
+    """The built-in table is what ``poqw chain calibrate --budgets 16 --instances 256
+    --min-success 0.03`` measures: work per ticket for the node miner's annealing runs, so the
+    work of every bound is proportional to its measured cost (the old table, which counted a run
+    with any proof as one success at the cheapest budget, was up to 14x off at easy bounds)."""
+    g = builtin_genesis("devnet")
+    d = g.difficulty
+    cal = calibrate_topology(g.topology, g.k, g.d_min, budgets=(16,), num_instances=256,
+                             min_success=0.03)
+    assert (cal.hardest_bound, cal.easiest_bound, cal.initial_bound) == (
+        d.hardest_bound, d.easiest_bound, d.initial_bound)
+    assert cal.work == d.work and d.lottery == d.hardest_bound
+    # work x tickets per run is the cost of one run (16 sweeps x 64 reads x 24 spins) at every
+    # bound: proportional to measured cost by construction
+    run = 16 * 64 * 24
+    for work, tickets in zip(d.work, cal.tickets_per_run[0], strict=True):
+        assert abs(work * tickets / run - 1) < 0.01

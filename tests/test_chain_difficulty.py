@@ -1,4 +1,5 @@
-"""Difficulty policies, block work, rewards and fork choice against closed forms and simulations."""
+"""Difficulty policies (energy bound and ticket target), block work, rewards and fork choice
+against closed forms and simulations."""
 
 from __future__ import annotations
 
@@ -10,21 +11,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poqw.chain import (
+    MAX_TICKET_TARGET,
+    Genesis,
     Header,
     MemoryChainView,
     Tip,
     asert_work,
     block_reward,
     block_work,
-    bound_for_work,
     builtin_genesis,
     genesis_header,
     is_better_tip,
     is_deep_reorg,
     issued_until,
     miner_reward,
+    next_difficulty,
     next_energy_bound,
     pow2_fixed16,
+    ticket_work,
     tip_after,
     work_of_bound,
 )
@@ -37,10 +41,11 @@ ROOT = hash32(b"test/root", b"")
 
 
 def child(genesis, parent: Header, view, miner: bytes, dt: int, salt: int = 0) -> Header:
-    """A header on ``parent`` with the required bound (proof fields are dummies)."""
+    """A header on ``parent`` with the required difficulty (proof fields are dummies)."""
+    d = next_difficulty(genesis, parent, view)
     h = Header(parent.hash(), parent.number + 1, parent.timestamp + dt, miner, ROOT, ROOT, ROOT,
-               parent.gas_limit, 0, next_energy_bound(genesis, parent, view),
-               salt.to_bytes(32, "big"), ROOT)
+               parent.gas_limit, 0, d.energy_bound, salt.to_bytes(32, "big"), ROOT,
+               d.ticket_target)
     view.add(h)
     return h
 
@@ -54,53 +59,65 @@ def test_pow2_fixed16_is_within_the_published_error(exponent):
     assert abs(approx / exact - 1) < 1.5e-4
 
 
-def test_asert_matches_the_real_formula_and_picks_the_table_bound():
-    g = ZEPHYR
-    d = g.difficulty
-    root = genesis_header(g, ROOT, ROOT)
-    w0 = work_of_bound(d, d.initial_bound)
-    for number, elapsed in [(0, 0), (10, 100), (10, 40), (10, 1000), (500, 3000), (500, 9000),
-                            (3, 4000)]:
-        parent = replace(root, number=number, timestamp=g.timestamp + elapsed)
-        exact = w0 * 2.0 ** ((g.target_interval * number - elapsed) / d.halflife)
-        target = asert_work(g, parent)
-        assert abs(target / exact - 1) < 2e-4
-        bound = next_energy_bound(g, parent, MemoryChainView())
-        assert bound == bound_for_work(d, target)
-        # the easiest bound meeting the target: the next easier one falls short
-        assert work_of_bound(d, bound) >= target or bound == d.hardest_bound
-        if bound < d.easiest_bound:
-            assert work_of_bound(d, bound + 1) < target
+def test_asert_matches_the_real_formula_and_the_work_meets_it_finely():
+    for g in (ZEPHYR, DEVNET):
+        d = g.difficulty
+        root = genesis_header(g, ROOT, ROOT)
+        w0 = d.anchor_work
+        for number, elapsed in [(0, 0), (10, 100), (10, 40), (10, 1000), (500, 3000),
+                                (500, 9000), (3, 4000), (1000, 10)]:
+            parent = replace(root, number=number, timestamp=g.timestamp + elapsed)
+            exact = w0 * 2.0 ** ((g.target_interval * number - elapsed) / d.halflife)
+            target = asert_work(g, parent)
+            assert abs(target / exact - 1) < 2e-4
+            diff = next_difficulty(g, parent, MemoryChainView())
+            assert next_energy_bound(g, parent, MemoryChainView()) == diff.energy_bound
+            work = ticket_work(d, diff.energy_bound, diff.ticket_target)
+            # the bound: the hardest one from the lottery bound down whose work fits the target
+            easier = range(d.lottery, d.easiest_bound + 1)
+            fitting = [b for b in easier if work_of_bound(d, b) <= target]
+            assert diff.energy_bound == (fitting[0] if fitting else d.easiest_bound)
+            if fitting:  # the ticket makes up the rest, to far better than one part in 10**6
+                assert target <= work < target * (1 + 1e-6) + 1
+            else:
+                assert diff.ticket_target == MAX_TICKET_TARGET
 
 
-def test_on_schedule_keeps_the_initial_bound_and_deviations_move_it_the_right_way():
-    g = ZEPHYR
-    view = MemoryChainView()
-    root = genesis_header(g, ROOT, ROOT)
-    on = replace(root, number=100, timestamp=g.timestamp + 100 * g.target_interval)
-    fast = replace(on, timestamp=g.timestamp + 100)
-    slow = replace(on, timestamp=g.timestamp + 100 * g.target_interval + 4 * 3600)
-    init = g.difficulty.initial_bound
-    assert next_energy_bound(g, on, view) == init
-    assert next_energy_bound(g, fast, view) < init < next_energy_bound(g, slow, view)
-    very_fast = replace(on, number=10**6, timestamp=g.timestamp + 1)
-    very_slow = replace(on, timestamp=g.timestamp + 10**8)
-    assert next_energy_bound(g, very_fast, view) == g.difficulty.hardest_bound
-    assert next_energy_bound(g, very_slow, view) == g.difficulty.easiest_bound
+def test_on_schedule_keeps_the_anchor_work_and_deviations_move_it_the_right_way():
+    for g in (ZEPHYR, DEVNET):
+        d = g.difficulty
+        view = MemoryChainView()
+        root = genesis_header(g, ROOT, ROOT)
+
+        def work(parent: Header, g: Genesis = g, view: MemoryChainView = view) -> int:
+            diff = next_difficulty(g, parent, view)
+            return ticket_work(g.difficulty, diff.energy_bound, diff.ticket_target)
+
+        on = replace(root, number=100, timestamp=g.timestamp + 100 * g.target_interval)
+        fast = replace(on, timestamp=g.timestamp + 100)
+        slow = replace(on, timestamp=g.timestamp + 100 * g.target_interval + 4 * 3600)
+        assert abs(work(on) / d.anchor_work - 1) < 1e-4
+        assert work(fast) > work(on) > work(slow)
+        very_fast = replace(on, number=10**6, timestamp=g.timestamp + 1)
+        very_slow = replace(on, timestamp=g.timestamp + 10**8)
+        hard = next_difficulty(g, very_fast, view)
+        assert hard.energy_bound == d.lottery and hard.ticket_target < MAX_TICKET_TARGET >> 64
+        assert next_difficulty(g, very_slow, view) == type(hard)(d.easiest_bound,
+                                                                 MAX_TICKET_TARGET)
 
 
 def test_target_time_steers_a_steady_miner_to_the_target_interval():
     """A miner doing a fixed amount of work per second: intervals converge to the target."""
     g = ZEPHYR
     d = g.difficulty
-    rate = work_of_bound(d, d.initial_bound + 40) / g.target_interval  # start off-target
+    rate = d.anchor_work * 3 / g.target_interval  # three times the anchor: start off-target
     view = MemoryChainView()
     parent = genesis_header(g, ROOT, ROOT)
     view.add(parent)
     times = []
     for i in range(3000):
-        bound = next_energy_bound(g, parent, view)
-        dt = max(1, round(work_of_bound(d, bound) / rate))
+        diff = next_difficulty(g, parent, view)
+        dt = max(1, round(ticket_work(d, diff.energy_bound, diff.ticket_target) / rate))
         parent = child(g, parent, view, bytes(20), dt, i)
         times.append(dt)
     late = times[-1000:]
@@ -178,6 +195,13 @@ def test_work_is_monotone_and_matches_the_calibration():
     assert works == list(d.work) and works == sorted(works, reverse=True)
     with pytest.raises(ConsensusError, match="outside the calibrated range"):
         work_of_bound(d, d.hardest_bound - 1)
+    # the ticket multiplies the bound's work by the inverse odds, exactly, in integers
+    b = d.lottery
+    assert ticket_work(d, b, MAX_TICKET_TARGET) == work_of_bound(d, b)
+    assert ticket_work(d, b, (1 << 255) - 1) == 2 * work_of_bound(d, b)
+    assert ticket_work(d, b, 0) == work_of_bound(d, b) << 256
+    with pytest.raises(ConsensusError, match="ticket target"):
+        ticket_work(d, b, 1 << 256)
 
 
 def test_fork_choice_by_work_then_first_seen_never_hash_or_timestamp():

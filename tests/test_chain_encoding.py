@@ -68,6 +68,7 @@ def test_encoding_vector_roundtrips():
     f = ENCODING["fields"]
     assert (int(header.number), int(header.timestamp), int(header.energy_bound)) == (
         f["number"], f["timestamp"], f["energy_bound"])
+    assert int(header.ticket_target) == int(f["ticket_target"], 16)
     assert "0x" + header.miner.hex() == f["miner"] and "0x" + header.salt.hex() == f["salt"]
     block = decode_block(_b(ENCODING["block"]), LIMITS)
     assert block.encode() == _b(ENCODING["block"]) and block.header == header
@@ -95,8 +96,16 @@ def test_non_canonical_encodings_are_refused():
     short[9] = raw[9][1:]
     with pytest.raises(DecodeError, match="energy_bound must be 8 bytes"):
         decode_header(rlp.encode(short))
-    with pytest.raises(DecodeError, match="12 byte strings"):
+    with pytest.raises(DecodeError, match="13 byte strings"):
         decode_header(rlp.encode(raw[:-1]))
+    big = list(raw)
+    big[12] = b"\x01" + bytes(32)  # a ticket target of 2**256: 33 bytes
+    with pytest.raises(DecodeError, match="ticket_target is 33 bytes"):
+        decode_header(rlp.encode(big))
+    zero_padded = list(raw)
+    zero_padded[12] = b"\x00" + raw[12][1:]
+    with pytest.raises(DecodeError, match="ticket_target has a leading zero"):
+        decode_header(rlp.encode(zero_padded))
     with pytest.raises(DecodeError, match="not canonical RLP"):
         decode_header(header.encode() + b"\x00")
     with pytest.raises(DecodeError, match="over the limit"):

@@ -35,6 +35,9 @@ from poqw.crypto.mldsa import MlDsaPrivateKey
 CORPUS = json.loads((Path(__file__).parent / "vectors" / "chain" / "invalid_blocks.json")
                     .read_text())
 GENESIS = builtin_genesis(CORPUS["genesis"])
+# the same rules anchored at the easiest bound's work: mined blocks need one or two runs
+CHEAP = replace(GENESIS, difficulty=replace(GENESIS.difficulty,
+                                            initial_work=GENESIS.difficulty.work[-1]))
 
 
 def _b(x: str) -> bytes:
@@ -93,7 +96,8 @@ def test_corpus_covers_every_rule_family():
     names = " ".join(c["name"] for c in CORPUS["cases"])
     for needle in ["topology", "flaw 1", "flaw 2", "flaw 5", "flaw 6", "flaw 9", "too few",
                    "too many", "duplicate solutions", "diverse", "oversized", "bad signature",
-                   "future timestamp", "root"]:
+                   "future timestamp", "root", "ticket target chosen", "plateau",
+                   "ticket above"]:
         assert needle in names
 
 
@@ -123,6 +127,8 @@ def test_validate_header_rules():
     for change, reason in [({"number": 9}, "is not parent's"),
                            ({"parent_hash": bytes(32)}, "parent hash"),
                            ({"energy_bound": header.energy_bound - 1}, "differs from the bound"),
+                           ({"ticket_target": header.ticket_target // 2},
+                            "differs from the target"),
                            ({"timestamp": now + 100}, "in the future"),
                            ({"gas_used": header.gas_limit + 1}, "exceeds the gas limit")]:
         with pytest.raises(errors.InvalidHeader, match=reason) as info:
@@ -164,7 +170,7 @@ def test_a_header_with_another_blocks_proof_or_a_bad_proof_encoding_is_refused()
 
 
 def test_mined_chain_validates_block_by_block_and_rejects_cross_miner_replay():
-    g = GENESIS
+    g = CHEAP
     alice, bob = signer(b"alice"), signer(b"bob")
     state = hash32(b"test/state", b"")
     g0 = genesis_header(g, state, state)
@@ -219,7 +225,7 @@ def test_a_reused_xmss_one_time_key_is_rejected(tmp_path):
     from poqw.crypto.keystate import IndexCounter
     from poqw.crypto.xmss import XmssPrivateKey
 
-    g = GENESIS
+    g = CHEAP
     key = HybridPrivateKey(EcdsaPrivateKey(hash32(b"poqw/test-key/ecdsa", b"x")),
                            XmssPrivateKey.from_seed(bytes(range(96)), 2))
     assert key.scheme is Scheme.ECDSA_XMSS

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from poqw.cli.main import app
 from poqw.crypto import load_key
+from poqw.node.testing import genesis_document
 
 runner = CliRunner()
 PASSPHRASE = "cli test passphrase 42"
@@ -57,9 +58,11 @@ def test_keys_new_show_export(key: tuple[Path, Path], tmp_path: Path) -> None:
 def test_node_cpu_mines_then_chain_info_reports(key: tuple[Path, Path], tmp_path: Path) -> None:
     key_file, pass_file = key
     datadir = tmp_path / "data"
+    genesis = tmp_path / "genesis.json"  # the devnet on a cheap difficulty anchor
+    genesis.write_text(json.dumps(genesis_document()))
     result = runner.invoke(app, ["node", "cpu", "--auto-mine", "--datadir", str(datadir),
                                  "--port", "0", "--blocks", "2", "--key-file", str(key_file),
-                                 "--passphrase-file", str(pass_file)])
+                                 "--passphrase-file", str(pass_file), "--genesis", str(genesis)])
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("block ")]
     assert [ln.split()[1] for ln in lines] == ["1", "2"]

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from poqw.cli.main import app
+from poqw.node.testing import genesis_document
 
 runner = CliRunner()
 
@@ -42,8 +43,11 @@ def test_simulate_prints_the_mixed_network(tmp_path: Path) -> None:
 
 
 def test_devnet_runs_until_every_node_reaches_the_height(tmp_path: Path) -> None:
+    cheap = tmp_path / "cheap.json"  # the devnet on a cheap difficulty anchor (--genesis)
+    cheap.write_text(json.dumps(genesis_document()))
     result = runner.invoke(app, ["devnet", "--nodes", "2", "--miners", "cpu", "--blocks", "3",
-                                 "--json", "--run-dir", str(tmp_path), "--timeout", "90"])
+                                 "--json", "--run-dir", str(tmp_path), "--timeout", "90",
+                                 "--genesis", str(cheap)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] and len(doc["nodes"]) == 2
@@ -113,3 +117,20 @@ def test_devnet_stopped_before_its_goal_is_not_ok(tmp_path: Path) -> None:
     doc = json.loads(stdout)
     assert doc["ok"] is False
     assert json.loads(status.read_text())["running"] is False
+
+
+def test_devnet_runs_a_given_genesis_stamped_with_now(tmp_path: Path) -> None:
+    doc = genesis_document(target_interval=3)
+    source = tmp_path / "short.json"
+    source.write_text(json.dumps(doc))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["devnet", "--nodes", "1", "--print-only", "--run-dir", str(run),
+                                 "--genesis", str(source)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((run / "genesis.json").read_text())
+    assert written["target_interval"] == 3 and written["timestamp"] > doc["timestamp"]
+    assert written["difficulty"] == doc["difficulty"]
+    (tmp_path / "bad.json").write_text("{}")
+    bad = runner.invoke(app, ["devnet", "--print-only", "--run-dir", str(run), "--genesis",
+                              str(tmp_path / "bad.json")])
+    assert bad.exit_code != 0 and "bad.json" in bad.output and "format" in bad.output

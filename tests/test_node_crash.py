@@ -12,6 +12,7 @@ cleanly on SIGTERM. The seed is printed for replay
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -26,7 +27,7 @@ from poqw.crypto import new_key, show_key
 from poqw.crypto.hybrid import HybridSignature
 from poqw.node.info import chain_info
 from poqw.node.service import resolve_genesis
-from poqw.node.testing import make_chain
+from poqw.node.testing import genesis_document, make_chain
 
 PASSPHRASE = "crash test passphrase"
 CYCLES = 5
@@ -78,8 +79,11 @@ def test_sigkill_while_mining_loses_nothing(tmp_path: Path) -> None:
     pass_file = tmp_path / "pass"
     pass_file.write_text(PASSPHRASE)
     datadir = tmp_path / "data"
+    genesis_file = tmp_path / "genesis.json"  # the devnet on a cheap difficulty anchor
+    genesis_file.write_text(json.dumps(genesis_document()))
     args = ["node", "cpu", "--auto-mine", "--datadir", str(datadir), "--port", "0",
-            "--key-file", str(key), "--passphrase-file", str(pass_file)]
+            "--key-file", str(key), "--passphrase-file", str(pass_file),
+            "--genesis", str(genesis_file)]
     reported: dict[int, str] = {}
     for cycle in range(CYCLES):
         node = NodeProcess(args)
@@ -97,7 +101,7 @@ def test_sigkill_while_mining_loses_nothing(tmp_path: Path) -> None:
             reported[number] = block_hash  # a later run may legitimately replace nothing
         print(f"cycle {cycle}: killed after {len(node.blocks())} reported blocks")
 
-    genesis, _ = resolve_genesis("devnet", datadir)  # the devnet genesis the node stamped
+    genesis, _ = resolve_genesis(str(genesis_file), datadir)
     chain, _ = make_chain(datadir, genesis)
     chain.store.integrity_check()
     assert chain.repair_state() == 0

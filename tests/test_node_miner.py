@@ -7,6 +7,7 @@ as a peer's block, so a wrong proof, root or signature would be rejected there.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -14,11 +15,18 @@ import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from poqw.chain import verify_proof
+from poqw.chain import MAX_TICKET_TARGET, next_difficulty, parse_genesis, verify_proof
 from poqw.chain.instance import derive_instance, derive_seed
 from poqw.errors import UnknownSampler
 from poqw.node import Miner, Node, load_config, make_solver
-from poqw.node.testing import account_key, funded_genesis, make_chain, mldsa_signer, salt_stream
+from poqw.node.testing import (
+    account_key,
+    funded_genesis,
+    genesis_document,
+    make_chain,
+    mldsa_signer,
+    salt_stream,
+)
 
 KEY = account_key("payer")
 PAYER = bytes.fromhex(Account.from_key(KEY).address[2:])
@@ -44,7 +52,34 @@ def test_samplers_mine_valid_blocks(tmp_path: Path, sampler: str) -> None:
     assert block is not None and chain.tip().block_hash == block.hash()
     instance = derive_instance(GENESIS.topology, derive_seed(block.header.parent_hash,
                                                              signer.address(), block.header.salt))
-    verify_proof(instance, block.proof, GENESIS.k, GENESIS.d_min, int(block.header.energy_bound))
+    verify_proof(instance, block.proof, GENESIS.k, GENESIS.d_min, int(block.header.energy_bound),
+                 int(block.header.ticket_target))
+
+
+def test_the_miner_tries_salts_until_proof_and_ticket_both_pass(tmp_path: Path) -> None:
+    doc = genesis_document()
+    d = doc["difficulty"]
+    lottery = d["lottery_bound"] - d["calibration"]["hardest_bound"]
+    d["initial_work"] = str(8 * int(d["calibration"]["work"][lottery]))  # odds 1 in 8
+    genesis = parse_genesis(doc)
+    chain, pool = make_chain(tmp_path, genesis)
+    signer = mldsa_signer("m")
+    miner = Miner(chain, pool, signer, make_solver(), clock=Clock(genesis.timestamp + 10),
+                  salt_source=salt_stream("lottery"))
+    required = next_difficulty(genesis, chain.tip_header(), chain)
+    assert required.energy_bound == genesis.difficulty.lottery
+    assert required.ticket_target < MAX_TICKET_TARGET // 7
+    block = miner.mine_block()
+    assert block is not None and chain.tip().block_hash == block.hash()
+    header = block.header
+    assert (int(header.energy_bound), int(header.ticket_target)) == (
+        required.energy_bound, required.ticket_target)
+    instance = derive_instance(genesis.topology, derive_seed(header.parent_hash,
+                                                             signer.address(), header.salt))
+    verify_proof(instance, block.proof, genesis.k, genesis.d_min, int(header.energy_bound),
+                 int(header.ticket_target))
+    # the first salts' proofs (if any) lost the lottery: the miner went on until one won
+    assert miner.stats.salts_tried > 1 and miner.stats.attempts_per_second() > 0
 
 
 def test_unknown_sampler_is_refused() -> None:
@@ -95,8 +130,11 @@ def test_mempool_transactions_are_mined(tmp_path: Path) -> None:
 
 
 def test_node_mines_in_a_background_thread_and_stops(tmp_path: Path) -> None:
-    config = load_config(None, {"global.datadir": str(tmp_path), "global.auto_mine": True,
-                                "global.key_height": 6})
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document()))  # a cheap anchor: blocks come quickly
+    config = load_config(None, {"global.datadir": str(tmp_path / "data"),
+                                "global.auto_mine": True, "global.key_height": 6,
+                                "global.genesis": str(genesis)})
     with Node(config) as node:
         thread = node.start()
         while node.tip().number < 2:

@@ -17,6 +17,7 @@ from poqw.crypto import new_key, show_key
 from poqw.crypto.hybrid import HybridSignature
 from poqw.node import Node, load_config
 from poqw.node.info import chain_info
+from poqw.node.testing import genesis_document
 
 PASSPHRASE = "quip-flaw-4 passphrase 7f3a9c"
 API_TOKEN = "DEV-4c1d-quip-flaw-4-token-e55e"
@@ -27,10 +28,13 @@ def make_node_config(tmp_path: Path) -> Path:
     datadir.mkdir()
     key = tmp_path / "miner.key"
     new_key(key, PASSPHRASE, "ecdsa+xmss", height=6, scrypt_log2_n=10)
+    genesis = tmp_path / "genesis.json"  # the devnet on a cheap difficulty anchor
+    genesis.write_text(json.dumps(genesis_document()))
     path = tmp_path / "node.toml"
     path.write_text(f"""
 [global]
 auto_mine = true
+genesis = "{genesis}"
 datadir = "{datadir}"
 node_name = "flaw-test"
 key_file = "{key}"

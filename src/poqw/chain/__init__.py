@@ -8,6 +8,7 @@ PREVRANDAO, BLOCKHASH window, reward) for the exact rules.
 """
 
 from poqw.chain.block import (
+    MAX_TICKET_TARGET,
     Block,
     BlockLimits,
     Header,
@@ -17,10 +18,14 @@ from poqw.chain.block import (
     transactions_root,
 )
 from poqw.chain.difficulty import (
+    Difficulty,
     asert_work,
     bound_for_work,
+    difficulty_for_work,
+    next_difficulty,
     next_energy_bound,
     pow2_fixed16,
+    ticket_work,
     work_of_bound,
 )
 from poqw.chain.environment import BlockEnvironment, block_environment
@@ -43,10 +48,13 @@ from poqw.chain.instance import (
 )
 from poqw.chain.proof import (
     WorkProof,
+    canonical_plateau,
     greedy_diverse_selection,
+    lead_proofs,
     make_proof,
     pack_spins,
     pairwise_distances,
+    proof_ticket,
     unpack_spins,
     verify_proof,
 )
@@ -69,11 +77,13 @@ from poqw.chain.validation import (
     validate_block,
     validate_header,
     validate_header_work,
+    verify_work,
 )
 from poqw.chain.view import ChainView, MemoryChainView, ancestors
 
 __all__ = [
     "I64",
+    "MAX_TICKET_TARGET",
     "U64",
     "U256",
     "ZERO_HASH",
@@ -84,6 +94,7 @@ __all__ = [
     "BlockLimits",
     "Bytes32",
     "ChainView",
+    "Difficulty",
     "DifficultyParams",
     "ExecutionOutcome",
     "Genesis",
@@ -104,28 +115,34 @@ __all__ = [
     "bound_for_work",
     "build_topology",
     "builtin_genesis",
+    "canonical_plateau",
     "decode_block",
     "decode_header",
     "decode_proof",
     "derive_instance",
     "derive_instance_reference",
     "derive_seed",
+    "difficulty_for_work",
     "genesis_header",
     "greedy_diverse_selection",
     "instance_energies",
     "is_better_tip",
     "is_deep_reorg",
     "issued_until",
+    "lead_proofs",
     "load_genesis",
     "make_proof",
     "miner_reward",
+    "next_difficulty",
     "next_energy_bound",
     "pack_spins",
     "pairwise_distances",
     "parse_genesis",
     "pow2_fixed16",
+    "proof_ticket",
     "seal_message",
     "streak_length",
+    "ticket_work",
     "tip_after",
     "topology_hash",
     "transactions_root",
@@ -134,5 +151,6 @@ __all__ = [
     "validate_header",
     "validate_header_work",
     "verify_proof",
+    "verify_work",
     "work_of_bound",
 ]

@@ -1,9 +1,10 @@
 """Headers and blocks: frozen dataclasses, a canonical RLP encoding and domain-separated hashes.
 
 A header is the RLP list ``[parent_hash, number, timestamp, miner, state_root, tx_root,
-receipt_root, gas_limit, gas_used, energy_bound, salt, proof_hash]``: unsigned integers are RLP
-big-endian integers without leading zeros, ``energy_bound`` is 8 bytes of big-endian two's
-complement, and byte fields have their fixed sizes. The block hash is
+receipt_root, gas_limit, gas_used, energy_bound, salt, proof_hash, ticket_target]``: unsigned
+integers (``ticket_target`` included, at most 32 bytes) are RLP big-endian integers without
+leading zeros, ``energy_bound`` is 8 bytes of big-endian two's complement, and byte fields have
+their fixed sizes. The block hash is
 ``hash32(b"poqw/header/v1", rlp(header))``; the miner signs it. A block is the RLP list
 ``[header, proof, transactions, public_key, signature]``; :func:`decode_block` refuses input over
 its size limits before looking inside, and checks the proof's count and lengths before keeping it.
@@ -17,13 +18,14 @@ from typing import Any
 import rlp
 
 from poqw.chain.proof import MAX_PROOF_SOLUTIONS, WorkProof
-from poqw.chain.types import I64, U64, Address, Bytes32, Hash32, Height
+from poqw.chain.types import I64, U64, U256, Address, Bytes32, Hash32, Height
 from poqw.crypto.hashing import hash32
 from poqw.encoding.rlp import Bytes, ListOf, Raw, count_items
 from poqw.encoding.rlp import decode as decode_rlp
 from poqw.errors import DecodeError
 
 __all__ = [
+    "MAX_TICKET_TARGET",
     "Block",
     "BlockLimits",
     "Header",
@@ -33,7 +35,10 @@ __all__ = [
     "transactions_root",
 ]
 
-_HEADER_FIELDS = 12
+_HEADER_FIELDS = 13
+MAX_TICKET_TARGET = (1 << 256) - 1
+"""The ticket target that every ticket meets (no lottery: the energy bound alone decides)."""
+_NO_LOTTERY = U256(MAX_TICKET_TARGET)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Header:
     energy_bound: I64
     salt: Bytes32
     proof_hash: Hash32
+    ticket_target: U256 = _NO_LOTTERY
 
     def __post_init__(self) -> None:
         for name, kind in _HEADER_TYPES.items():  # plain bytes/ints in, checked sized types out
@@ -64,7 +70,7 @@ class Header:
             self.parent_hash, _uint(self.number), _uint(self.timestamp), self.miner,
             self.state_root, self.tx_root, self.receipt_root, _uint(self.gas_limit),
             _uint(self.gas_used), int(self.energy_bound).to_bytes(8, "big", signed=True),
-            self.salt, self.proof_hash,
+            self.salt, self.proof_hash, _uint(self.ticket_target),
         ]
 
     def encode(self) -> bytes:
@@ -81,7 +87,7 @@ class Header:
         if not all(isinstance(x, bytes) for x in item):
             raise DecodeError("header fields must be byte strings, not lists")
         (parent, number, timestamp, miner, state_root, tx_root, receipt_root, gas_limit,
-         gas_used, bound, salt, proof_hash) = item
+         gas_used, bound, salt, proof_hash, ticket_target) = item
         if len(bound) != 8:
             raise DecodeError(f"energy_bound must be 8 bytes, got {len(bound)}")
         return cls(
@@ -89,7 +95,7 @@ class Header:
             U64(_read_uint(timestamp, "timestamp")), Address(miner), Hash32(state_root),
             Hash32(tx_root), Hash32(receipt_root), U64(_read_uint(gas_limit, "gas_limit")),
             U64(_read_uint(gas_used, "gas_used")), I64(int.from_bytes(bound, "big", signed=True)),
-            Bytes32(salt), Hash32(proof_hash),
+            Bytes32(salt), Hash32(proof_hash), U256(_read_uint(ticket_target, "ticket_target")),
         )
 
 
@@ -128,6 +134,7 @@ _HEADER_TYPES: dict[str, type] = {
     "parent_hash": Hash32, "number": Height, "timestamp": U64, "miner": Address,
     "state_root": Hash32, "tx_root": Hash32, "receipt_root": Hash32, "gas_limit": U64,
     "gas_used": U64, "energy_bound": I64, "salt": Bytes32, "proof_hash": Hash32,
+    "ticket_target": U256,
 }
 
 

@@ -1,12 +1,15 @@
 """Calibrate a topology: which energy bounds simulated annealing reaches, and at what cost.
 
 For ``num_instances`` puzzles derived exactly as blocks derive theirs, run simulated annealing
-(dwave-samplers) with ``num_reads`` reads at each sweep budget and record the greedy proof bound:
+(dwave-samplers) with ``num_reads`` reads at each sweep budget, move the samples to their plateau
+representatives as the proof rule requires, and record the greedy proof bound:
 the highest energy among the ``k`` diverse solutions :func:`make_proof` would pick (the lowest
-bound a miner with that budget can prove). With ``p_B(b)`` the share of instances whose proof
-bound is ``<= b`` at budget ``B`` (a miner grinds salts, so this is a per-attempt success rate),
-the work of bound ``b`` is the expected number of spin-update attempts to succeed,
-``min_B ceil(B * num_reads * n / p_B(b))``, made strictly decreasing in ``b``. The range runs from
+bound a miner with that budget can prove). With ``t_B(b)`` the mean number of lottery tickets
+one run at budget ``B`` draws at bound ``b`` (its distinct valid vectors that lead a proof; the
+node's miner draws them all, see :func:`poqw.chain.proof.lead_proofs`), the work of bound ``b`` is
+the expected number of spin-update attempts per ticket, ``min_B ceil(B * num_reads * n /
+t_B(b))``, made strictly decreasing in ``b``; so ``work(b) * 2**256 / (T + 1)`` is the expected
+cost of a block at any bound. The range runs from
 the hardest bound some budget reaches in ``min_success`` of instances to the median bound of the
 cheapest budget. ``poqw chain calibrate --family regular3 --size 24 --out genesis.json`` writes a
 whole genesis around it (``python -m poqw.chain.calibrate`` prints the calibration object alone).
@@ -28,7 +31,12 @@ from typing import Any
 import numpy as np
 
 from poqw.chain.instance import derive_instance, derive_seed
-from poqw.chain.proof import MAX_PROOF_SOLUTIONS, greedy_diverse_selection
+from poqw.chain.proof import (
+    MAX_PROOF_SOLUTIONS,
+    canonical_plateau,
+    greedy_diverse_selection,
+    lead_proofs,
+)
 from poqw.chain.topology import Topology, build_topology
 from poqw.crypto.hashing import hash32
 from poqw.errors import ConfigError
@@ -57,6 +65,7 @@ class Calibration:
     easiest_bound: int
     initial_bound: int
     work: tuple[int, ...]
+    tickets_per_run: tuple[tuple[float, ...], ...] = ()  # [budget][bound - hardest]
 
     def success_rate(self, budget_index: int, bound: int) -> float:
         """Share of instances whose proof bound at ``budgets[budget_index]`` is ``<= bound``."""
@@ -95,13 +104,20 @@ def proof_bounds(energies: np.ndarray[Any, Any], spins: np.ndarray[Any, Any], k:
 
 
 def work_table(budgets: Sequence[int], num_reads: int, num_nodes: int,
-               bounds: Sequence[Sequence[int | None]], hardest: int, easiest: int) -> list[int]:
-    """Strictly decreasing work of each bound from ``hardest`` to ``easiest`` (see module doc)."""
+               bounds: Sequence[Sequence[int | None]], hardest: int, easiest: int,
+               tickets: Sequence[Sequence[Sequence[int]]] | None = None) -> list[int]:
+    """Strictly decreasing work of each bound from ``hardest`` to ``easiest`` (see module doc).
+
+    ``tickets[budget][instance][b - hardest]`` is the number of distinct proofs that run gives
+    at bound ``b``; without it each run whose proof bound is ``<= b`` counts as one ticket."""
     work: list[int] = []
     for b in range(hardest, easiest + 1):
         best = math.inf
-        for budget, row in zip(budgets, bounds, strict=True):
-            hits = sum(1 for x in row if x is not None and x <= b)
+        for j, (budget, row) in enumerate(zip(budgets, bounds, strict=True)):
+            if tickets is not None:
+                hits = sum(run[b - hardest] for run in tickets[j])
+            else:
+                hits = sum(1 for x in row if x is not None and x <= b)
             if hits:
                 best = min(best, math.ceil(budget * num_reads * num_nodes * len(row) / hits))
         work.append(int(best) if best < math.inf else 0)
@@ -147,18 +163,20 @@ def calibrate_topology(topology: Topology, k: int, d_min: int,
 
     sampler = SimulatedAnnealingSampler()
     rows: list[list[int | None]] = [[] for _ in budgets]
+    samples: list[list[tuple[Any, np.ndarray[Any, Any]]]] = [[] for _ in budgets]
     total, done = num_instances * len(budgets), 0
     for i in range(num_instances):
         parent = hash32(b"poqw/calibration/v1", struct.pack(">QQ", seed, i))
         inst = derive_instance(topology, derive_seed(parent, bytes(20), bytes(32)))
         h = {v: int(x) for v, x in enumerate(inst.h)}
         J = {(int(a), int(b)): int(w) for (a, b), w in zip(inst.edges, inst.J, strict=True)}
-        for row, budget in zip(rows, budgets, strict=True):
+        for row, runs, budget in zip(rows, samples, budgets, strict=True):
             ss = sampler.sample_ising(h, J, num_reads=num_reads, num_sweeps=budget,
                                       seed=(seed * 1_000_003 + i * 7919 + budget) % (1 << 31))
-            spins = ss.record.sample.astype(np.int64)
+            spins = canonical_plateau(inst, ss.record.sample.astype(np.int64))
             energies = np.rint(ss.record.energy).astype(np.int64)
             row.append(proof_bounds(energies, spins, k, d_min))
+            runs.append((inst, spins))
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -175,20 +193,36 @@ def calibrate_topology(topology: Topology, k: int, d_min: int,
     cheap = sorted(x if x is not None else math.inf for x in rows[0])
     median = cheap[(len(cheap) - 1) // 2]
     easiest = max(hardest, int(median) if median < math.inf else hardest)
-    work = work_table(budgets, num_reads, topology.num_nodes, rows, hardest, easiest)
+    tickets = [[[len(lead_proofs(inst, spins, k, d_min, b))
+                 for b in range(hardest, easiest + 1)] for inst, spins in runs]
+               for runs in samples]
+    work = work_table(budgets, num_reads, topology.num_nodes, rows, hardest, easiest, tickets)
     mid = sorted(x if x is not None else math.inf for x in rows[len(rows) // 2])
     mid_median = mid[(len(mid) - 1) // 2]
     initial = int(mid_median) if mid_median < math.inf else easiest
     initial = max(hardest, min(easiest, initial))
+    per_run = tuple(tuple(sum(run[j] for run in runs) / num_instances
+                          for j in range(easiest - hardest + 1)) for runs in tickets)
     return Calibration(topology, k, d_min, tuple(budgets), num_reads,
-                       tuple(tuple(r) for r in rows), hardest, easiest, initial, tuple(work))
+                       tuple(tuple(r) for r in rows), hardest, easiest, initial, tuple(work),
+                       per_run)
 
 
 def genesis_document(name: str, chain_id: int, cal: Calibration, policy: str = "target-time",
                      timestamp: int = 1_767_225_600, target_interval: int = 10,
-                     alloc: dict[str, str] | None = None) -> dict[str, Any]:
-    """A complete genesis document (``poqw-genesis/v1``) around a calibration."""
+                     alloc: dict[str, str] | None = None,
+                     initial_work: int | None = None) -> dict[str, Any]:
+    """A complete genesis document (``poqw-genesis/v1``) around a calibration; the lottery bound
+    is the hardest calibrated one, ``initial_work`` (default: the initial bound's) anchors the
+    target-time schedule."""
     topo = cal.topology
+    difficulty: dict[str, Any] = {
+        "policy": policy, "initial_bound": cal.initial_bound, "lottery_bound": cal.hardest_bound,
+        "halflife": 3600, "ease_step": 1, "harden_step": 1, "streak_cap": 5,
+    }
+    if initial_work is not None:
+        difficulty["initial_work"] = str(initial_work)
+    difficulty["calibration"] = cal.to_json()
     return {
         "format": "poqw-genesis/v1",
         "name": name,
@@ -197,9 +231,7 @@ def genesis_document(name: str, chain_id: int, cal: Calibration, policy: str = "
         "topology": {"family": topo.family, "size": topo.size, "hash": "0x" + topo.hash.hex(),
                      "num_nodes": topo.num_nodes, "num_edges": topo.num_edges},
         "proof": {"k": cal.k, "d_min": cal.d_min},
-        "difficulty": {"policy": policy, "initial_bound": cal.initial_bound, "halflife": 3600,
-                       "ease_step": 1, "harden_step": 1, "streak_cap": 5,
-                       "calibration": cal.to_json()},
+        "difficulty": difficulty,
         "target_interval": target_interval,
         "max_future_drift": 15,
         "reorg_depth_limit": 64,

@@ -1,10 +1,11 @@
 """Fork choice: the chain with the most cumulative work wins; among equal work, the first seen.
 
-A block's work is the calibrated :func:`~poqw.chain.difficulty.work_of_bound` of its energy
-bound, so work is monotone in difficulty and cannot be inflated by a producer. A node keeps its
-current head unless a candidate has strictly more work: an equal-work tie goes to the head seen
-first, never to a lower block hash (a miner holding a proof can vary what the hash covers but the
-puzzle does not, such as the timestamp or the transaction order, and grind a low hash to win
+A block's work is :func:`~poqw.chain.difficulty.ticket_work` of its energy bound and ticket
+target (the calibrated work of the bound times the inverse ticket odds), both checked against the
+parent chain, so work is monotone in difficulty and cannot be inflated by a producer. A node keeps
+its current head unless a candidate has strictly more work: an equal-work tie goes to the head
+seen first, never to a lower block hash (a miner holding a proof can vary what the hash covers but
+the puzzle does not, such as the timestamp or the transaction order, and grind a low hash to win
 every tie) nor to a producer-chosen timestamp. Most work always wins, at any depth: a switch that
 undoes more than ``reorg_depth_limit`` blocks is made all the same, and only reported as a deep
 reorg (:func:`is_deep_reorg`), so a node that has not synced, or a long partition, always heals to
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from poqw.chain.block import Header
-from poqw.chain.difficulty import work_of_bound
+from poqw.chain.difficulty import ticket_work
 from poqw.chain.genesis import Genesis
 from poqw.chain.types import Hash32
 
@@ -36,7 +37,7 @@ def block_work(genesis: Genesis, header: Header) -> int:
     """Work of one block (genesis itself has none)."""
     if header.number == 0:
         return 0
-    return work_of_bound(genesis.difficulty, int(header.energy_bound))
+    return ticket_work(genesis.difficulty, int(header.energy_bound), int(header.ticket_target))
 
 
 def tip_after(genesis: Genesis, parent: Tip, header: Header) -> Tip:

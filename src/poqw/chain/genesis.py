@@ -43,7 +43,11 @@ MAX_GENESIS_BYTES = 4 << 20
 
 @dataclass(frozen=True)
 class DifficultyParams:
-    """The policy and its calibrated range; ``work[i]`` is the work of bound ``hardest + i``."""
+    """The policy and its calibrated range; ``work[i]`` is the work of bound ``hardest + i``.
+
+    ``lottery_bound`` is the hardest bound the target-time policy asks for (finer steps come from
+    the ticket target); ``initial_work`` (0: the work of ``initial_bound``) anchors its schedule.
+    """
 
     policy: str
     initial_bound: int
@@ -54,6 +58,20 @@ class DifficultyParams:
     ease_step: int = 1
     harden_step: int = 1
     streak_cap: int = 5
+    lottery_bound: int | None = None
+    initial_work: int = 0
+
+    @property
+    def anchor_work(self) -> int:
+        """The target-time policy's work at genesis."""
+        if self.initial_work:
+            return self.initial_work
+        return self.work[self.initial_bound - self.hardest_bound]
+
+    @property
+    def lottery(self) -> int:
+        """The lottery bound (the hardest calibrated bound unless genesis names one)."""
+        return self.hardest_bound if self.lottery_bound is None else self.lottery_bound
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,9 @@ def _difficulty(doc: dict[str, Any], topology: Topology) -> DifficultyParams:
         ease_step=_int(doc, "ease_step", where, 0, max_e, default=1),
         harden_step=_int(doc, "harden_step", where, 0, max_e, default=1),
         streak_cap=_int(doc, "streak_cap", where, 1, 5, default=5),
+        lottery_bound=(_int(doc, "lottery_bound", where, hardest, easiest)
+                       if isinstance(doc, dict) and "lottery_bound" in doc else None),
+        initial_work=_int(doc, "initial_work", where, 1, 1 << 200, default=0),
     )
 
 

@@ -1,10 +1,11 @@
 """Pure helpers for producing a block: the header a miner must fill in, and a salt search.
 
 :func:`search_proof` tries salts in order, derives each puzzle, asks ``solve`` for candidate spin
-vectors and keeps the first salt for which :func:`~poqw.chain.proof.make_proof` finds ``k``
-diverse solutions under the bound. :func:`sa_solver` is a ready ``solve`` built on
-dwave-samplers' simulated annealing; a real miner plugs in any sampler of :mod:`poqw.samplers`.
-Nothing here signs: :func:`seal_block` takes the signature the caller made over the seal message.
+vectors and keeps the first salt with a proof that wins the lottery: :func:`winning_proof` looks
+through the tickets of one run (:func:`~poqw.chain.proof.lead_proofs`) for one under the target.
+:func:`sa_solver` is a ready ``solve`` built on dwave-samplers' simulated annealing; a real miner
+plugs in any sampler of :mod:`poqw.samplers`. Nothing here signs: :func:`seal_block` takes the
+signature the caller made over the seal message.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.chain.block import Block, Header, transactions_root
-from poqw.chain.difficulty import next_energy_bound
+from poqw.chain.difficulty import Difficulty, next_difficulty
 from poqw.chain.genesis import Genesis
 from poqw.chain.instance import Instance, derive_instance, derive_seed
-from poqw.chain.proof import WorkProof, make_proof
-from poqw.chain.types import I64, U64, Address, Bytes32, Hash32, Height
+from poqw.chain.proof import WorkProof, lead_proofs, proof_ticket
+from poqw.chain.types import I64, U64, U256, Address, Bytes32, Hash32, Height
 from poqw.chain.view import ChainView
 
-__all__ = ["Solver", "sa_solver", "seal_block", "search_proof", "unsealed_header"]
+__all__ = ["Solver", "sa_solver", "seal_block", "search_proof", "unsealed_header", "winning_proof"]
 
 Solver = Callable[[Instance], npt.NDArray[np.int64]]
 """``solve(instance) -> (shots, n)`` candidate spins."""
@@ -31,14 +32,28 @@ Solver = Callable[[Instance], npt.NDArray[np.int64]]
 
 def search_proof(genesis: Genesis, parent: Header, view: ChainView, miner: bytes,
                  salts: Iterable[bytes], solve: Solver) -> tuple[Bytes32, WorkProof] | None:
-    """The first salt whose puzzle ``solve`` cracks, with its proof; None if none does."""
-    bound = next_energy_bound(genesis, parent, view)
+    """The first salt whose puzzle ``solve`` cracks with a winning ticket, with its proof;
+    None if none does."""
+    difficulty = next_difficulty(genesis, parent, view)
     for salt in salts:
         seed = derive_seed(parent.hash(), miner, salt)
         instance = derive_instance(genesis.topology, seed)
-        proof = make_proof(instance, solve(instance), genesis.k, genesis.d_min, bound)
+        proof = winning_proof(genesis, instance, solve(instance), difficulty)
         if proof is not None:
             return Bytes32(salt), proof
+    return None
+
+
+def winning_proof(genesis: Genesis, instance: Instance, candidates: npt.ArrayLike,
+                  difficulty: Difficulty) -> WorkProof | None:
+    """A proof from these candidate spins that meets ``difficulty`` (bound and ticket), or None.
+
+    It tries every vector of the run that can lead a proof, so this miner draws as many tickets
+    from one annealing run as any miner could from the same samples."""
+    for lead, proof in lead_proofs(instance, candidates, genesis.k, genesis.d_min,
+                                   difficulty.energy_bound):
+        if proof_ticket(instance.seed, lead) <= difficulty.ticket_target:
+            return proof
     return None
 
 
@@ -66,14 +81,16 @@ def unsealed_header(genesis: Genesis, parent: Header, view: ChainView, miner: by
                     timestamp: int, salt: bytes, proof: WorkProof, state_root: bytes,
                     receipt_root: bytes, gas_used: int = 0,
                     transactions: tuple[bytes, ...] = ()) -> Header:
-    """The header for these contents, with the energy bound the chain requires."""
+    """The header for these contents, with the energy bound and ticket target the chain
+    requires."""
+    difficulty = next_difficulty(genesis, parent, view)
     return Header(
         parent_hash=parent.hash(), number=Height(parent.number + 1), timestamp=U64(timestamp),
         miner=Address(miner), state_root=Hash32(state_root),
         tx_root=transactions_root(transactions), receipt_root=Hash32(receipt_root),
         gas_limit=parent.gas_limit, gas_used=U64(gas_used),
-        energy_bound=I64(next_energy_bound(genesis, parent, view)), salt=Bytes32(salt),
-        proof_hash=proof.hash(),
+        energy_bound=I64(difficulty.energy_bound), salt=Bytes32(salt),
+        proof_hash=proof.hash(), ticket_target=U256(difficulty.ticket_target),
     )
 
 

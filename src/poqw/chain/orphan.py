@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from poqw.chain.block import Block, transactions_root
 from poqw.chain.genesis import Genesis
-from poqw.chain.instance import derive_instance, derive_seed
-from poqw.chain.proof import solution_bytes, verify_proof
-from poqw.chain.validation import AddressOf, SignatureVerifier, seal_message
+from poqw.chain.proof import solution_bytes
+from poqw.chain.validation import AddressOf, SignatureVerifier, seal_message, verify_work
 from poqw.errors import InvalidBlock, InvalidHeader, InvalidProof
 
 __all__ = ["validate_orphan"]
@@ -41,11 +40,7 @@ def validate_orphan(block: Block, genesis: Genesis,
         if len(sol) != row:
             raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
                                f"{len(sol)} bytes, expected {row}", block)
-    if block.proof.hash() != header.proof_hash:
-        raise InvalidProof("proof does not match the header's proof hash", block)
-    instance = derive_instance(genesis.topology,
-                               derive_seed(header.parent_hash, header.miner, header.salt))
-    verify_proof(instance, block.proof, genesis.k, genesis.d_min, int(header.energy_bound), block)
+    verify_work(header, block.proof, genesis, block)  # at the header's own claimed difficulty
     if header.tx_root != transactions_root(block.transactions):
         raise InvalidBlock("transaction root does not match the transactions", block)
     if address_of(block.public_key) != header.miner:

@@ -1,14 +1,15 @@
 """Block and header validity: each rule is one check that raises with its reason, in reading order.
 
-Order: parent link, topology, difficulty, proof (hash, count, sizes, order, energies,
-diversity), signature, timestamp, transaction root, gas limits, then the execution results
-(state root, receipt root, gas used), so the costly execution runs last. Nothing here
-reads a clock or a disk: ``now`` comes in as an argument, the chain is read through a
-:class:`~poqw.chain.view.ChainView`, and the state root is computed by the caller's execution
-layer (passed as an :class:`ExecutionOutcome`, or a callable evaluated only after every cheaper
-rule has passed). Signatures are checked by the functions passed in (by default the hybrid
-ECDSA + post-quantum scheme of :mod:`poqw.crypto`). :func:`validate_header_work` checks a
-header and its work proof without the body, for headers-first sync.
+Order: parent link, topology, difficulty (energy bound and ticket target), proof (hash, count,
+sizes, order, energies, plateau, diversity, ticket: :func:`verify_work`), signature, timestamp,
+transaction root, gas limits, then the execution results (state root, receipt root, gas used), so
+the costly execution runs last. Nothing here reads a clock or a disk: ``now`` comes in as an
+argument, the chain is read through a :class:`~poqw.chain.view.ChainView`, and the state root is
+computed by the caller's execution layer (passed as an :class:`ExecutionOutcome`, or a callable
+evaluated only after every cheaper rule has passed). Signatures are checked by the functions passed
+in (by default the hybrid ECDSA + post-quantum scheme of :mod:`poqw.crypto`).
+:func:`validate_header_work` checks a header and its work proof without the body, for
+headers-first sync.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from poqw.chain.block import Block, Header, transactions_root
-from poqw.chain.difficulty import next_energy_bound
+from poqw.chain.difficulty import next_difficulty
 from poqw.chain.genesis import Genesis
 from poqw.chain.instance import derive_instance, derive_seed
 from poqw.chain.proof import WorkProof, solution_bytes, verify_proof
@@ -33,6 +34,7 @@ __all__ = [
     "validate_block",
     "validate_header",
     "validate_header_work",
+    "verify_work",
 ]
 
 SignatureVerifier = Callable[[bytes, bytes, bytes], bool]
@@ -64,10 +66,26 @@ def _check_link(header: Header, parent: Header, block: object) -> None:
 
 def _check_difficulty(header: Header, parent: Header, view: ChainView, genesis: Genesis,
                       block: object) -> None:
-    expected = next_energy_bound(genesis, parent, view)
-    if header.energy_bound != expected:
+    expected = next_difficulty(genesis, parent, view)
+    if header.energy_bound != expected.energy_bound:
         raise InvalidHeader(f"energy bound {header.energy_bound} differs from the bound "
-                            f"{expected} computed from the parent chain", block)
+                            f"{expected.energy_bound} computed from the parent chain", block)
+    if header.ticket_target != expected.ticket_target:
+        raise InvalidHeader(f"ticket target 0x{header.ticket_target:064x} differs from the "
+                            f"target 0x{expected.ticket_target:064x} computed from the parent "
+                            "chain", block)
+
+
+def verify_work(header: Header, proof: WorkProof, genesis: Genesis, block: object = None) -> None:
+    """The work rules of a header with its proof (after :func:`validate_header`): the proof
+    hash, then :func:`~poqw.chain.proof.verify_proof` on the header's own puzzle, energy bound
+    and ticket target. Block import and headers-with-proofs sync both call this."""
+    if proof.hash() != header.proof_hash:
+        raise InvalidProof("proof does not match the header's proof hash", block)
+    instance = derive_instance(genesis.topology,
+                               derive_seed(header.parent_hash, header.miner, header.salt))
+    verify_proof(instance, proof, genesis.k, genesis.d_min, int(header.energy_bound),
+                 int(header.ticket_target), block)
 
 
 def _check_timestamp(header: Header, parent: Header, now: int, genesis: Genesis,
@@ -110,11 +128,7 @@ def validate_header_work(header: Header, proof: WorkProof, parent: Header, view:
         if len(sol) != row:
             raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
                                f"{len(sol)} bytes, expected {row}", header)
-    if proof.hash() != header.proof_hash:
-        raise InvalidProof("proof does not match the header's proof hash", header)
-    instance = derive_instance(genesis.topology,
-                               derive_seed(header.parent_hash, header.miner, header.salt))
-    verify_proof(instance, proof, genesis.k, genesis.d_min, int(header.energy_bound), header)
+    verify_work(header, proof, genesis, header)
 
 
 def _default_signature_scheme() -> tuple[SignatureVerifier, AddressOf]:
@@ -155,10 +169,7 @@ def validate_block(
                                f"{topology.size}: solution {i} is {len(sol)} bytes, expected "
                                f"{row}", block)
     _check_difficulty(header, parent, view, genesis, block)
-    if block.proof.hash() != header.proof_hash:
-        raise InvalidProof("proof does not match the header's proof hash", block)
-    instance = derive_instance(topology, derive_seed(header.parent_hash, header.miner, header.salt))
-    verify_proof(instance, block.proof, genesis.k, genesis.d_min, int(header.energy_bound), block)
+    verify_work(header, block.proof, genesis, block)
     if address_of(block.public_key) != header.miner:
         raise InvalidBlock("bad signature: the public key does not belong to the miner", block)
     if not verify_signature(block.public_key, seal_message(header), block.signature):

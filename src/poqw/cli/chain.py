@@ -40,7 +40,7 @@ def info(
         return
     table = Table(title=f"poqw chain — {doc['genesis']} (chain id {doc['chain_id']})",
                   show_header=False)
-    for key in ("height", "tip", "total_work", "tip_energy_bound", "next_energy_bound",
+    for key in ("height", "tip", "total_work", "tip_energy_bound", "next_energy_bound", "next_work",
                 "tip_miner", "blocks_stored"):
         table.add_row(key.replace("_", " "), str(doc[key]))
     console.print(table)

@@ -69,12 +69,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def write_genesis(run_dir: Path, drift: int | None = None) -> Path:
-    """The devnet genesis stamped with now (optionally a wider future drift), as a file."""
+def write_genesis(run_dir: Path, drift: int | None = None, source: Path | None = None) -> Path:
+    """The devnet genesis (or the genesis file ``source``) stamped with now, optionally with a
+    wider future drift, as a file."""
+    from poqw.chain import load_genesis
     from poqw.node.service import resolve_genesis
 
-    _, raw = resolve_genesis("devnet", None, time.time())
-    doc = json.loads(raw)
+    if source is not None:
+        try:
+            doc = json.loads(Path(source).read_text())
+            load_genesis(json.dumps(doc).encode())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read genesis file {source}: {exc}") from exc
+        doc["timestamp"] = int(time.time())
+    else:
+        _, raw = resolve_genesis("devnet", None, time.time())
+        doc = json.loads(raw)
     if drift is not None:
         doc["max_future_drift"] = drift
     path = run_dir / "genesis.json"
@@ -322,6 +332,9 @@ def devnet(
     timeout: Annotated[float, typer.Option(
         help="Give up on --blocks (height and one common tip) after this many s.")
                        ] = 600.0,
+    genesis: Annotated[Path | None, typer.Option(
+        help="A genesis file to run instead of the built-in devnet (stamped with now), e.g. "
+             "one with a shorter target interval.")] = None,
     print_only: Annotated[bool, typer.Option("--print-only",
                                              help="Print the node commands, start nothing.")
                           ] = False,
@@ -333,16 +346,16 @@ def devnet(
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
     start_network([kinds[i % len(kinds)] for i in range(nodes)], blocks, as_json, base_port,
-                  run_dir, drift, timeout, print_only)
+                  run_dir, drift, timeout, print_only, genesis)
 
 
 def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
                   base_port: int | None, run_dir: Path | None, drift: int | None,
-                  timeout: float, print_only: bool) -> None:
+                  timeout: float, print_only: bool, genesis_source: Path | None = None) -> None:
     """What ``devnet`` and ``simulate`` share: plan, then print or run."""
     directory = ensure_folder(run_dir, "--run-dir") if run_dir is not None else \
         Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
-    genesis = write_genesis(directory, drift)
+    genesis = write_genesis(directory, drift, genesis_source)
     # with a height to reach, nodes stop mining there and keep serving, so they can converge
     extra = () if blocks is None else ("--stop-mining-at", str(blocks))
     plans = plan_network(kinds, directory, genesis, base_port, extra)

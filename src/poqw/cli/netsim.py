@@ -43,6 +43,11 @@ def _table(doc: dict[str, Any], png: Path | None) -> Table:
         last = doc["difficulty"][-1]
         table.add_row("difficulty at the tip", f"{last['relative_work']:.3f} x initial work "
                       f"(energy bound {last['energy_bound']})")
+    miners = doc.get("miners", [])
+    if len(miners) <= 12:
+        for m in miners:
+            table.add_row(f"miner node {m['node']}", f"{m['power_share']:.1%} of the power, "
+                          f"{m['blocks']} blocks = {m['block_share']:.1%} of the best chain")
     sent = doc["bytes_sent_per_node"]
     table.add_row("bytes sent per node", f"mean {sent['mean'] / 1024:.0f} KiB "
                   f"({sent['mean_per_s'] / 1024:.1f} KiB/s), max {sent['max'] / 1024:.0f} KiB")
@@ -71,6 +76,8 @@ def netsim(
     halflife: Annotated[int, typer.Option(help="Difficulty (ASERT) halflife, s.")] = 600,
     power: Annotated[str, typer.Option(help="Solver power shares: equal or exponential.")
                      ] = "equal",
+    miners: Annotated[int | None, typer.Option(
+        help="Only nodes 0..MINERS-1 mine (default: every node).")] = None,
     power_scale: Annotated[float, typer.Option(
         help="Network solver power relative to the calibration (2 = blocks twice as fast "
              "until difficulty adjusts).")] = 1.0,
@@ -86,7 +93,10 @@ def netsim(
                        uplink_mbps=math.inf if uplink is None else uplink,
                        block_bytes=block_size,
                        target_interval=interval, halflife=halflife, power=power,
-                       power_scale=power_scale)
+                       power_scale=power_scale,
+                       miners=tuple(range(miners)) if miners is not None else ())
+    if miners is not None and not 1 <= miners <= nodes:
+        raise typer.BadParameter(f"--miners must be in 1..{nodes}, got {miners}")
     config.check()
     if out is not None:
         ensure_folder(out, "--out")  # before the simulation, not after it

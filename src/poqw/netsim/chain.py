@@ -1,11 +1,12 @@
 """The simulated chain: real consensus headers, difficulty and fork choice, with opaque bodies.
 
 A simulated block is a real :class:`~poqw.chain.block.Header` (parent, height, timestamp, miner,
-energy bound, a random salt) followed by zero padding up to the configured block size, so it
-costs real bytes on the wire. Its energy bound comes from :func:`poqw.chain.next_energy_bound`
-(the genesis target-time policy, run on the simulated timestamps), and heads are chosen with
-:func:`poqw.chain.forkchoice.is_better_tip` (most work, then first seen). Only the proof is left
-out: finding one is modelled as a Poisson process whose rate is solver power over block work.
+energy bound, ticket target, a random salt) followed by zero padding up to the configured block
+size, so it costs real bytes on the wire. Its difficulty comes from
+:func:`poqw.chain.next_difficulty` (the genesis target-time policy, run on the simulated
+timestamps), and heads are chosen with :func:`poqw.chain.forkchoice.is_better_tip` (most work,
+then first seen). Only the proof is left out: mining is a run of independent attempts (one
+annealing run each) that succeed with the real per-attempt probability ``attempt_work / work``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import struct
 from dataclasses import replace
 
 from poqw.chain.block import Header, decode_header
-from poqw.chain.difficulty import next_energy_bound, work_of_bound
+from poqw.chain.difficulty import Difficulty, next_difficulty, ticket_work
 from poqw.chain.forkchoice import Tip, tip_after
-from poqw.chain.genesis import DifficultyParams, Genesis, builtin_genesis, genesis_header
-from poqw.chain.types import I64, U64, ZERO_HASH, Address, Bytes32, Hash32, Height
+from poqw.chain.genesis import Genesis, builtin_genesis, genesis_header
+from poqw.chain.types import I64, U64, U256, ZERO_HASH, Address, Bytes32, Hash32, Height
 from poqw.chain.view import MemoryChainView
 from poqw.errors import ConfigError, DecodeError
 from poqw.p2p.messages import MAX_BLOCK_BYTES
@@ -35,29 +36,19 @@ BLOCK_MAGIC = b"PQSB"
 _PREFIX = struct.Struct(">4sH")
 MIN_BLOCK_BYTES = 256  # room for the prefix and a header
 _MAX_HEADER_BYTES = 1024
-_STEPS_PER_DOUBLING = 32  # work table resolution: about 2.2 % per bound
-_TABLE_HALF_WIDTH = 256  # bounds either side of the initial one: work spans 2**(+-8)
+ATTEMPT_SWEEPS = 16
+ATTEMPT_READS = 64
 
 
 def simulation_genesis(target_interval: int = 10, halflife: int = 600) -> Genesis:
-    """The devnet genesis with a fine, smooth work table and the given interval and halflife.
-
-    The devnet table has six bounds (steps of up to 2.4x in work), too coarse to watch the
-    target-time policy steer; this one has a bound every 2**(1/32) of work around the initial
-    one, and the same policy code runs on it.
-    """
+    """The devnet genesis (its real work table, lottery bound and anchor work) with the given
+    interval and halflife; the ticket target gives the policy its fine steps."""
     if target_interval < 1:
         raise ConfigError(f"target interval must be at least 1 s, got {target_interval}")
     if halflife < 1:
         raise ConfigError(f"difficulty halflife must be at least 1 s, got {halflife}")
     base = builtin_genesis("devnet")
-    width = 2 * _TABLE_HALF_WIDTH + 1
-    anchor = 1 << 40
-    work = tuple(round(anchor * 2.0 ** ((_TABLE_HALF_WIDTH - i) / _STEPS_PER_DOUBLING))
-                 for i in range(width))
-    params = DifficultyParams(policy="target-time", initial_bound=0,
-                              hardest_bound=-_TABLE_HALF_WIDTH, easiest_bound=_TABLE_HALF_WIDTH,
-                              work=work, halflife=halflife)
+    params = replace(base.difficulty, policy="target-time", halflife=halflife)
     return replace(base, name="netsim", difficulty=params, target_interval=target_interval)
 
 
@@ -99,29 +90,41 @@ class SimChain:
         self.view = MemoryChainView([self.genesis_header])
         self.headers: dict[bytes, Header] = {self.genesis_hash: self.genesis_header}
         self.tips: dict[bytes, Tip] = {self.genesis_hash: Tip(Hash32(self.genesis_hash), 0, 0)}
-        self._child_bound: dict[bytes, int] = {}
+        self._child: dict[bytes, Difficulty] = {}
+        # One attempt is one run of the node miner's default annealing budget (16 sweeps of 64
+        # reads over every spin), the devnet calibration's work unit.
+        self.attempt_work = ATTEMPT_SWEEPS * ATTEMPT_READS * genesis.topology.num_nodes
+
+    def child_difficulty(self, parent_hash: bytes) -> Difficulty:
+        """What every child of ``parent_hash`` must carry (the consensus rule)."""
+        difficulty = self._child.get(parent_hash)
+        if difficulty is None:
+            difficulty = next_difficulty(self.genesis, self.headers[parent_hash], self.view)
+            self._child[parent_hash] = difficulty
+        return difficulty
 
     def child_bound(self, parent_hash: bytes) -> int:
-        """The energy bound every child of ``parent_hash`` must carry (the consensus rule)."""
-        bound = self._child_bound.get(parent_hash)
-        if bound is None:
-            bound = next_energy_bound(self.genesis, self.headers[parent_hash], self.view)
-            self._child_bound[parent_hash] = bound
-        return bound
+        return self.child_difficulty(parent_hash).energy_bound
 
     def child_work(self, parent_hash: bytes) -> int:
-        return work_of_bound(self.genesis.difficulty, self.child_bound(parent_hash))
+        d = self.child_difficulty(parent_hash)
+        return ticket_work(self.genesis.difficulty, d.energy_bound, d.ticket_target)
+
+    def attempt_success(self, parent_hash: bytes) -> float:
+        """The chance that one attempt on ``parent_hash`` yields a block (proof and ticket)."""
+        return min(1.0, self.attempt_work / self.child_work(parent_hash))
 
     def make_header(self, parent_hash: bytes, timestamp: int, miner: bytes, salt: bytes
                     ) -> Header:
         parent = self.headers[parent_hash]
+        difficulty = self.child_difficulty(parent_hash)
         return Header(
             parent_hash=Hash32(parent_hash), number=Height(int(parent.number) + 1),
             timestamp=U64(timestamp), miner=Address(miner), state_root=ZERO_HASH,
             tx_root=ZERO_HASH, receipt_root=ZERO_HASH, gas_limit=U64(self.genesis.gas_limit),
-            gas_used=U64(0), energy_bound=I64(self.child_bound(parent_hash)),
-            salt=Bytes32(salt),
-            proof_hash=ZERO_HASH,
+            gas_used=U64(0), energy_bound=I64(difficulty.energy_bound),
+            salt=Bytes32(salt), proof_hash=ZERO_HASH,
+            ticket_target=U256(difficulty.ticket_target),
         )
 
     def add(self, header: Header) -> bytes:

@@ -105,6 +105,7 @@ class SimRecord:
     end_time: float
     mining_start: float
     events: int
+    shares: tuple[float, ...] = ()  # each node's share of solver power
 
 
 def _node_key(seed: int, index: int) -> EcdsaPrivateKey:
@@ -424,10 +425,12 @@ class Simulation:
         if parent not in self.chain.headers:
             self._handle(port, port.conn.report_invalid("block on an unknown parent", self.now))
             return
-        required = self.chain.child_bound(parent)
-        if int(header.energy_bound) != required:
+        required = self.chain.child_difficulty(parent)
+        if (int(header.energy_bound), int(header.ticket_target)) != (
+                required.energy_bound, required.ticket_target):
             self._handle(port, port.conn.report_invalid(
-                f"energy bound {int(header.energy_bound)} is not the required {required}",
+                f"difficulty ({int(header.energy_bound)}, {int(header.ticket_target):#x}) is not "
+                f"the required ({required.energy_bound}, {required.ticket_target:#x})",
                 self.now))
             return
         cfg = self.config
@@ -485,9 +488,11 @@ class Simulation:
         node.mine_version += 1
         if not self._mining or node.share <= 0:
             return
-        rate = node.share * self._network_power / self.chain.child_work(
-            bytes(node.best.block_hash))
-        when = self.now + float(self.rng.exponential(1.0 / rate))
+        # Independent attempts at the node's rate, each succeeding with the real chance: the
+        # number of attempts to a block is geometric (memoryless), so no progress carries over.
+        attempts_per_s = node.share * self._network_power / self.chain.attempt_work
+        attempts = int(self.rng.geometric(self.chain.attempt_success(bytes(node.best.block_hash))))
+        when = self.now + attempts / attempts_per_s
         self._push(when, _MINE, (node.index, node.mine_version))
 
     def _mine(self, node: _Node, version: int) -> None:
@@ -534,7 +539,7 @@ class Simulation:
             connections=self.connections, connections_ready=ready, closed=self.closed,
             misbehaviour=self.misbehaviour, block_requests=self.block_requests,
             end_time=self.now, mining_start=self.mining_start,
-            events=self._events)
+            events=self._events, shares=tuple(n.share for n in self.nodes))
 
 
 def run_simulation(config: SimConfig, progress: Callable[[int, int], None] | None = None

@@ -3,7 +3,8 @@
 :func:`summarize` turns a :class:`~poqw.netsim.engine.SimRecord` into plain numbers (JSON-ready):
 block propagation (time from discovery until 50 %, 90 % and 100 % of nodes have connected the
 block), per-node receive latency percentiles, the stale-block rate, the achieved block interval
-and difficulty trajectory along the final best chain, and bytes sent per node.
+and difficulty trajectory along the final best chain, each miner's share of best-chain blocks
+against its share of solver power, and bytes sent per node.
 :func:`write_plot` draws the propagation CDF and the interval/difficulty trajectory to a PNG.
 """
 
@@ -15,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from poqw.chain.difficulty import work_of_bound
+from poqw.chain.difficulty import ticket_work
 from poqw.netsim.engine import SimRecord
 from poqw.netsim.latency import GEO_REGIONS
 
-__all__ = ["propagation_times", "receive_latencies", "summarize", "write_plot"]
+__all__ = ["miner_shares", "propagation_times", "receive_latencies", "summarize", "write_plot"]
 
 _SPREAD = (0.5, 0.9, 1.0)
 
@@ -61,7 +62,7 @@ def _finite(value: float) -> float | None:
 def _trajectory(record: SimRecord) -> list[dict[str, float | int]]:
     chain = record.chain
     params = chain.genesis.difficulty
-    initial = work_of_bound(params, params.initial_bound)
+    initial = params.anchor_work
     rows = []
     previous = record.mining_start
     for block_hash in record.main_chain:
@@ -72,10 +73,21 @@ def _trajectory(record: SimRecord) -> list[dict[str, float | int]]:
             "time": mined - record.mining_start,
             "interval": mined - previous,
             "energy_bound": int(header.energy_bound),
-            "relative_work": work_of_bound(params, int(header.energy_bound)) / initial,
+            "relative_work": ticket_work(params, int(header.energy_bound),
+                                         int(header.ticket_target)) / initial,
         })
         previous = mined
     return rows
+
+
+def miner_shares(record: SimRecord) -> list[dict[str, float | int]]:
+    """Per mining node: its share of solver power and of the final best chain's blocks."""
+    won = np.bincount([record.miner_of[h] for h in record.main_chain],
+                      minlength=record.config.nodes)
+    total = max(1, len(record.main_chain))
+    return [{"node": i, "power_share": share, "blocks": int(won[i]),
+             "block_share": int(won[i]) / total}
+            for i, share in enumerate(record.shares) if share > 0]
 
 
 def summarize(record: SimRecord) -> dict[str, Any]:
@@ -128,6 +140,7 @@ def summarize(record: SimRecord) -> dict[str, Any]:
             "median": float(np.median(intervals)) if intervals.size else None,
         },
         "difficulty": trajectory,
+        "miners": miner_shares(record),
         "bytes_sent_per_node": {
             "mean": float(record.bytes_sent.mean()),
             "median": float(np.median(record.bytes_sent)),

@@ -2,7 +2,8 @@
 
 :func:`chain_info` opens ``chain.sqlite`` read-only (SQLite WAL lets it read the last committed
 state while the node writes), reloads the genesis the database was created with, and reports the
-tip, its cumulative work, the energy bound the next block must meet and the miners' records. It
+tip, its cumulative work, the difficulty the next block must meet (energy bound, ticket target
+and their work) and the miners' records. It
 holds only public chain data: no configuration, so no secret can appear in it.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poqw.chain import block_work, decode_header, load_genesis, next_energy_bound
+from poqw.chain import block_work, decode_header, load_genesis, next_difficulty, ticket_work
 from poqw.crypto.ecdsa import to_checksum_address
 from poqw.errors import StorageError
 from poqw.node.service import CHAIN_DB
@@ -35,6 +36,7 @@ def chain_info(datadir: str | Path) -> dict[str, Any]:
             raise StorageError(f"{path}: the tip block is missing")
         header = decode_header(tip.header)
         view = StoreView(store)
+        following = next_difficulty(genesis, header, view)
         return {
             "genesis": genesis.name,
             "chain_id": genesis.chain_id,
@@ -46,7 +48,10 @@ def chain_info(datadir: str | Path) -> dict[str, Any]:
             "total_work": tip.total_work,
             "tip_work": block_work(genesis, header),
             "tip_energy_bound": int(header.energy_bound),
-            "next_energy_bound": next_energy_bound(genesis, header, view),
+            "next_energy_bound": following.energy_bound,
+            "next_ticket_target": f"0x{following.ticket_target:064x}",
+            "next_work": ticket_work(genesis.difficulty, following.energy_bound,
+                                     following.ticket_target),
             "state_root": "0x" + tip.state_root.hex(),
             "blocks_stored": store.block_count(),
             "miners": [

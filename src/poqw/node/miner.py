@@ -1,11 +1,13 @@
 """The miner loop: solve this node's own puzzle on the tip, build a block around it, sign, import.
 
 For each attempt the miner draws a fresh salt, derives its instance (parent hash, own address,
-salt), asks the configured sampler for candidate spin vectors and lets
-:func:`poqw.chain.make_proof` pick ``k`` diverse ones under the bound; a failed salt is replaced by
-a new one. A found proof becomes a block: mempool transactions executed on the parent's state
-(invalid ones skipped), the roots and reward filled in, sealed with the hybrid signer (whose
-one-time index is reserved on disk before signing), then imported like any peer's block.
+salt), asks the configured sampler for candidate spin vectors and looks among the valid proofs they
+give (``k`` diverse plateau representatives under the bound) for one whose ticket meets the ticket
+target (:func:`poqw.chain.mining.winning_proof`); otherwise the next salt follows, with a check for
+a new head between attempts, so every attempt is an independent draw. A found proof becomes a
+block: mempool transactions executed on the parent's state (invalid ones skipped), the roots and
+reward filled in, sealed with the hybrid signer (whose one-time index is reserved on disk before
+signing), then imported like any peer's block.
 Samplers: ``simulated-annealing`` (default), ``qaoa`` (match-strike with local-search polish) or
 any name in :func:`poqw.samplers.available_samplers`.
 """
@@ -24,15 +26,15 @@ import numpy.typing as npt
 
 from poqw.chain import (
     Block,
+    Difficulty,
     Header,
     Instance,
     WorkProof,
     derive_instance,
     derive_seed,
-    make_proof,
-    next_energy_bound,
+    next_difficulty,
 )
-from poqw.chain.mining import seal_block, unsealed_header
+from poqw.chain.mining import seal_block, unsealed_header, winning_proof
 from poqw.crypto.hybrid import HybridSigner
 from poqw.errors import InvalidBlock, KeyStateBehind, UnknownSampler
 from poqw.node.blockchain import Blockchain, ImportResult
@@ -45,6 +47,7 @@ PuzzleSolver = Callable[[Instance, int], npt.NDArray[np.int64]]
 """``solve(instance, seed) -> (shots, n)`` candidate spins."""
 
 log = logging.getLogger("poqw.node.miner")
+_PROGRESS_EVERY_S = 30.0
 
 
 def make_solver(name: str = "simulated-annealing", *, num_reads: int = 64,
@@ -93,6 +96,10 @@ class MiningProgress:
     salts_tried: int = 0
     seconds_solving: float = 0.0
     last_block: bytes | None = None
+
+    def attempts_per_second(self) -> float:
+        """Salts tried per second spent solving (0 before the first attempt)."""
+        return self.salts_tried / self.seconds_solving if self.seconds_solving > 0 else 0.0
 
 
 class Miner:
@@ -154,9 +161,11 @@ class Miner:
             outcome = self._import_own(block)
             self.stats.blocks += 1
             self.stats.last_block = bytes(block.hash())
-            log.info("mined block %d 0x%s (%s, %d txs, bound %d)", block.header.number,
+            log.info("mined block %d 0x%s (%s, %d txs, bound %d, ticket odds 1 in %.0f; "
+                     "%d attempts so far, %.1f attempts/s)", block.header.number,
                      block.hash().hex()[:16], outcome.status, len(block.transactions),
-                     block.header.energy_bound)
+                     block.header.energy_bound, 2.0 ** 256 / (block.header.ticket_target + 1),
+                     self.stats.salts_tried, self.stats.attempts_per_second())
             if self.on_block is not None:
                 self.on_block(block, outcome)
             return block
@@ -199,12 +208,13 @@ class Miner:
                    follow_tip: bool = True) -> tuple[bytes, WorkProof] | None:
         """A salt and proof for a child of ``parent``, trying fresh salts until one works;
         None when ``stop`` is set or (with ``follow_tip``) the tip moves off ``parent``."""
-        bound = next_energy_bound(self.chain.genesis, parent, self.chain)
-        return self._search(parent.hash(), bound, stop or threading.Event(), follow_tip)
+        difficulty = next_difficulty(self.chain.genesis, parent, self.chain)
+        return self._search(parent.hash(), difficulty, stop or threading.Event(), follow_tip)
 
-    def _search(self, parent_hash: bytes, bound: int, stop: threading.Event,
+    def _search(self, parent_hash: bytes, difficulty: Difficulty, stop: threading.Event,
                 follow_tip: bool) -> tuple[bytes, WorkProof] | None:
         genesis = self.chain.genesis
+        next_report = time.monotonic() + _PROGRESS_EVERY_S
         while not stop.is_set():
             salt = self.salt_source(32)
             instance = derive_instance(genesis.topology,
@@ -213,9 +223,15 @@ class Miner:
             spins = self.solver(instance, int.from_bytes(salt[:4], "big") >> 1)
             self.stats.seconds_solving += time.perf_counter() - start
             self.stats.salts_tried += 1
-            proof = make_proof(instance, spins, genesis.k, genesis.d_min, bound)
+            proof = winning_proof(genesis, instance, spins, difficulty)
             if proof is not None:
                 return salt, proof
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + _PROGRESS_EVERY_S
+                log.info("mining on 0x%s: %d attempts, %.1f attempts/s (bound %d, ticket odds "
+                         "1 in %.0f)", parent_hash.hex()[:16], self.stats.salts_tried,
+                         self.stats.attempts_per_second(), difficulty.energy_bound,
+                         2.0 ** 256 / (difficulty.ticket_target + 1))
             if follow_tip and self.chain.tip().block_hash != parent_hash:
                 return None
         return None

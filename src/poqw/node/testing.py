@@ -46,9 +46,15 @@ def account_key(label: str) -> bytes:
 def genesis_document(alloc: dict[bytes, int] | None = None,
                      **changes: object) -> dict[str, Any]:
     """The devnet genesis document with ``alloc`` (address -> balance) and top-level
-    ``changes`` (write it with ``json.dumps`` to get a genesis file)."""
+    ``changes`` (write it with ``json.dumps`` to get a genesis file).
+
+    Its difficulty anchor is cheap (the easiest bound's work, no ticket lottery: a block takes
+    one or two annealing runs) instead of the devnet's 10 s of one core, so tests mine quickly."""
     doc: dict[str, Any] = json.loads(
         (resources.files("poqw") / "data" / "genesis" / "devnet.json").read_bytes())
+    difficulty = doc["difficulty"]
+    calibration = difficulty["calibration"]
+    difficulty["initial_work"] = calibration["work"][-1]
     if alloc is not None:
         doc["alloc"] = {"0x" + a.hex(): str(v) for a, v in alloc.items()}
     doc.update(changes)

@@ -4,7 +4,8 @@ Writes ``topology.json``, ``instances.json``, ``encoding.json`` and ``invalid_bl
 this file. Everything is derived from fixed seeds and keys; the saved files are the vectors (the
 hybrid ML-DSA signatures are hedged, so a rerun changes signature bytes, never validity). Each
 invalid block breaks exactly one rule of a valid block ``B2`` and is re-signed by its miner
-unless the signature is what is wrong.
+unless the signature is what is wrong. B1 and B2 come on schedule, so their difficulty is the
+devnet's lottery bound with a ticket target (a few thousand annealing runs each: about a minute).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from poqw.chain import (
     WorkProof,
     build_topology,
     builtin_genesis,
+    canonical_plateau,
     decode_block,
     derive_instance,
     derive_instance_reference,
     derive_seed,
     genesis_header,
     make_proof,
+    next_difficulty,
     pack_spins,
     seal_message,
     transactions_root,
@@ -38,7 +41,13 @@ from poqw.chain import (
 )
 from poqw.chain.instance import instance_energies
 from poqw.chain.mining import sa_solver, search_proof, unsealed_header
-from poqw.chain.proof import pairwise_distances, unpack_spins
+from poqw.chain.proof import (
+    lead_index,
+    local_fields,
+    pairwise_distances,
+    proof_ticket,
+    unpack_spins,
+)
 from poqw.chain.topology import Topology, topology_hash
 from poqw.chain.validation import ExecutionOutcome
 from poqw.crypto.ecdsa import EcdsaPrivateKey
@@ -118,7 +127,7 @@ class Corpus:
                             self.txs)
 
     def salts(self, tag: bytes) -> Any:
-        return (hash32(b"poqw/test/salt", tag, i.to_bytes(4, "big")) for i in range(1000))
+        return (hash32(b"poqw/test/salt", tag, i.to_bytes(4, "big")) for i in range(100_000))
 
     def mine(self, parent: Header, signer: HybridSigner, timestamp: int, tag: bytes,
              txs: tuple[bytes, ...] = ()) -> Block:
@@ -179,6 +188,7 @@ def close_pair_block(c: Corpus) -> Block:
     for j in range(inst.num_variables):
         near = base.copy()
         near[j] = -near[j]
+        near = canonical_plateau(inst, near[None, :])[0]
         if instance_energies(inst, near[None, :])[0] > h.energy_bound:
             continue
         cand = sorted([sols[0], pack_spins(near)[0], *sols[2:]])
@@ -187,9 +197,44 @@ def close_pair_block(c: Corpus) -> Block:
     raise AssertionError("no close neighbour under the bound; change the seeds")
 
 
+def off_plateau_block(c: Corpus) -> Block:
+    """A solution moved off its plateau representative: a zero-field +1 spin flipped to -1
+    (same energy, so only the plateau rule can refuse it)."""
+    h = c.b2.header
+    inst = derive_instance(c.genesis.topology, derive_seed(h.parent_hash, h.miner, h.salt))
+    sols = list(c.b2.proof.solutions)
+    spins = unpack_spins(tuple(sols), inst.num_variables)
+    fields = local_fields(inst, spins)
+    for i, j in zip(*np.nonzero((fields == 0) & (spins == 1)), strict=True):
+        moved = spins[i].copy()
+        moved[j] = -1
+        cand = sorted([*sols[:i], pack_spins(moved)[0], *sols[i + 1:]])
+        if len(set(cand)) == len(cand):
+            return c.with_proof(c.b2, cand)
+    raise AssertionError("no zero-field spin in B2's proof; change the seeds")
+
+
+def losing_ticket_block(c: Corpus) -> Block:
+    """A valid proof under the bound whose ticket misses the target (another salt)."""
+    h = c.b2.header
+    bound = int(h.energy_bound)
+    for salt in c.salts(b"loser"):
+        inst = derive_instance(c.genesis.topology, derive_seed(h.parent_hash, h.miner, salt))
+        proof = make_proof(inst, c.solve(inst), c.genesis.k, c.genesis.d_min, bound)
+        if proof is None:
+            continue
+        e = instance_energies(inst, unpack_spins(proof.solutions, inst.num_variables))
+        if proof_ticket(inst.seed, proof.solutions[lead_index(e)]) > h.ticket_target:
+            header = replace(h, salt=salt, proof_hash=proof.hash())
+            return c.seal(Block(header, proof, c.b2.transactions))
+    raise AssertionError("no losing proof found")
+
+
 def corpus_vectors() -> None:
     c = Corpus()
     assert c.check(c.b2) is None, c.check(c.b2)
+    assert c.b2.header.ticket_target == next_difficulty(c.genesis, c.parent, c.view).ticket_target
+    assert c.b2.header.ticket_target < (1 << 256) - 1  # the lottery is on
     g, b2, hd = c.genesis, c.b2, c.b2.header
     sols = list(b2.proof.solutions)
     inst = derive_instance(g.topology, derive_seed(hd.parent_hash, hd.miner, hd.salt))
@@ -221,6 +266,13 @@ def corpus_vectors() -> None:
         ("flaw 2: energy bound chosen by the producer", "validate",
          c.with_header(b2, energy_bound=hd.energy_bound + 1), "InvalidHeader",
          "differs from the bound"),
+        ("ticket target chosen by the producer", "validate",
+         c.with_header(b2, ticket_target=(1 << 256) - 1), "InvalidHeader",
+         "differs from the target"),
+        ("solution off its plateau representative", "validate", off_plateau_block(c),
+         "InvalidProof", "not its plateau's canonical vector"),
+        ("proof ticket above the ticket target", "validate", losing_ticket_block(c),
+         "InvalidProof", "is above the ticket target"),
         ("proof hash not in header", "validate",
          c.seal(replace(b2, proof=WorkProof(tuple(reversed(sols))))), "InvalidProof",
          "proof does not match the header's proof hash"),
@@ -312,7 +364,8 @@ def corpus_vectors() -> None:
         "block": hx(c.b1.encode()), "proof_hash": hx(c.b1.proof.hash()),
         "fields": {"number": int(c.b1.header.number), "timestamp": int(c.b1.header.timestamp),
                    "miner": hx(c.b1.header.miner), "energy_bound": int(c.b1.header.energy_bound),
-                   "salt": hx(c.b1.header.salt), "gas_limit": int(c.b1.header.gas_limit)},
+                   "salt": hx(c.b1.header.salt), "gas_limit": int(c.b1.header.gas_limit),
+                   "ticket_target": hx(int(c.b1.header.ticket_target).to_bytes(32, "big"))},
     })
 
 
