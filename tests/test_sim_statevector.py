@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -274,3 +279,25 @@ def test_sk_model_public_api_agrees_with_reference() -> None:
     assert qaoa_expectation(model, g, b) == pytest.approx(want, abs=1e-10)
     assert qaoa_expectation(model, g, b, backend="statevector",
                             kernel="reference") == pytest.approx(want, abs=1e-12)
+
+
+def test_parallel_kernels_compile_from_a_cold_cache_and_match_the_serial_ones(
+        tmp_path: Path) -> None:
+    # numba 0.67-0.68 failed to compile the parallel cost pass ("LLVM IR parsing error ... sext
+    # double to i64") when its prange bound came from a branch; a warm cache hid it, so compile
+    # here in a fresh process with an empty cache.
+    code = (
+        "from poqw.problems import random_maxcut\n"
+        "from poqw.sim import StateVectorQAOA, fixed_angles\n"
+        "g, b = fixed_angles(2)\n"
+        "m = random_maxcut(3, 12, seed=1)\n"
+        "one, two = StateVectorQAOA(m, threads=1), StateVectorQAOA(m, threads=2)\n"
+        "assert abs(one.expectation(g, b) - two.expectation(g, b)) < 1e-9\n"
+        "s1, e1, x1 = one.strike(g, b, 32, 5)\n"
+        "s2, e2, x2 = two.strike(g, b, 32, 5)\n"
+        "assert abs(x1 - x2) < 1e-9 and (s1 == s2).all()\n"
+        "print('same')\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "same" in done.stdout, done.stderr[-2000:]

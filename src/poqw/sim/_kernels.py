@@ -251,7 +251,9 @@ def _pass_a(
     block = _U1 << u64(low)
     far = size >> u64(hi)  # stride of the lowest of the top qubits
     nunits = int(far >> u64(low))
-    units = max(nunits // 2, 1) if reflect else nunits
+    # branch-free: numba 0.67-0.68 miscompiles a prange bound chosen by a branch (an LLVM
+    # 'sext double to i64' error with parallel=True)
+    units = nunits + int(reflect) * (max(nunits // 2, 1) - nunits)
     top = size - _U1
     for unit in prange(units):
         o = u64(unit) * block
