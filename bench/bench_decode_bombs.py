@@ -9,9 +9,11 @@ Run: ``.venv/bin/python bench/bench_decode_bombs.py [--quick]``.
 
 from __future__ import annotations
 
+from _common import add_threads_argument, bench_session
+
+# isort: split
 import argparse
 import contextlib
-import os
 import time
 from collections.abc import Callable
 
@@ -45,11 +47,17 @@ def seconds(call: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs for pyrlp")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    with bench_session("bench_decode_bombs" + (" quick" if args.quick else ""),
+                       packages=("rlp",)):
+        run(args.quick)
+
+
+def run(quick: bool) -> None:
     limits = builtin_genesis("devnet").block_limits()
-    block_sizes = (10_000, 40_000, 160_000) if args.quick else (40_000, 160_000, 640_000)
+    block_sizes = (10_000, 40_000, 160_000) if quick else (40_000, 160_000, 640_000)
     tx_sizes = (10_000, 40_000, 120_000)  # a transaction is at most 128 KB
-    print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'bomb':<28} {'items':>9} {'poqw (ms)':>10} {'pyrlp (ms)':>11} {'ratio':>8}")
     cases = [("block of empty lists", block_bomb, block_sizes,
               lambda d: decode_block(d, limits)),

@@ -9,15 +9,18 @@ sweeps, one thread) and, by the name-keyed seeds, the same random draws. Columns
 their ratio (default / annealing; >= 1 means the default solve is at least as good), the
 seconds each really took, and what QAOA did. Strikes are sized by measured time, so two runs
 of the same thing differ a little under load: "again" is annealing alone run a second time, the
-size of that noise. The machine's load is printed before and after.
+size of that noise. The header and footer print the machine, the threads in force
+(``--threads N``) and the load.
 
     .venv/bin/python bench/bench_solve.py [--time-limit 10] [--seeds 0 1 2] [--sizes 50 300 2000]
 """
 
 from __future__ import annotations
 
+from _common import add_threads_argument, bench_session
+
+# isort: split
 import argparse
-import os
 import statistics
 import time
 from typing import Any
@@ -57,18 +60,22 @@ def run(model: IsingModel, seed: int, time_limit: float, alone: bool) -> dict[st
             "found_by": result.found_by, "strikes": result.strikes}
 
 
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 2000])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: n=50 and 300, one seed, 2 s each")
+    add_threads_argument(parser)
     args = parser.parse_args()
-    print(f"before: {load()}")
+    if args.quick:
+        args.time_limit, args.seeds, args.sizes = 2.0, [0], [50, 300]
+    with bench_session("bench_solve" + (" quick" if args.quick else "")):
+        return compare(args)
+
+
+def compare(args: argparse.Namespace) -> int:
     warm = instance("3-regular", 20, 0)  # imports and kernel compilation, not timed
     run(warm, 0, 0.2, alone=False)
     print(f"time limit {args.time_limit:g} s each; ER mean degree {ER_MEAN_DEGREE:g}\n")
@@ -92,7 +99,6 @@ def main() -> int:
     print("|---|---|---|---|")
     for (family, n), values in ratios.items():
         print(f"| {family} | {n} | {statistics.fmean(values):.4f} | {min(values):.4f} |")
-    print(f"\nafter: {load()}")
     return 0
 
 

@@ -100,7 +100,7 @@ def test_non_canonical_encodings_are_refused():
         decode_header(rlp.encode(raw[:-1]))
     big = list(raw)
     big[12] = b"\x01" + bytes(32)  # a ticket target of 2**256: 33 bytes
-    with pytest.raises(DecodeError, match="ticket_target is 33 bytes"):
+    with pytest.raises(DecodeError, match=r"header\[12\] is 33 bytes"):
         decode_header(rlp.encode(big))
     zero_padded = list(raw)
     zero_padded[12] = b"\x00" + raw[12][1:]

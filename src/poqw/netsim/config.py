@@ -42,6 +42,7 @@ class SimConfig:
     validate_per_kib_ms: float = 0.1
     warmup_s: float = 5.0  # handshakes before mining starts
     drain_s: float = 120.0  # after the last block, at most this long for it to spread
+    settle_blocks: int = 10  # at most this many more blocks while equal-work forks remain
     heartbeat_s: float = 15.0
     # fork choice among equal work: "first-seen" is the consensus rule; "lowest-hash" is the
     # old rule, kept to show what a grinding miner gained from it

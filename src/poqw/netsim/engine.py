@@ -140,6 +140,7 @@ class Simulation:
         self._seq = 0
         self._mining = False
         self._mined = 0
+        self._goal = config.blocks  # raised while the last blocks leave the nodes split
         self._events = 0
         self.closed = 0
         self.misbehaviour = 0
@@ -258,6 +259,10 @@ class Simulation:
         while self._queue:
             when, _, kind, item = heapq.heappop(self._queue)
             if when > stop_at:
+                if self._settle():  # equal-work forks at the end: the next block decides
+                    stop_at = math.inf
+                    self._push(when, kind, item)
+                    continue
                 break
             self.now = max(self.now, when)
             self._events += 1
@@ -278,10 +283,13 @@ class Simulation:
             else:
                 node_index, block_hash = item
                 self._validated(self.nodes[node_index], block_hash)
-            if self._mined >= cfg.blocks:
+            if self._mined >= self._goal:
                 if stop_at == math.inf:
                     stop_at = self.now + cfg.drain_s
                 if all(c == total for c in self._have_count.values()):
+                    if self._settle():
+                        stop_at = math.inf
+                        continue
                     break
         return self._record()
 
@@ -484,6 +492,20 @@ class Simulation:
 
     # ---------------------------------------------------------------- mining
 
+    def _settle(self) -> bool:
+        """At the end, nodes split between heads of equal work (first seen keeps each node's
+        own) mine on, one more block at a time and at most ``settle_blocks`` more, as a real
+        network does: True when mining resumed."""
+        split = len({bytes(n.best.block_hash) for n in self.nodes}) > 1
+        if not split or self._goal >= self.config.blocks + self.config.settle_blocks:
+            return False
+        self._goal = self._mined + 1
+        self._mining = True
+        for node in self.nodes:
+            node.mine_version += 1
+            self._schedule_mining(node)
+        return True
+
     def _schedule_mining(self, node: _Node) -> None:
         node.mine_version += 1
         if not self._mining or node.share <= 0:
@@ -513,7 +535,7 @@ class Simulation:
         self.received_at[block_hash] = np.full(self.config.nodes, np.nan)
         self._have_count[block_hash] = 0
         self._mined += 1
-        if self._mined >= self.config.blocks:
+        if self._mined >= self._goal:
             self._mining = False
         if self.progress is not None:
             self.progress(self._mined, self.config.blocks)
