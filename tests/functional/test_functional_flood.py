@@ -95,6 +95,8 @@ def test_node_keeps_mining_serving_and_syncing_under_a_flood(
     assert mined > 0, "the node stopped mining under the flood"
     assert synced > 0, "the honest peer stopped syncing under the flood"
     assert max(peak_mb, after_mb) < RSS_BOUND_MB
-    net.sync_blocks(timeout=60)
+    # the target keeps mining (cheap test difficulty): the honest peer must catch up with where
+    # the target stood when the flood ended
+    wait_until(lambda: honest.height() >= end_heights[0], 60, "the honest peer to catch up")
     assert honest.peer_count() == 1
     assert "Traceback" not in target.log_text()

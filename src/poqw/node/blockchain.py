@@ -136,6 +136,11 @@ class OrphanPool:
         entry = self._blocks.get(bytes(block_hash))
         return 0 if entry is None else entry[1]
 
+    def parents(self) -> set[bytes]:
+        """The parent hashes the waiting blocks name (an orphan in here is continued by another
+        when its hash is one of them: a chain a peer ahead of us sent, not junk)."""
+        return {bytes(b.header.parent_hash) for b, _, _ in self._blocks.values()}
+
     def take_dropped(self) -> list[bytes]:
         """Hashes of orphans evicted or expired (never connected) since the last call."""
         dropped, self._dropped = self._dropped, []

@@ -593,12 +593,19 @@ class NetworkService:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
         number = await self.untrusted.block_number(data)
+        if number - self.node.tip().number > _MAX_PARENT_WALK:
+            # far ahead: the headers-first sync will fetch it in order; keeping it would only
+            # crowd the pool (an honest peer mining faster than we sync sends many of these)
+            self.node.chain.orphans.discard(result.block_hash)
+            with contextlib.suppress(LocalProtocolError):
+                session.protocol.request_status(self._now())
+            return
         self._orphan_senders[result.block_hash] = (key, number)
         self._limit_orphans_of(key, session)
         if session.state is ConnectionState.CLOSED:
             return
         with contextlib.suppress(LocalProtocolError):
-            if number - self.node.tip().number <= _MAX_PARENT_WALK and result.missing_parent:
+            if result.missing_parent:
                 self._request(key, session, "fetch", (result.missing_parent,))
             session.protocol.request_status(self._now())
 
@@ -609,11 +616,14 @@ class NetworkService:
         pool = self.node.chain.orphans
         held = [h for h, (k, _) in self._orphan_senders.items() if k == key and h in pool]
         size = sum(pool.size_of(h) for h in held)
+        continued = pool.parents()
         while held and (len(held) > _MAX_ORPHANS_PER_PEER or size > pool.max_bytes // 4):
             oldest = held.pop(0)
             size -= pool.discard(oldest)
             del self._orphan_senders[oldest]
-            if session.state is not ConnectionState.CLOSED:
+            # an honest peer far ahead of us sends a chain: its oldest orphans are continued by
+            # newer ones and cost nothing; unrelated orphans past the quota are junk
+            if oldest not in continued and session.state is not ConnectionState.CLOSED:
                 self._penalize(key, session, f"too many orphans waiting for their parent: "
                                f"0x{oldest.hex()[:16]} dropped", Penalty.UNSOLICITED)
 
@@ -623,11 +633,12 @@ class NetworkService:
         that sender for the parent (a far one waits for the sync, which may take long);
         senders of orphans that connected are forgotten."""
         pool, tip = self.node.chain.orphans, self.node.tip().number
+        continued = pool.parents()
         for block_hash in pool.take_dropped():
             sender, number = self._orphan_senders.pop(block_hash, (b"", 0))
             session = self.peers.get(sender)
             if session is not None and not session.closed.is_set() \
-                    and number - tip <= _MAX_PARENT_WALK:
+                    and number - tip <= _MAX_PARENT_WALK and block_hash not in continued:
                 self._penalize(sender, session, f"orphan 0x{block_hash.hex()[:16]} never "
                                "connected to the chain", Penalty.UNSOLICITED)
         self._orphan_senders = {h: k for h, k in self._orphan_senders.items() if h in pool}

@@ -138,6 +138,10 @@ class PeerConnection:
                                         self.config.score_decay_per_second)
         self._buckets = {cls: TokenBucket(rate, burst, now)
                          for cls, (rate, burst) in self.config.rate_limits.items()}
+        # what we ask of the peer stays under the request limit it enforces on us (the same
+        # default limits, with a margin), so a fast sync never gets an honest node banned
+        rate, burst = self.config.rate_limits.get(TrafficClass.REQUEST, (20.0, 100.0))
+        self._asking = TokenBucket(0.8 * rate, max(1.0, 0.8 * burst), now)
 
     # ---------------------------------------------------------------- transport side
 
@@ -347,6 +351,8 @@ class PeerConnection:
         if len(self._outstanding) >= self.config.max_outstanding_requests:
             raise LocalProtocolError(
                 f"{len(self._outstanding)} requests already outstanding to this peer")
+        if not self._asking.take(now):
+            raise LocalProtocolError("asking this peer faster than its request limit allows")
         request_id = self._next_request_id
         self._next_request_id = request_id % MAX_REQUEST_ID + 1
         self._outstanding[request_id] = (message.TYPE, now + self.config.request_timeout)
