@@ -87,3 +87,27 @@ def test_a_failing_miner_thread_stops_the_node_with_its_reason(tmp_path: Path) -
         assert isinstance(raised.value.cause, RuntimeError)
     log = config.log_path.read_text()
     assert log.count("mining stopped") == 1 and "solver exploded" in log
+
+
+def test_past_its_stop_height_a_miner_mines_on_only_while_a_peer_disputes_the_head(
+        tmp_path: Path) -> None:
+    # first-seen fork choice keeps each node's own head of equal work: a network that stopped
+    # mining at once would stay split, so a disputed head is settled by mining one more block
+    import threading
+
+    from poqw.cli.node import _mine
+
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document()))
+    with Node(node_config(tmp_path, "a", genesis, mine=True)) as node:
+        asked: list[int] = []
+
+        def disputed() -> bool:  # a peer holds another head at height 2, then agrees
+            asked.append(node.tip().number)
+            if node.tip().number >= 3:
+                threading.Timer(0.2, node.stop_event.set).start()
+            return node.tip().number < 3
+
+        mined = _mine(node, None, 2, disputed)
+        assert mined == 3 and node.tip().number == 3
+        assert asked and asked[0] == 2 and asked[-1] == 3  # asked at the stop height, then idled

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -108,13 +109,22 @@ def _on_block(block: Any, result: Any) -> None:
     sys.stdout.flush()
 
 
-def _mine(node: Node, blocks: int | None, stop_at: int | None) -> int:
-    """The miner thread: mine until stopped, ``blocks`` mined or the tip reaches ``stop_at``."""
+def _mine(node: Node, blocks: int | None, stop_at: int | None,
+          disputed: Callable[[], bool] | None = None) -> int:
+    """The miner thread: mine until stopped, ``blocks`` mined or the tip reaches ``stop_at``.
+
+    Past ``stop_at`` it idles, and mines again while ``disputed()`` says a peer holds another
+    head of equal work: fork choice keeps the first-seen head, so only a next block settles
+    such a tie, and a network that stopped mining at once would stay split."""
     miner = node.make_miner(_on_block)
     mined = 0
     while not node.stop_event.is_set() and (blocks is None or mined < blocks):
         if stop_at is not None and node.tip().number >= stop_at:
-            break
+            if disputed is None:
+                break
+            if not disputed():
+                node.stop_event.wait(0.5)
+                continue
         if miner.mine_block(node.stop_event) is not None:
             mined += 1
     return mined
@@ -148,7 +158,7 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     result: list[int] = []
 
     def mine() -> None:
-        result.append(_mine(node, blocks, stop_at))
+        result.append(_mine(node, blocks, stop_at, service.tip_disputed))
 
     def say_mining_stopped() -> None:
         err_console.print(f"[bold yellow]warning:[/] {escape(str(node.miner_failure))}; still "

@@ -906,6 +906,17 @@ class NetworkService:
         self._last_announce = self._now()
         self.announce(blocks=(bytes(self.node.tip().block_hash),))
 
+    def tip_disputed(self) -> bool:
+        """True when a peer's last known head has our head's work but another hash (an
+        equal-work fork that only a next block settles). Safe to call from the miner thread."""
+        tip = self.node.tip()
+        for session in list(self.peers.values()):
+            theirs = session.protocol.peer_tip
+            if theirs is not None and theirs.work == tip.total_work \
+                    and bytes(theirs.tip) != bytes(tip.block_hash):
+                return True
+        return False
+
     def _chain_tip(self) -> ChainTip:
         tip = self.node.tip()
         return ChainTip(tip.number, bytes(tip.block_hash), tip.total_work)
