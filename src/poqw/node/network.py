@@ -26,13 +26,14 @@ import sys
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 from poqw.chain import (
     Header,
+    WorkProof,
     block_work,
     decode_block,
     decode_header,
@@ -132,12 +133,45 @@ class _Dial:
 class _SyncView:
     """The chain as consensus reads it, plus the headers checked for the sync so far."""
 
-    def __init__(self, held: OrderedDict[bytes, tuple[Header, int]], chain: Any) -> None:
+    def __init__(self, held: Mapping[bytes, tuple[Header, int]], chain: Any) -> None:
         self.held, self.chain = held, chain
 
     def header(self, block_hash: bytes) -> Header | None:
         held = self.held.get(bytes(block_hash))
         return held[0] if held is not None else self.chain.header(block_hash)
+
+
+def _check_headers(pairs: Sequence[tuple[Header, WorkProof]],
+                   held: dict[bytes, tuple[Header, int]], chain: Any, genesis: Any,
+                   now: int) -> tuple[list[tuple[bytes, Header, int]], int, str | None]:
+    """Check headers with their work proofs in order, each against its parent (ours, one held
+    for the sync, or one checked just before), on the worker thread. Returns what passed (hash,
+    header, total work), the total work of the last one, and why the rest failed (None: all
+    passed; a reason starting with ``early: `` is not the peer's fault)."""
+    view = _SyncView(held, chain)
+    found: list[tuple[bytes, Header, int]] = []
+    work = 0
+    for header, proof in pairs:
+        parent = view.header(header.parent_hash)
+        parent_hash = bytes(header.parent_hash)
+        if parent_hash in held:
+            parent_work: int | None = held[parent_hash][1]
+        else:
+            stored = chain.store.get(parent_hash)
+            parent_work = None if stored is None else stored.total_work
+        if parent is None or parent_work is None:
+            return found, work, "headers that do not chain onto ours"
+        try:
+            validate_header_work(header, proof, parent, view, now, genesis)
+        except InvalidBlock as exc:
+            if "in the future" in exc.reason:
+                return found, work, f"early: {exc.reason}"
+            return found, work, f"invalid header {int(header.number)}: {exc.reason}"
+        block_hash = bytes(header.hash())
+        work = parent_work + block_work(genesis, header)
+        held[block_hash] = (header, work)
+        found.append((block_hash, header, work))
+    return found, work, None
 
 
 class NetworkService:
@@ -685,45 +719,25 @@ class NetworkService:
             self.sync.headers_failed(key, now)
             self._penalize(key, session, f"undecodable header: {exc}", Penalty.MALFORMED)
             return
-        view = _SyncView(self._sync_headers, node.chain)
-        checked: list[tuple[int, bytes]] = []
-        work = 0
-        for header, proof in pairs:
-            parent = view.header(header.parent_hash)
-            parent_work = self._work_of(bytes(header.parent_hash))
-            if parent is None or parent_work is None:
-                self.sync.headers_failed(key, now)
-                self._penalize(key, session, "headers that do not chain onto ours",
-                               Penalty.INVALID_DATA)
-                return
-            try:
-                validate_header_work(header, proof, parent, view, int(time.time()),
-                                     node.genesis)
-            except InvalidBlock as exc:
-                self.sync.headers_failed(key, now)
-                if "in the future" in exc.reason:  # may become valid: not the peer's fault
-                    log.info("header from %s is early: %s", key.hex()[:16], exc.reason)
-                else:
-                    self._penalize(key, session, f"invalid header {int(header.number)}: "
-                                   f"{exc.reason}", Penalty.INVALID_DATA)
-                return
-            block_hash = bytes(header.hash())
-            work = parent_work + block_work(node.genesis, header)
-            self._remember_header(block_hash, header, work)
-            checked.append((int(header.number), block_hash))
+        held = dict(self._sync_headers)  # a snapshot: the worker must not see it change
+        found, work, failure = await self.untrusted.run(
+            _check_headers, pairs, held, node.chain, node.genesis, int(time.time()))
+        for block_hash, header, header_work in found:
+            self._remember_header(block_hash, header, header_work)
+        if failure is not None:
+            self.sync.headers_failed(key, now)
+            if failure.startswith("early: "):  # may become valid: not the peer's fault
+                log.info("header from %s is %s", key.hex()[:16], failure)
+            else:
+                self._penalize(key, session, failure, Penalty.INVALID_DATA)
+            return
+        checked = [(int(header.number), block_hash) for block_hash, header, _ in found]
         if not self.sync.headers_received(key, checked, now, work):
             claim = session.protocol.peer_tip
             self._penalize(key, session, "claimed work its headers do not show (claimed "
                            f"{claim.work if claim else '?'}, showed {work})",
                            Penalty.UNSOLICITED)
         self._pump_sync()
-
-    def _work_of(self, block_hash: bytes) -> int | None:
-        held = self._sync_headers.get(block_hash)
-        if held is not None:
-            return held[1]
-        stored = self.node.store.get(block_hash)
-        return None if stored is None else stored.total_work
 
     def _remember_header(self, block_hash: bytes, header: Header, work: int) -> None:
         self._sync_headers[block_hash] = (header, work)
