@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from poqw.chain.block import Block, transactions_root
 from poqw.chain.genesis import Genesis
-from poqw.chain.proof import solution_bytes
-from poqw.chain.validation import AddressOf, SignatureVerifier, seal_message, verify_work
-from poqw.errors import InvalidBlock, InvalidHeader, InvalidProof
+from poqw.chain.validation import (
+    AddressOf,
+    SignatureVerifier,
+    check_seal,
+    check_topology,
+    verify_work,
+)
+from poqw.errors import InvalidBlock, InvalidHeader
 
 __all__ = ["validate_orphan"]
 
@@ -23,27 +28,14 @@ def validate_orphan(block: Block, genesis: Genesis,
                     address_of: AddressOf | None = None) -> None:
     """Raise the precise :class:`InvalidBlock` of the first parent-free rule ``block`` breaks."""
     header = block.header
-    if verify_signature is None or address_of is None:
-        from poqw.chain import signing
-
-        default_verify, default_address = signing.default_scheme()
-        verify_signature = verify_signature or default_verify
-        address_of = address_of or default_address
     if header.number < 1:
         raise InvalidHeader("a block without a parent claims to be the genesis block", block)
     policy = genesis.difficulty
     if not policy.hardest_bound <= int(header.energy_bound) <= policy.easiest_bound:
         raise InvalidHeader(f"energy bound {header.energy_bound} is outside the calibrated range "
                             f"[{policy.hardest_bound}, {policy.easiest_bound}]", block)
-    row = solution_bytes(genesis.topology.num_nodes)
-    for i, sol in enumerate(block.proof.solutions):
-        if len(sol) != row:
-            raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
-                               f"{len(sol)} bytes, expected {row}", block)
+    check_topology(block.proof, genesis, block)
     verify_work(header, block.proof, genesis, block)  # at the header's own claimed difficulty
     if header.tx_root != transactions_root(block.transactions):
         raise InvalidBlock("transaction root does not match the transactions", block)
-    if address_of(block.public_key) != header.miner:
-        raise InvalidBlock("bad signature: the public key does not belong to the miner", block)
-    if not verify_signature(block.public_key, seal_message(header), block.signature):
-        raise InvalidBlock("bad signature: the miner's signature does not verify", block)
+    check_seal(block, verify_signature, address_of)

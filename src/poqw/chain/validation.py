@@ -30,6 +30,8 @@ __all__ = [
     "AddressOf",
     "ExecutionOutcome",
     "SignatureVerifier",
+    "check_seal",
+    "check_topology",
     "seal_message",
     "validate_block",
     "validate_header",
@@ -108,6 +110,31 @@ def _check_gas(header: Header, parent: Header, block: object) -> None:
                             f"{header.gas_limit}", block)
 
 
+def check_topology(proof: WorkProof, genesis: Genesis, block: object) -> None:
+    """The proof does not name a graph: each solution must have the genesis graph's row size."""
+    topology = genesis.topology
+    row = solution_bytes(topology.num_nodes)
+    for i, sol in enumerate(proof.solutions):
+        if len(sol) != row:
+            raise InvalidProof(f"proof is not on the genesis topology {topology.family}-"
+                               f"{topology.size}: solution {i} is {len(sol)} bytes, expected "
+                               f"{row}", block)
+
+
+def check_seal(block: Block, verify_signature: SignatureVerifier | None = None,
+               address_of: AddressOf | None = None) -> None:
+    """The miner's key owns the header's address and its signature over the block hash
+    verifies (by default with the hybrid ECDSA + post-quantum scheme)."""
+    if verify_signature is None or address_of is None:
+        default_verify, default_address = _default_signature_scheme()
+        verify_signature = verify_signature or default_verify
+        address_of = address_of or default_address
+    if address_of(block.public_key) != block.header.miner:
+        raise InvalidBlock("bad signature: the public key does not belong to the miner", block)
+    if not verify_signature(block.public_key, seal_message(block.header), block.signature):
+        raise InvalidBlock("bad signature: the miner's signature does not verify", block)
+
+
 def validate_header(header: Header, parent: Header, view: ChainView, now: int,
                     genesis: Genesis) -> None:
     """The rules a header can be checked on alone (headers-first sync); raise or return."""
@@ -123,11 +150,7 @@ def validate_header_work(header: Header, proof: WorkProof, parent: Header, view:
     header rules, then the proof against the puzzle of (parent, miner, salt) at the difficulty
     computed from the parent, so an invented header chain costs as much work as a real one."""
     validate_header(header, parent, view, now, genesis)
-    row = solution_bytes(genesis.topology.num_nodes)
-    for i, sol in enumerate(proof.solutions):
-        if len(sol) != row:
-            raise InvalidProof(f"proof is not on the genesis topology: solution {i} is "
-                               f"{len(sol)} bytes, expected {row}", header)
+    check_topology(proof, genesis, header)
     verify_work(header, proof, genesis, header)
 
 
@@ -155,25 +178,11 @@ def validate_block(
     :func:`poqw.chain.signing.one_time_key_use`); without it that rule is not checked.
     """
     header = block.header
-    if verify_signature is None or address_of is None:
-        default_verify, default_address = _default_signature_scheme()
-        verify_signature = verify_signature or default_verify
-        address_of = address_of or default_address
     _check_link(header, parent, block)
-    # topology: the proof does not name a graph; it must have the genesis graph's shape
-    topology = genesis.topology
-    row = solution_bytes(topology.num_nodes)
-    for i, sol in enumerate(block.proof.solutions):
-        if len(sol) != row:
-            raise InvalidProof(f"proof is not on the genesis topology {topology.family}-"
-                               f"{topology.size}: solution {i} is {len(sol)} bytes, expected "
-                               f"{row}", block)
+    check_topology(block.proof, genesis, block)
     _check_difficulty(header, parent, view, genesis, block)
     verify_work(header, block.proof, genesis, block)
-    if address_of(block.public_key) != header.miner:
-        raise InvalidBlock("bad signature: the public key does not belong to the miner", block)
-    if not verify_signature(block.public_key, seal_message(header), block.signature):
-        raise InvalidBlock("bad signature: the miner's signature does not verify", block)
+    check_seal(block, verify_signature, address_of)
     if one_time_key_reused is not None and one_time_key_reused(block.public_key, block.signature):
         raise InvalidBlock("bad signature: its one-time key was already used on this chain",
                            block)
