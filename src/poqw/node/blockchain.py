@@ -66,8 +66,9 @@ class ImportResult:
 
     ``status``: ``"new-tip"`` (the head moved, possibly by a reorg), ``"side"`` (stored off the
     canonical chain), ``"duplicate"`` or ``"orphan"`` (parent unknown: ``missing_parent`` names
-    it). ``connected``/``disconnected`` are the canonical blocks gained and lost, oldest first.
-    ``imported`` lists every block stored by this call (orphans whose parent this was included).
+    it, ``orphan_number`` is the orphan's height). ``connected``/``disconnected`` are the
+    canonical blocks gained and lost, oldest first. ``imported`` lists every block stored by
+    this call (orphans whose parent this was included).
     """
 
     status: str
@@ -77,6 +78,7 @@ class ImportResult:
     connected: tuple[Block, ...] = ()
     disconnected: tuple[Block, ...] = ()
     missing_parent: bytes | None = None
+    orphan_number: int | None = None
 
     @property
     def reorg_depth(self) -> int:
@@ -290,7 +292,8 @@ class Blockchain:
                 self.orphans.expire(now)
                 self.orphans.add(block, now)
                 return ImportResult("orphan", key, old_tip,
-                                    missing_parent=bytes(block.header.parent_hash))
+                                    missing_parent=bytes(block.header.parent_hash),
+                                    orphan_number=int(block.header.number))
             imported = [key]
             self._connect(block, now)
             pending = self.orphans.pop_children(key)

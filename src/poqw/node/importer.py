@@ -63,10 +63,6 @@ class UntrustedWork:
         return await self.run(lambda: [bytes(decode_block(bytes(b), limits).hash())
                                        for b in blocks])
 
-    async def block_number(self, data: bytes) -> int:
-        limits = self.node.chain.limits
-        return await self.run(lambda: int(decode_block(bytes(data), limits).header.number))
-
     async def decode_headers(self, raws: Sequence[bytes]) -> list[Header]:
         return await self.run(lambda: [decode_header(bytes(raw)) for raw in raws])
 

@@ -626,7 +626,8 @@ class NetworkService:
                         result: ImportResult) -> None:
         """A block whose parent we lack: fetch the parent when the gap is short, and ask the
         peer's status (its tip starts a headers-first sync when the gap is long)."""
-        number = await self.untrusted.block_number(data)
+        number = result.orphan_number
+        assert number is not None  # set for every orphan
         if number - self.node.tip().number > _MAX_PARENT_WALK:
             # far ahead: the headers-first sync will fetch it in order; keeping it would only
             # crowd the pool (an honest peer mining faster than we sync sends many of these)
