@@ -22,6 +22,7 @@ from poqw.chain import (
     builtin_genesis,
     decode_block,
     decode_header,
+    encoded_proof,
     transactions_root,
 )
 from poqw.crypto.hashing import hash32
@@ -74,6 +75,14 @@ def test_encoding_vector_roundtrips():
     assert block.encode() == _b(ENCODING["block"]) and block.header == header
     assert "0x" + block.proof.hash().hex() == ENCODING["proof_hash"]
     assert block.proof.hash() == header.proof_hash
+
+
+def test_encoded_proof_cuts_the_proof_out_of_a_block():
+    data = _b(ENCODING["block"])
+    block = decode_block(data, LIMITS)
+    assert encoded_proof(data, LIMITS) == block.proof.encode()
+    with pytest.raises(DecodeError, match="5 items"):
+        encoded_proof(rlp.encode([block.header.to_rlp()]), LIMITS)
 
 
 def test_energy_bound_is_signed_eight_bytes():

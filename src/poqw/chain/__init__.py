@@ -15,6 +15,7 @@ from poqw.chain.block import (
     decode_block,
     decode_header,
     decode_proof,
+    encoded_proof,
     transactions_root,
 )
 from poqw.chain.difficulty import (
@@ -123,6 +124,7 @@ __all__ = [
     "derive_instance_reference",
     "derive_seed",
     "difficulty_for_work",
+    "encoded_proof",
     "genesis_header",
     "greedy_diverse_selection",
     "instance_energies",

@@ -32,6 +32,7 @@ __all__ = [
     "decode_block",
     "decode_header",
     "decode_proof",
+    "encoded_proof",
     "transactions_root",
 ]
 
@@ -189,6 +190,15 @@ def decode_block(data: bytes, limits: BlockLimits) -> Block:
     if block.encode() != data:
         raise DecodeError("block encoding is not canonical")
     return block
+
+
+def encoded_proof(data: bytes, limits: BlockLimits) -> bytes:
+    """The encoded work proof inside an encoded block, cut out without decoding the rest (for
+    serving headers with their proofs from stored blocks)."""
+    items = decode_rlp(data, ListOf(Raw(limits.max_block_bytes), 5, "items"), "block")
+    if len(items) != 5:
+        raise DecodeError("a block must be an RLP list of 5 items")
+    return bytes(items[1])
 
 
 def decode_proof(data: bytes, limits: BlockLimits) -> WorkProof:

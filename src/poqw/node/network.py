@@ -35,9 +35,9 @@ from poqw.chain import (
     Header,
     WorkProof,
     block_work,
-    decode_block,
     decode_header,
     decode_proof,
+    encoded_proof,
     validate_header_work,
 )
 from poqw.crypto.ecdsa import EcdsaPrivateKey
@@ -696,7 +696,7 @@ class NetworkService:
             if stored is None:
                 break
             headers.append(stored.header)
-            proofs.append(decode_block(stored.body, limits).proof.encode())
+            proofs.append(encoded_proof(stored.body, limits))
         return tuple(headers), tuple(proofs)
 
     async def _headers_received(self, key: bytes, session: PeerSession,
