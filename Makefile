@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.poqw-installed
+NODE_STAMP := node_modules/.poqw-installed
 
 .PHONY: demo test lint typecheck pytest install clean bench
 
@@ -14,7 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Solidity compiler (solc-js), OpenZeppelin, Foundry's forge/anvil/cast and the explorer's chart
+# library, pinned in package.json / package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "poqw needs Node.js and npm (for solc-js, forge, anvil, cast)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 demo: install
 	$(BIN)/poqw demo
