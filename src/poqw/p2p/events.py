@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from poqw.p2p.framing import RawFrame
 from poqw.p2p.messages import Hello, MessageType, PeerAddress
 
 __all__ = [
     "BlocksReceived",
     "BlocksRequested",
     "ConnectionClosed",
+    "DecodeRequested",
     "Event",
     "GossipReceived",
     "HandshakeCompleted",
@@ -177,3 +179,12 @@ class PeerMisbehaved(Event):
     points: int
     score: float
     reason: str
+
+
+@dataclass(frozen=True)
+class DecodeRequested(Event):
+    """For the transport, not the node: decode ``frame`` (``poqw.p2p.framing.decode_raw``) off
+    the event loop and hand the result to ``PeerConnection.decoded``. Until then the connection
+    reads no further frames from this peer, so its messages keep their order."""
+
+    frame: RawFrame

@@ -6,16 +6,19 @@ and checks magic, version, type and the type's payload limit as soon as the head
 before buffering any payload, so an oversize message costs the receiver nothing. Until the join
 handshake completes only the join messages (and DISCONNECT), with their small limits, are
 accepted: an unauthenticated peer cannot make us buffer or decode a large message.
+
+Framing and decoding are separate steps: ``next_raw`` only cuts the next payload out of the
+stream (cheap: one copy), and ``decode_raw`` turns it into a message (linear in its size, but a
+few milliseconds for the largest), so a transport can decode big payloads off its event loop.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from poqw.errors import (
     LocalProtocolError,
-    MalformedMessage,
     RemoteProtocolError,
     UnsupportedVersion,
 )
@@ -27,6 +30,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Frame",
     "FrameDecoder",
+    "RawFrame",
+    "decode_raw",
     "encode_frame",
 ]
 
@@ -47,6 +52,25 @@ class Frame:
     request_id: int
     message: Message
     size: int  # bytes on the wire, header included
+
+
+@dataclass(frozen=True)
+class RawFrame:
+    """One framed payload, cut out of the stream but not decoded yet (see ``decode_raw``)."""
+
+    message_type: MessageType
+    request_id: int
+    payload: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes on the wire, header included."""
+        return HEADER_SIZE + len(self.payload)
+
+
+def decode_raw(raw: RawFrame) -> Frame:
+    """The message in ``raw`` (raises ``MalformedMessage`` only). Pure: safe on any thread."""
+    return Frame(raw.request_id, decode_message(raw.message_type, raw.payload), raw.size)
 
 
 def encode_frame(message: Message, request_id: int = 0) -> bytes:
@@ -90,18 +114,23 @@ class FrameDecoder:
         self._buffer += data
 
     def next_frame(self) -> Frame | None:
-        """The next complete frame, or ``None`` if more bytes are needed."""
+        """The next complete frame, decoded, or ``None`` if more bytes are needed. A
+        ``MalformedMessage`` consumes its frame whole: the stream is still in step."""
+        raw = self.next_raw()
+        return None if raw is None else decode_raw(raw)
+
+    def next_raw(self) -> RawFrame | None:
+        """The next complete frame's payload, not decoded, or ``None`` if more bytes are
+        needed. Raises ``RemoteProtocolError`` (for good) on a bad header."""
         if self._error is not None:
             raise self._error
         try:
-            return self._next_frame()
-        except MalformedMessage:
-            raise  # the frame was consumed whole: the stream is still in step
+            return self._next_raw()
         except RemoteProtocolError as exc:
             self._error = exc
             raise
 
-    def _next_frame(self) -> Frame | None:
+    def _next_raw(self) -> RawFrame | None:
         if self._header is None:
             if len(self._buffer) < HEADER_SIZE:
                 self._check_magic_prefix()
@@ -111,10 +140,11 @@ class FrameDecoder:
         message_type, request_id, length = self._header
         if len(self._buffer) < length:
             return None
-        payload = bytes(self._buffer[:length])
+        with memoryview(self._buffer) as view:
+            payload = bytes(view[:length])  # one copy (a bytearray slice would make two)
         del self._buffer[:length]
         self._header = None
-        return Frame(request_id, decode_message(message_type, payload), HEADER_SIZE + length)
+        return RawFrame(message_type, request_id, payload)
 
     def _check_magic_prefix(self) -> None:
         # Fail on the first wrong byte rather than waiting for a full header of garbage.

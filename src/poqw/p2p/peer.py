@@ -10,6 +10,7 @@ timeouts, rate limits, and the misbehaviour score that ends in a ban.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from poqw.errors import (
     LocalProtocolError,
@@ -20,9 +21,17 @@ from poqw.errors import (
 )
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig, SeenHashes
-from poqw.p2p.framing import MAX_REQUEST_ID, FrameDecoder, encode_frame
+from poqw.p2p.framing import (
+    HEADER_SIZE,
+    MAX_REQUEST_ID,
+    FrameDecoder,
+    RawFrame,
+    decode_raw,
+    encode_frame,
+)
 from poqw.p2p.identity import Role, sign_handshake, verify_handshake
 from poqw.p2p.messages import (
+    MAX_PAYLOAD,
     BlockRequest,
     BlockSubmit,
     Disconnect,
@@ -71,6 +80,12 @@ _RESPONSE_TO: dict[MessageType, MessageType] = {
 _RESPONSES = frozenset(_RESPONSE_TO.values())
 _PUSHABLE = frozenset({MessageType.BLOCK_SUBMIT, MessageType.TRANSACTIONS})  # may come unasked
 _JOIN = frozenset({MessageType.JOIN_REQUEST, MessageType.JOIN_RESPONSE, MessageType.JOIN_CONFIRM})
+# Message types whose payload may take milliseconds to decode (thousands of items, megabytes):
+# a transport that passes ``offload=HEAVY_TYPES`` decodes them off its event loop.
+HEAVY_TYPES = frozenset({MessageType.BLOCK_SUBMIT, MessageType.HEADERS, MessageType.TRANSACTIONS})
+# While one frame is being decoded elsewhere, what the peer may send on top of it: one more
+# largest frame. More than that and the peer is flooding faster than we read.
+_MAX_BACKLOG = max(MAX_PAYLOAD.values()) + HEADER_SIZE
 
 
 class ConnectionState(enum.Enum):
@@ -106,7 +121,8 @@ class PeerConnection:
     def __init__(self, local: LocalNode, tip: ChainTip, role: Role, *, nonce: bytes,
                  local_fingerprint: bytes, now: float, config: PeerConfig | None = None,
                  trust: TrustStore | None = None, bans: BanList | None = None,
-                 seen: SeenHashes | None = None, peer_host: str | None = None) -> None:
+                 seen: SeenHashes | None = None, peer_host: str | None = None,
+                 offload: frozenset[MessageType] = frozenset()) -> None:
         if len(nonce) != 32 or len(local_fingerprint) != 32:
             raise ValueError("nonce and certificate fingerprint must be 32 bytes each")
         self.local = local
@@ -126,6 +142,8 @@ class PeerConnection:
         self._proven = False  # the peer signed our nonce with the key of its node id
         self._local_fingerprint = local_fingerprint
         self._decoder = FrameDecoder(joined=False)  # join messages only, until _finish_join
+        self.offload = offload - _JOIN  # frames the transport decodes (``DecodeRequested``)
+        self._awaiting: RawFrame | None = None  # the offloaded frame not decoded yet
         self._outgoing = bytearray()
         self._created = now
         self._last_received = now
@@ -185,19 +203,60 @@ class PeerConnection:
             return []
         if self.state is ConnectionState.CONNECTING:
             raise LocalProtocolError("receive_data before connection_made")
-        events: list[ev.Event] = []
         self._last_received = now
-        try:
+
+        def feed(events: list[ev.Event]) -> None:
             self._decoder.feed(data)
-            while self.is_open:
-                try:
-                    frame = self._decoder.next_frame()
-                except MalformedMessage as exc:
-                    self._penalize(Penalty.MALFORMED, str(exc), now, events)
-                    continue
-                if frame is None:
-                    break
-                self._dispatch(frame.message, frame.request_id, now, events)
+            if self._awaiting is None:
+                self._drain(now, events)
+            elif self._decoder.buffered > _MAX_BACKLOG:
+                raise RemoteProtocolError(
+                    f"{self._decoder.buffered} bytes sent while one "
+                    f"{self._awaiting.message_type.name} was still being read")
+
+        return self._guarded(feed, now)
+
+    def decoded(self, frame: RawFrame, result: Message | MalformedMessage, now: float
+                ) -> list[ev.Event]:
+        """The transport decoded the frame of a ``DecodeRequested`` event: ``result`` is its
+        message or the ``MalformedMessage`` it raised. Reading the stream resumes."""
+        if frame is not self._awaiting:
+            raise LocalProtocolError("decoded() for a frame this connection did not hand out")
+        self._awaiting = None
+        if self.state is ConnectionState.CLOSED:
+            return []
+
+        def handle(events: list[ev.Event]) -> None:
+            if isinstance(result, MalformedMessage):
+                self._penalize(Penalty.MALFORMED, str(result), now, events)
+            else:
+                self._dispatch(result, frame.request_id, now, events)
+            self._drain(now, events)
+
+        return self._guarded(handle, now)
+
+    def _drain(self, now: float, events: list[ev.Event]) -> None:
+        """Handle every complete frame buffered, until one must be decoded elsewhere."""
+        while self.is_open and self._awaiting is None:
+            raw = self._decoder.next_raw()
+            if raw is None:
+                break
+            if raw.message_type in self.offload:
+                self._awaiting = raw
+                events.append(ev.DecodeRequested(raw))
+                break
+            try:
+                frame = decode_raw(raw)
+            except MalformedMessage as exc:
+                self._penalize(Penalty.MALFORMED, str(exc), now, events)
+                continue
+            self._dispatch(frame.message, frame.request_id, now, events)
+
+    def _guarded(self, step: Callable[[list[ev.Event]], None], now: float) -> list[ev.Event]:
+        """Run ``step``; what the peer did wrong ends as a penalty or a close, in ``events``."""
+        events: list[ev.Event] = []
+        try:
+            step(events)
         except UntrustedPeer as exc:
             self._close(DisconnectReason.UNTRUSTED, str(exc), events)
         except UnsupportedVersion as exc:

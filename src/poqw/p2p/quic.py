@@ -5,7 +5,9 @@ of framed messages. Both ends present a certificate (self-signed, made on first 
 user's own files); this module only moves bytes between the stream and a ``PeerConnection``, runs
 its timer on the event loop, and tells it the SHA-256 fingerprint of the certificate the peer
 actually presented, which the join handshake then binds to the peer's node key. Incoming
-connections and new node keys are admitted within per-address budgets (``Admission``).
+connections and new node keys are admitted within per-address budgets (``Admission``). Payloads
+that can take milliseconds to decode (blocks, headers, transactions) are decoded on one worker
+thread of the transport, never on the event loop.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
+import logging
 import os
 import ssl
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +41,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from poqw.errors import ConfigError, ProtocolError, RemoteProtocolError
+from poqw.errors import ConfigError, MalformedMessage, ProtocolError, RemoteProtocolError
 from poqw.p2p import events as ev
 from poqw.p2p.admission import Admission
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig, SeenHashes
-from poqw.p2p.framing import HEADER_SIZE
+from poqw.p2p.framing import HEADER_SIZE, RawFrame, decode_raw
 from poqw.p2p.identity import Role, certificate_fingerprint
-from poqw.p2p.messages import MAX_PAYLOAD, DisconnectReason, MessageType
-from poqw.p2p.peer import ConnectionState, PeerConnection
+from poqw.p2p.messages import MAX_PAYLOAD, DisconnectReason, Message, MessageType
+from poqw.p2p.peer import HEAVY_TYPES, ConnectionState, PeerConnection
 from poqw.p2p.policing import AddressLimits, BanList, Penalty
 from poqw.p2p.trust import TrustStore
 
@@ -55,6 +60,8 @@ __all__ = [
     "TlsIdentity",
     "ensure_tls_identity",
 ]
+
+_log = logging.getLogger(__name__)
 
 ALPN = "poqw/1"
 DEFAULT_PORT = 20049
@@ -134,6 +141,14 @@ def _configuration(identity: TlsIdentity, is_client: bool, idle_timeout: float
     # Certificates are self-signed: identity comes from the signed join, not from a CA.
     config.load_cert_chain(identity.cert_file, identity.key_file)
     return config
+
+
+def _decode_or_error(frame: RawFrame) -> Message | MalformedMessage:
+    """On the decoding thread: the frame's message, or the ``MalformedMessage`` it raised."""
+    try:
+        return decode_raw(frame).message
+    except MalformedMessage as exc:
+        return exc
 
 
 def _request_client_certificate(quic: QuicConnection) -> None:
@@ -217,10 +232,11 @@ class _Protocol(QuicConnectionProtocol):
 
     def __init__(self, quic: QuicConnection, *, make_peer: Callable[[], PeerConnection],
                  admission: Admission, on_ready: Callable[[PeerSession], None] | None = None,
-                 stream_handler: Any = None) -> None:
+                 stream_handler: Any = None, decoding: Executor | None = None) -> None:
         super().__init__(quic, stream_handler=stream_handler)
         self.session = PeerSession(make_peer(), self)
         self._admission = admission
+        self._decoding = decoding  # None: decode heavy payloads on the loop (tests only)
         self._on_ready = on_ready
         self._stream_id: int | None = None
         self._early: list[bytes] = []
@@ -287,6 +303,9 @@ class _Protocol(QuicConnectionProtocol):
 
     def _after(self, events: list[ev.Event]) -> None:
         peer = self.session.protocol
+        to_decode = [e.frame for e in events if isinstance(e, ev.DecodeRequested)]
+        if to_decode:
+            events = [e for e in events if not isinstance(e, ev.DecodeRequested)]
         for i, event in enumerate(events):
             if isinstance(event, ev.HandshakeCompleted) and event.first_seen \
                     and peer.role is Role.RESPONDER:
@@ -301,6 +320,37 @@ class _Protocol(QuicConnectionProtocol):
         if self._on_ready is not None and any(isinstance(e, ev.HandshakeCompleted)
                                               for e in events):
             self._on_ready(self.session)
+        for frame in to_decode:
+            self._decode(frame)
+
+    def _decode(self, frame: RawFrame) -> None:
+        """Decode a heavy payload on the decoding thread; the connection reads no further
+        frames from this peer until ``_decoded`` hands the result back on the loop."""
+        if self._decoding is None:
+            self._decoded(frame, _decode_or_error(frame))
+            return
+        try:
+            future = self._loop.run_in_executor(self._decoding, _decode_or_error, frame)
+        except RuntimeError:  # the transport is closing: its decoding thread is gone
+            return
+        future.add_done_callback(functools.partial(self._decode_done, frame))
+
+    def _decode_done(self, frame: RawFrame,
+                     future: asyncio.Future[Message | MalformedMessage]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:  # a decoder bug, not the peer's fault: drop the connection, loudly
+            _log.error("decoding a %s from %s failed: %r", frame.message_type.name,
+                       self.session.protocol.peer_host, exc, exc_info=exc)
+            self.session.protocol.close(f"internal error decoding a {frame.message_type.name}")
+            self.flush()
+            return
+        self._decoded(frame, future.result())
+
+    def _decoded(self, frame: RawFrame, result: Message | MalformedMessage) -> None:
+        self._after(self.session.protocol.decoded(frame, result, self._loop.time()))
+        self.flush()
 
     def flush(self) -> None:
         peer = self.session.protocol
@@ -360,13 +410,15 @@ class QuicTransport:
         self._server: QuicServer | None = None
         self._incoming: asyncio.Queue[PeerSession] = asyncio.Queue()
         self._clients: list[contextlib.AsyncExitStack] = []
+        # Blocks, headers and transactions are decoded here, off the event loop.
+        self._decoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poqw-decode")
 
     def _make_peer(self, role: Role, host: str | None) -> PeerConnection:
         loop = asyncio.get_running_loop()
         return PeerConnection(self.local, self.tip, role, nonce=os.urandom(32),
                               local_fingerprint=self.identity.fingerprint, now=loop.time(),
                               config=self.config, trust=self.trust, bans=self.bans,
-                              seen=self.seen, peer_host=host)
+                              seen=self.seen, peer_host=host, offload=HEAVY_TYPES)
 
     def set_tip(self, tip: ChainTip) -> None:
         """The node's best chain changed: future joins and every heartbeat carry it."""
@@ -383,7 +435,7 @@ class QuicTransport:
             _request_client_certificate(quic)
             protocol = _Protocol(quic, make_peer=lambda: self._make_peer(Role.RESPONDER, None),
                                  admission=self.admission, on_ready=self._incoming.put_nowait,
-                                 stream_handler=stream_handler)
+                                 stream_handler=stream_handler, decoding=self._decoding)
             self._forget_finished()
             self.sessions.append(protocol.session)
             return protocol
@@ -412,7 +464,8 @@ class QuicTransport:
                 host, port, configuration=_configuration(self.identity, True, self.idle_timeout),
                 create_protocol=lambda quic, stream_handler=None: _Protocol(
                     quic, make_peer=lambda: self._make_peer(Role.INITIATOR, host),
-                    admission=self.admission, stream_handler=stream_handler))), timeout)
+                    admission=self.admission, stream_handler=stream_handler,
+                    decoding=self._decoding))), timeout)
         except (OSError, ConnectionError, TimeoutError) as exc:
             await stack.aclose()
             raise ProtocolError(f"cannot reach peer at {host}:{port}: {exc!r}") from exc
@@ -447,3 +500,4 @@ class QuicTransport:
         if self._server is not None:
             self._server.close()
             self._server = None
+        self._decoding.shutdown(wait=False, cancel_futures=True)
