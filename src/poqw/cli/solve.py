@@ -81,8 +81,9 @@ def solve(
     ] = "bayes",
     objective: Annotated[str, typer.Option(help="cvar or mean (qaoa only).")] = "cvar",
     backend: Annotated[str, typer.Option(
-        help="auto (state vector up to 24 qubits, tensor networks above), statevector, mps or "
-             "lightcone (qaoa only).")] = "auto",
+        help="auto (state vector up to 24 qubits, tensor networks above), statevector, mps, "
+             "lightcone, ibm (IBM Quantum, token in QISKIT_IBM_TOKEN) or ibm-fake (a fake IBM "
+             "device with its noise model) (qaoa only).")] = "auto",
     max_bond: Annotated[int, typer.Option(help="MPS bond dimension (tensor networks).")] = 64,
     num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
     dask_scheduler: Annotated[str | None, typer.Option(

@@ -27,6 +27,7 @@ __all__ = [
     "AUTO_FALLBACK",
     "AUTO_LIGHTCONE_MAX_DEGREE",
     "AUTO_STATEVECTOR_MAX_QUBITS",
+    "GATE_MODEL_BACKENDS",
     "QAOAEngine",
     "available_backends",
     "build_engine",
@@ -47,7 +48,11 @@ _BUILTIN: dict[str, str] = {
     "statevector": "poqw.sim.statevector:StateVectorQAOA",
     "mps": "poqw.sim.mps:MPSBackend",
     "lightcone": "poqw.sim.lightcone:LightconeBackend",
+    # gate-model hardware through qiskit-ibm-runtime (never chosen by 'auto')
+    "ibm": "poqw.sim.gate_model:ibm_backend",
+    "ibm-fake": "poqw.sim.gate_model:fake_backend",
 }
+GATE_MODEL_BACKENDS = frozenset({"ibm", "ibm-fake"})
 _registry: dict[str, str | Callable[..., Any]] = dict(_BUILTIN)
 
 

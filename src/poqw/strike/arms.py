@@ -91,6 +91,9 @@ class QaoaArm:
         """A rough upper bound on the first strike's seconds, before any is timed: evolving
         a state vector of 2**n amplitudes through ``p`` layers (about 20 ns per amplitude and
         layer on one core), plus the shots and their polish."""
+        device = getattr(self.engine, "strike_seconds_estimate", None)
+        if device is not None:  # a gate-model device: queueing and transpiling, not 2**n
+            return float(device)
         return 2e-8 * 2.0 ** self.model.num_variables * p + 1e-4 * self.shots
 
     def pull(self, reads: int) -> PullResult:
@@ -99,6 +102,11 @@ class QaoaArm:
         spins, raw, expectation = self.engine.strike(gammas, betas, reads, self.rng)
         raw = np.asarray(raw, dtype=np.float64)
         value = score_energies(raw, self.objective, self.alpha)
+        fidelity = getattr(self.engine, "fidelity", None)
+        if callable(fidelity):  # a noisy device: weigh the strike by its fidelity estimate
+            from poqw.sim.gate_model import noise_corrected
+
+            value = noise_corrected(value, fidelity(len(gammas)), self.model.offset)
         self.controller.tell(angles, value)
         polished, energies = polish_samples(self.model, np.asarray(spins, dtype=np.int8))
         return PullResult(polished, energies, raw, angles, value, float(expectation))

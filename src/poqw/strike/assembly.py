@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from poqw.errors import ConfigError, ProblemTooLarge, UnknownSampler
+from poqw.errors import BackendUnavailable, ConfigError, ProblemTooLarge, UnknownSampler
 from poqw.problems import IsingModel
-from poqw.sim.backends import AUTO_LIGHTCONE_MAX_DEGREE
+from poqw.sim.backends import AUTO_LIGHTCONE_MAX_DEGREE, GATE_MODEL_BACKENDS, build_engine
 from poqw.strike.angles import angle_domain, warm_start_angles
 from poqw.strike.arms import ClassicalArm, QaoaArm, TensorNetworkQaoaArm, make_engine
 from poqw.strike.controllers import make_controller
@@ -43,6 +43,19 @@ def stream(root: np.random.SeedSequence, name: str) -> np.random.Generator:
 def _tensor_network_path(model: IsingModel, backend: str, max_qubits: int) -> bool:
     return backend in ("mps", "lightcone") or (backend == "auto"
                                                and model.num_variables > max_qubits)
+
+
+def _gate_model_engine(model: IsingModel, backend: str, p: int, notes: list[str]
+                       ) -> tuple[Any, str]:
+    """The gate-model device's engine (transpiled for depth ``p``), or why there is none."""
+    try:
+        engine = build_engine(model, backend)[1]
+        fidelity = engine.fidelity(p)
+    except (BackendUnavailable, ProblemTooLarge) as exc:
+        return None, str(exc)
+    notes.append(f"QAOA on gate-model device {engine.name}: calibration fidelity estimate "
+                 f"{fidelity:.3f} at p={p}; each strike's objective is corrected for it")
+    return engine, ""
 
 
 def _sparse(model: IsingModel) -> bool:
@@ -98,7 +111,9 @@ def build_arms(model: IsingModel, samplers: Sequence[str], p: int, shots: int,
                      + f", samples from an MPS with bond dimension {max_bond}")
     elif "qaoa" in names:
         engine, reason = None, ""
-        if too_large:
+        if backend in GATE_MODEL_BACKENDS:
+            engine, reason = _gate_model_engine(model, backend, p, notes)
+        elif too_large:
             reason = (f"{model.num_variables} qubits is more than max_qubits={max_qubits} for "
                       "the state vector")
         else:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from poqw.errors import ConfigError
 from poqw.problems import IsingModel
+from poqw.sim.backends import GATE_MODEL_BACKENDS
 from poqw.strike.allocator import BudgetAllocator, improvement_reward
 from poqw.strike.angles import energy_quantum
 from poqw.strike.arms import ClassicalArm, PullResult, QaoaArm, TensorNetworkQaoaArm
@@ -244,10 +245,12 @@ def solve(
     if its counted cost fits QAOA's share of the time (``UNTIMED_PREPARE_SECONDS`` untimed),
     else QAOA is skipped and ``notes`` say why. 'statevector' skips QAOA above the limit,
     leaving the classical samplers (simulated annealing if none was named) to work;
-    'mps' or 'lightcone' force the tensor-network path. ``client``, a ``distributed.Client``,
-    contracts the wide light cones of that path's angle optimisation on a Dask cluster (see
-    :class:`poqw.sim.lightcone.LightconeQAOA`); a client the run would not use (QAOA on the
-    state vector, a dense graph, no 'qaoa' sampler) is a ``ConfigError``.
+    'mps' or 'lightcone' force the tensor-network path. 'ibm' and 'ibm-fake' run the strikes
+    on a gate-model device through qiskit-ibm-runtime (:mod:`poqw.sim.gate_model`), each
+    strike's objective corrected for the device's calibration fidelity. ``client``, a
+    ``distributed.Client``, contracts the wide light cones of that path's angle optimisation on
+    a Dask cluster (see :class:`poqw.sim.lightcone.LightconeQAOA`); a client the run would not
+    use (QAOA on the state vector, a dense graph, no 'qaoa' sampler) is a ``ConfigError``.
     """
     if not isinstance(model, IsingModel):
         raise ConfigError(f"model must be an IsingModel, got {type(model).__name__}")
@@ -257,8 +260,9 @@ def solve(
                      target_energy)
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_SHOTS:
         raise ConfigError(f"keep must be an integer in [1, {MAX_SHOTS}], got {keep!r}")
-    if backend not in ("auto", "statevector", "mps", "lightcone"):
-        raise ConfigError(f"backend must be auto, statevector, mps or lightcone, got {backend!r}")
+    if backend not in ("auto", "statevector", "mps", "lightcone", *GATE_MODEL_BACKENDS):
+        raise ConfigError(f"backend must be auto, statevector, mps, lightcone, ibm or ibm-fake, "
+                          f"got {backend!r}")
     if isinstance(max_bond, bool) or not isinstance(max_bond, int) or max_bond < 1:
         raise ConfigError(f"max_bond must be a positive integer, got {max_bond!r}")
     if not (isinstance(qaoa_share, int | float) and 0.0 < qaoa_share <= 1.0):
