@@ -12,6 +12,7 @@ from poqw.cli import peers as peers_cli
 from poqw.cli.bench import bench
 from poqw.cli.demo import demo
 from poqw.cli.devnet import devnet
+from poqw.cli.econ import econ
 from poqw.cli.expect import expect
 from poqw.cli.netsim import netsim
 from poqw.cli.simulate import simulate
@@ -33,6 +34,7 @@ app.command()(netsim)
 app.command()(bench)
 app.command()(devnet)
 app.command()(simulate)
+app.command()(econ)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")
