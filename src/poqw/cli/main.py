@@ -7,6 +7,7 @@ import typer
 from poqw import __version__
 from poqw.cli import chain as chain_cli
 from poqw.cli import keys as keys_cli
+from poqw.cli import market as market_cli
 from poqw.cli import node as node_cli
 from poqw.cli import peers as peers_cli
 from poqw.cli.bench import bench
@@ -39,6 +40,7 @@ app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(peers_cli.app, name="peers")
+app.add_typer(market_cli.app, name="market")
 
 
 def _version(value: bool) -> None:
