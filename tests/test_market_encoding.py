@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,15 @@ from poqw.market import (
     decode_revert,
     encode_problem,
     load_account,
+    load_artifact,
     pack_spins,
     unpack_spins,
 )
+from poqw.market.contracts import CONTRACT_NAMES
+from poqw.market.meanings import ERROR_MEANINGS
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph
+
+CONTRACTS = Path(__file__).resolve().parents[1] / "contracts" / "src"
 
 
 def test_spins_pack_little_endian_with_set_bits_for_minus_one() -> None:
@@ -85,12 +91,38 @@ def test_revert_data_decodes_to_the_named_error() -> None:
                                  ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 5, 100])
     error = decode_revert("0x" + data.hex())
     assert error.error == "StakeTooLow" and error.contract == "SolverRegistry"
-    assert error.args_by_name["minStake"] == 100 and error.meaning
+    assert error.args_by_name["minStake"] == 100
+    assert error.meaning == "Committing with a stake below the minimum."
     assert "StakeTooLow" in str(error)
     unknown = decode_revert("0xdeadbeef")
     assert unknown.error == "UnknownError" and "0xdeadbeef" in str(unknown)
     text = decode_revert(keccak(text="Error(string)")[:4] + abi_encode(["string"], ["nope"]))
     assert text.error == "Error" and text.meaning == "nope"
+
+
+def _natspec_notices() -> dict[str, str]:
+    """``/// @notice`` of every error declared in the repository's Solidity sources."""
+    found: dict[str, str] = {}
+    for path in sorted(CONTRACTS.rglob("*.sol")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            match = re.match(r"\s*error (\w+)\(", line)
+            notice = re.match(r"\s*/// @notice (.*)", lines[i - 1]) if i else None
+            if match and notice:
+                found.setdefault(match.group(1), re.sub(r"\{(\w+)\}", r"\1", notice.group(1)))
+    return found
+
+
+def test_every_contract_error_has_its_meaning() -> None:
+    for name in CONTRACT_NAMES:
+        for entry in load_artifact(name).abi:
+            if entry["type"] == "error":
+                assert entry["name"] in ERROR_MEANINGS, f"{name}.{entry['name']} has no meaning"
+    notices = _natspec_notices()
+    assert "ZeroBounty" in notices
+    for error, notice in notices.items():
+        if error not in ("ZeroAmount", "ZeroAddress"):  # declared twice, merged in the table
+            assert ERROR_MEANINGS[error] == notice, error
 
 
 def test_keys_from_an_ethereum_keystore_and_a_poqw_key_file(tmp_path: Path) -> None:

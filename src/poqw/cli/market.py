@@ -135,12 +135,13 @@ def post(
     """Post a problem with a bounty, a target energy and a deadline."""
     from poqw.market import encode_problem
 
+    units = parse_amount(bounty, "--bounty")
+    commit_period = parse_duration(deadline, "--deadline")
+    window = parse_duration(reveal_window, "--reveal-window")
     problem = encode_problem(load_problem(problem_file, None, 0).model)
-    client = _client(rpc, deployment, key, passphrase_file)
     chain_target = problem.to_chain_target(target)
-    commit_deadline = client.chain_time() + parse_duration(deadline, "--deadline")
-    pid = client.post(problem, parse_amount(bounty, "--bounty"), chain_target, commit_deadline,
-                      parse_duration(reveal_window, "--reveal-window"))
+    client = _client(rpc, deployment, key, passphrase_file)
+    pid = client.post(problem, units, chain_target, client.chain_time() + commit_period, window)
     if as_json:
         print_json({"id": pid, "chain_target": chain_target, "scale": problem.scale})
         return

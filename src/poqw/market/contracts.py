@@ -3,7 +3,8 @@ decoding of their revert data into the custom error's name, arguments and meanin
 
 An artifact is a JSON file per contract with at least ``abi`` and ``bytecode`` (a hex string, or
 Foundry's ``{"object": ...}``); NatSpec notices (``userdoc``/``devdoc``), when present, give each
-error its meaning. ``POQW_MARKET_ARTIFACTS`` points at another folder of artifacts.
+error its meaning (else ``meanings.ERROR_MEANINGS``). ``POQW_MARKET_ARTIFACTS`` points at another
+folder of artifacts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
 from poqw.errors import ContractReverted, MarketError
+from poqw.market.meanings import ERROR_MEANINGS
 
 __all__ = ["ARTIFACTS_ENV", "CONTRACT_NAMES", "Artifact", "artifacts_dir", "decode_revert",
            "load_artifact"]
@@ -169,4 +171,5 @@ def decode_revert(data: bytes | str | None, fallback: str = "") -> ContractRever
         values = ()
     args = {i.get("name") or f"arg{k}": _show(v)
             for k, (i, v) in enumerate(zip(inputs, values, strict=False))}
-    return ContractReverted(entry["name"], args, notice or _humanize(entry["name"]), contract)
+    meaning = notice or ERROR_MEANINGS.get(entry["name"]) or _humanize(entry["name"])
+    return ContractReverted(entry["name"], args, meaning, contract)
