@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from market_anvil import Anvil, run_anvil
 from typer.testing import CliRunner
 
+from market_anvil import Anvil, run_anvil
 from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact, write_gset
 
 runner = CliRunner()
