@@ -6,6 +6,7 @@ phase (commit, reveal, settle) is reached without waiting.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,34 @@ def test_sdk_energy_matches_the_contracts(anvil: Anvil) -> None:
         on_chain = customer.market.functions.energyOf(
             n, pack_spins(spins), problem.fields, problem.couplings).call()
         assert on_chain == problem.chain_energy(spins) == round(model.energy(spins))
+
+
+def test_on_the_poqw_chain_the_token_is_the_wrapped_coin(anvil: Anvil) -> None:
+    customer = anvil.accounts[0]
+    settings = dataclasses.replace(_settings(anvil.accounts[-1].address),
+                                   token_kind="WrappedPoQW")
+    client = MarketClient(anvil.w3, deploy_market(anvil.w3, customer, settings), customer)
+    coins = anvil.w3.eth.get_balance(customer.address)
+    client.wrap(3 * TOKEN)
+    assert client.balances()["token"] == 3 * TOKEN
+    assert anvil.w3.eth.get_balance(customer.address) < coins - 3 * TOKEN + TOKEN // 100
+    problem = encode_problem(maxcut_to_ising(random_regular_graph(3, 8, seed=5)))
+    pid = client.post(problem, 2 * TOKEN, 0, client.chain_time() + 60, 60)
+    assert client.problem(pid).bounty == 2 * TOKEN
+    assert client.balances()["token"] == TOKEN
+
+
+def test_a_restarted_solver_reveals_from_its_state_file(anvil: Anvil, tmp_path: Path) -> None:
+    customer, solver, *_ = _market(anvil)
+    solver.stake(100 * TOKEN)
+    model = maxcut_to_ising(random_regular_graph(3, 10, seed=6))
+    problem = encode_problem(model)
+    target = problem.to_chain_target(solve_exact(model).energy)
+    pid = customer.post(problem, 5 * TOKEN, target, customer.chain_time() + 300, 300)
+    state = tmp_path / "state.json"
+    assert any("committed" in line for line in SolverDaemon(solver, state).poll())
+    log.info("the first daemon is gone; a new one starts from the state file")
+    anvil.advance(301)
+    restarted = SolverDaemon(solver, state)
+    assert f"problem {pid}: revealed energy {target}" in restarted.poll()
+    assert customer.commitments(pid)[0].state == "Revealed"

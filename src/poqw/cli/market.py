@@ -257,6 +257,17 @@ def balance(address: Annotated[str | None, typer.Argument(help="Default: the --k
 
 @app.command()
 @command
+def wrap(amount: Annotated[str, typer.Argument(help="Coins to wrap into payment tokens.")],
+         rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+         key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Wrap native coin into the market's token (WrappedPoQW deployments, the PoQW chain)."""
+    client = _client(rpc, deployment, key, passphrase_file)
+    client.wrap(parse_amount(amount))
+    console.print(f"wrapped {amount}; token balance {_tokens(client.balances()['token'])}")
+
+
+@app.command()
+@command
 def transfer(to: Annotated[str, typer.Argument(help="Recipient address.")],
              amount: Annotated[str, typer.Argument(help="Tokens to send.")],
              rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,

@@ -194,6 +194,13 @@ class MarketClient:
         self._send(self.market.functions.withdraw())
         return amount
 
+    def wrap(self, amount: int) -> None:
+        """Turn ``amount`` of the native coin into payment tokens (WrappedPoQW deployments)."""
+        if self.deployment.token_kind != "WrappedPoQW":
+            raise MarketError(f"this market pays in {self.deployment.token_kind}, which wraps "
+                              "no coin; get tokens by transfer instead")
+        self._send(self.token.functions.deposit(), value=amount)
+
     def transfer(self, to: str, amount: int) -> None:
         self._send(self.token.functions.transfer(Web3.to_checksum_address(to), amount))
 

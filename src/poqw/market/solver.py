@@ -164,11 +164,12 @@ class SolverDaemon:
 
     def run(self, stop: Callable[[], bool], wait: Callable[[float], None],
             interval: float = 2.0) -> None:
-        """Poll until ``stop()``; an error of the market is logged once and polling goes on,
-        anything else stops the daemon (the caller reports it)."""
+        """Poll until ``stop()``. A market error or a node that does not answer is logged and
+        polling goes on (a node restart must not orphan commitments that still need revealing);
+        anything else is a bug and stops the daemon (the caller reports it)."""
         while not stop():
             try:
                 self.poll()
-            except MarketError as exc:
-                log.error("market: %s", exc)
+            except (MarketError, OSError) as exc:  # requests' connection errors are OSErrors
+                log.error("market: %s; retrying in %g s", exc, interval)
             wait(interval)
