@@ -7,6 +7,7 @@ backend and writes the Markdown that cites the hardware prices.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,11 +172,28 @@ def _plot_cheats_vs_stake(params: EconParams, results: list[CheatResult], out: P
 
 def _markdown(params: EconParams, summary: EconSummary, figures: list[Path]) -> str:
     usd = params.token_price_usd
-    lines = ["# poqw token economics", "",
+    lines: list[str] = ["# poqw token economics", "",
              f"Seed {params.seed}, {params.trials} simulated problems per point, token price "
              f"${usd:g} (assumed). Prices below are approximate public on-demand list prices, "
              "dated in their source; times to target are assumptions to replace with "
-             "measurements.", "", "## Hardware", "",
+             "measurements.", "", "## Answers", ""]
+    cheapest = min(summary.break_even, key=lambda k: summary.break_even[k]["closed_race"])
+    b = summary.break_even[cheapest]["closed_race"]
+    lines += [f"- **Solving pays** above a bounty of {b:.4g} tokens (${b * usd:.4g}) on "
+              f"{cheapest}, the cheapest hardware for the reference problem; "
+              + ", ".join(f"{k} {v['closed_race']:.4g}" for k, v in summary.break_even.items())
+              + f" tokens with {params.market.solvers} racers.",
+              "- **Cheating never pays** (every strategy tried loses against honesty) once the "
+              "stake exceeds " + ", ".join(f"{s:.4g} at detection {d}" for d, s in
+                                           summary.minimum_stake.items())
+              + "; with no detection at all no stake suffices. On the PoQW chain the contract "
+              "itself shows a false claim or a missing reveal, and every solver daemon reports "
+              "it for the reporter's share of the slash, so claim cheats are detected with "
+              "probability ~1; the lower rates model layer-2 jobs audited by sampling.",
+              f"- At the configured stake {params.stake.stake:g} and detection "
+              f"{params.stake.detection:g} cheating "
+              + ("**pays**." if summary.cheating_pays else "never pays."),
+              "", "## Hardware", "",
              "| kind | USD per hour | time to target (s) | source |", "|---|---|---|---|"]
     lines += [f"| {hw.name} | {hw.usd_per_hour:g} | {hw.time_to_target_s:g} | {hw.source} |"
               for hw in params.hardware]
@@ -228,4 +246,4 @@ def write_report(params: EconParams, out: Path) -> EconSummary:
     report = out / "report.md"
     report.write_text(_markdown(params, summary, figures), encoding="utf-8")
     files = [str(p) for p in [report, *figures]]
-    return EconSummary(**{**summary.__dict__, "files": files})
+    return dataclasses.replace(summary, files=files)

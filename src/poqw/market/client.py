@@ -19,9 +19,10 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.logs import DISCARD
 
-from poqw.errors import MarketError
+from poqw.errors import ContractReverted, MarketError
 from poqw.market.contracts import decode_revert, load_artifact
 from poqw.market.encoding import ChainProblem, commitment_digest
+from poqw.market.meanings import ERROR_MEANINGS
 
 __all__ = ["MARKET_ROLE", "SLASHER_ROLE", "CommitmentInfo", "Deployment", "MarketClient",
            "ProblemInfo", "connect"]
@@ -245,10 +246,8 @@ class MarketClient:
         (customer, deadline, window, bounty, target, n, status, _terms, best, best_energy,
          _index, commits, revealed) = p
         if status == 0:
-            from poqw.errors import ContractReverted
-
             raise ContractReverted("UnknownProblem", {"problemId": problem_id},
-                                   "No problem has this id.", "ProblemMarket")
+                                   ERROR_MEANINGS["UnknownProblem"], "ProblemMarket")
         has_best = best != "0x0000000000000000000000000000000000000000"
         return ProblemInfo(problem_id, customer, int(bounty), int(target), int(deadline),
                            int(deadline) + int(window), int(n), PROBLEM_STATUS[status],
