@@ -1,11 +1,12 @@
 """The solver daemon: watch the market, solve new problems, commit, reveal, settle, collect.
 
 Each :meth:`SolverDaemon.poll` looks at the chain once (its time is the latest block's) and takes
-every step that is due: solve an open problem with a poqw sampler (``qaoa`` is match-strike) and
-commit when the answer reaches the target; reveal once the commit phase is over; settle problems
-whose reveal window has closed; report other solvers' slashable commitments (the reporter is
-paid part of the slash); withdraw what the market credited. The spins and salt of a commitment
-are written durably *before* it is sent: a solver that crashes still reveals after a restart.
+every step that is due: solve an open problem with a poqw sampler (``qaoa`` is match-strike,
+given half the time left before the deadline) and commit when the answer reaches the target;
+reveal once the commit phase is over; settle problems whose reveal window has closed; report
+other solvers' slashable commitments (the reporter is paid part of the slash); withdraw what the
+market credited. The spins and salt of a commitment are written durably *before* it is sent: a
+solver that crashes still reveals after a restart.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class SolverDaemon:
     def __init__(self, client: MarketClient, state_path: Path, *,
                  sampler: str = "simulated-annealing", num_reads: int = 32, seed: int = 0,
                  min_bounty: int = 0, max_variables: int = 1024, report: bool = True,
-                 solve: Callable[[Any], tuple[np.ndarray, int]] | None = None) -> None:
+                 solve: Callable[[Any, float], tuple[np.ndarray, int]] | None = None) -> None:
         self.client = client
         self.state = SolverState.open(state_path)
         self.sampler_name = sampler
@@ -72,11 +73,15 @@ class SolverDaemon:
         self._closed: set[int] = set()
         self._warned: set[tuple[int, str]] = set()
 
-    def _solve_with_sampler(self, model: Any) -> tuple[np.ndarray, int]:
+    def _solve_with_sampler(self, model: Any, budget: float) -> tuple[np.ndarray, int]:
         from poqw.samplers import get_sampler, spins_and_energies
 
-        sampleset = get_sampler(self.sampler_name).sample(model, num_reads=self.num_reads,
-                                                          seed=self.seed)
+        sampler = get_sampler(self.sampler_name)
+        options: dict[str, Any] = {}
+        if "time_limit" in getattr(sampler, "parameters", {}):
+            # Half the time left before the deadline: the commitment must still be mined.
+            options["time_limit"] = max(1.0, budget / 2)
+        sampleset = sampler.sample(model, num_reads=self.num_reads, seed=self.seed, **options)
         spins, energies = spins_and_energies(sampleset, model)
         best = int(np.argmin(energies))
         return np.asarray(spins[best]), round(float(energies[best]))
@@ -110,7 +115,8 @@ class SolverDaemon:
                 self.state.entries.pop(pid, None)
             return
         if entry is None and now < info.commit_deadline and pid not in self._skipped:
-            self._try_commit(pid, info.bounty, info.target, info.num_variables, done)
+            self._try_commit(pid, info.bounty, info.target, info.num_variables,
+                             info.commit_deadline - now, done)
         elif entry is not None and not entry.get("revealed") and \
                 info.commit_deadline <= now < info.reveal_deadline:
             terms = self.client.terms(pid)
@@ -126,13 +132,14 @@ class SolverDaemon:
             outcome = self.client.settle(pid)
             done.append(f"problem {pid}: settled, {outcome['outcome']}")
 
-    def _try_commit(self, pid: int, bounty: int, target: int, n: int, done: list[str]) -> None:
+    def _try_commit(self, pid: int, bounty: int, target: int, n: int, budget: float,
+                    done: list[str]) -> None:
         if bounty < self.min_bounty or n > self.max_variables:
             self._skipped.add(pid)
             return
         terms = self.client.terms(pid)
         try:
-            spins, energy = self._solve(terms.model())
+            spins, energy = self._solve(terms.model(), budget)
         except PoqwError as exc:
             self._skipped.add(pid)
             done.append(f"problem {pid}: not solved ({exc})")
