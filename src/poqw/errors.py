@@ -31,6 +31,8 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── StorageError                     the node's database refused or is inconsistent
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
+    ├── MarketError                      the problem market's client could not do what was asked
+    │   └── ContractReverted             a market contract refused, with its custom error decoded
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -47,6 +49,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "ConsensusError",
+    "ContractReverted",
     "CryptoError",
     "DecodeError",
     "ExecutionError",
@@ -62,6 +65,7 @@ __all__ = [
     "KeyStoreError",
     "LocalProtocolError",
     "MalformedMessage",
+    "MarketError",
     "MempoolRejected",
     "MiningStopped",
     "OneTimeKeyReused",
@@ -210,6 +214,25 @@ class MiningStopped(PoqwError):
 class MempoolRejected(PoqwError):
     """A valid transaction the mempool will not hold: full, underpriced replacement, too many
     from one sender, or already known."""
+
+
+class MarketError(PoqwError):
+    """The problem market's client could not do what was asked (no node, no deployment, a bad
+    amount, a transaction that failed)."""
+
+
+class ContractReverted(MarketError):
+    """A market contract reverted. ``error`` is the custom error's name (``"ZeroBounty"``),
+    ``args`` its decoded arguments by name, ``meaning`` what it says in words, and ``contract``
+    the contract that declares it."""
+
+    def __init__(self, error: str, args: dict[str, Any], meaning: str, contract: str) -> None:
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        super().__init__(f"{contract} reverted with {error}({shown}): {meaning}")
+        self.error = error
+        self.args_by_name = args
+        self.meaning = meaning
+        self.contract = contract
 
 
 class ProtocolError(PoqwError):

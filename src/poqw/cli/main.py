@@ -7,11 +7,13 @@ import typer
 from poqw import __version__
 from poqw.cli import chain as chain_cli
 from poqw.cli import keys as keys_cli
+from poqw.cli import market as market_cli
 from poqw.cli import node as node_cli
 from poqw.cli import peers as peers_cli
 from poqw.cli.bench import bench
 from poqw.cli.demo import demo
 from poqw.cli.devnet import devnet
+from poqw.cli.econ import econ
 from poqw.cli.expect import expect
 from poqw.cli.netsim import netsim
 from poqw.cli.simulate import simulate
@@ -33,10 +35,12 @@ app.command()(netsim)
 app.command()(bench)
 app.command()(devnet)
 app.command()(simulate)
+app.command()(econ)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(peers_cli.app, name="peers")
+app.add_typer(market_cli.app, name="market")
 
 
 def _version(value: bool) -> None:

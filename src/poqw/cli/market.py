@@ -1,0 +1,317 @@
+"""``poqw market``: deploy the problem market, post problems, stake, solve, settle, withdraw.
+
+Every command talks JSON-RPC to ``--rpc`` (a PoQW node or any EVM node such as anvil), finds the
+contracts in the ``--deployment`` file that ``deploy`` wrote, and signs with ``--key`` (a poqw
+key file or an Ethereum keystore; passphrase from ``--passphrase-file`` or POQW_PASSPHRASE).
+Amounts are in whole tokens (decimals allowed); a contract's refusal prints its error's name and
+meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from poqw.cli.common import command, console, load_problem, print_json
+from poqw.cli.keys import PassphraseFile, read_passphrase
+from poqw.errors import ConfigError
+
+__all__ = ["app", "parse_amount", "parse_duration"]
+
+app = typer.Typer(help="The problem market: post problems with bounties, solve them for pay.",
+                  no_args_is_help=True)
+
+UNIT = 10**18
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+RpcOption = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of a PoQW node or any EVM "
+                                        "node.", envvar="POQW_RPC")]
+DeploymentOption = Annotated[Path, typer.Option(
+    "--deployment", help="The deployment file `deploy` wrote.", envvar="POQW_MARKET")]
+KeyOption = Annotated[Path | None, typer.Option(
+    "--key", help="A poqw key file or an Ethereum keystore JSON.", dir_okay=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+DEFAULT_RPC = "http://127.0.0.1:8545"
+DEFAULT_DEPLOYMENT = Path("poqw-market.json")
+
+
+def parse_amount(text: str, option: str = "amount") -> int:
+    """Whole tokens (``"12.5"``) in base units, or a :class:`ConfigError`."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{option} must be a number of tokens, got {text!r}") from None
+    units = value * UNIT
+    if not value.is_finite() or value < 0 or units != units.to_integral_value():
+        raise ConfigError(f"{option} must be a non-negative amount with at most 18 decimals, "
+                          f"got {text!r}")
+    return int(units)
+
+
+def parse_duration(text: str, option: str) -> int:
+    """Seconds in ``"90"``, ``"90s"``, ``"10m"``, ``"2h"`` or ``"7d"``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{option} must be a duration like 90s, 10m, 2h or 7d, got {text!r}")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def _tokens(units: int) -> str:
+    return f"{Decimal(units) / UNIT:f}"
+
+
+def _client(rpc: str, deployment: Path, key: Path | None, passphrase_file: Path | None,
+            ) -> Any:
+    from poqw.market import Deployment, MarketClient, connect, load_account
+
+    dep = Deployment.load(deployment)
+    account = None
+    if key is not None:
+        account = load_account(key, read_passphrase(passphrase_file, confirm=False))
+    w3 = connect(rpc)
+    if int(w3.eth.chain_id) != dep.chain_id:
+        raise ConfigError(f"{deployment} is for chain {dep.chain_id} but {rpc} is chain "
+                          f"{w3.eth.chain_id}")
+    return MarketClient(w3, dep, account)
+
+
+@app.command()
+@command
+def deploy(
+    rpc: RpcOption = DEFAULT_RPC,
+    key: KeyOption = None,
+    passphrase_file: PassphraseFile = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the deployment file.")
+                   ] = DEFAULT_DEPLOYMENT,
+    token: Annotated[str, typer.Option(help="PoQWToken (a new ERC-20, supply to you) or "
+                                       "WrappedPoQW (the native coin, wrapped).")
+                     ] = "PoQWToken",
+    min_stake: Annotated[str, typer.Option(help="Stake needed to commit (tokens).")] = "100",
+    slash: Annotated[str, typer.Option(help="Amount slashed per offence (tokens).")] = "100",
+    unbonding: Annotated[str, typer.Option(help="Unbonding delay (e.g. 7d).")] = "7d",
+    fee_bps: Annotated[int, typer.Option(help="Protocol fee in basis points.")] = 250,
+    reporter_share_bps: Annotated[int, typer.Option(
+        help="The reporter's share of a slash, basis points.")] = 5000,
+) -> None:
+    """Deploy token, solver registry and market; write the deployment file."""
+    from poqw.market import MarketSettings, connect, deploy_market, load_account
+
+    if key is None:
+        raise ConfigError("deploy signs transactions: give --key")
+    if out.exists():
+        raise ConfigError(f"{out} exists: it names a deployment; choose another --out")
+    account = load_account(key, read_passphrase(passphrase_file, confirm=False))
+    settings = MarketSettings(token_kind=token, min_stake=parse_amount(min_stake, "--min-stake"),
+                              slash_amount=parse_amount(slash, "--slash"),
+                              unbonding_delay=parse_duration(unbonding, "--unbonding"),
+                              fee_bps=fee_bps, reporter_share_bps=reporter_share_bps)
+    deployment = deploy_market(connect(rpc), account, settings)
+    deployment.save(out)
+    console.print(f"market {deployment.market} (registry {deployment.registry}, token "
+                  f"{deployment.token}) on chain {deployment.chain_id}; wrote {out}")
+
+
+@app.command()
+@command
+def post(
+    problem_file: Annotated[Path, typer.Argument(help="A Gset MaxCut file or poqw-ising JSON.",
+                                                 exists=True, dir_okay=False)],
+    bounty: Annotated[str, typer.Option(help="Bounty in tokens (escrowed now).")],
+    target: Annotated[float, typer.Option(help="Energy a solution must reach (<=), in the "
+                                          "file's units (MaxCut: minus the cut).")],
+    deadline: Annotated[str, typer.Option(help="Commit phase length, e.g. 10m.")],
+    reveal_window: Annotated[str, typer.Option(help="Reveal phase length.")] = "10m",
+    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+    key: KeyOption = None, passphrase_file: PassphraseFile = None, as_json: JsonOption = False,
+) -> None:
+    """Post a problem with a bounty, a target energy and a deadline."""
+    from poqw.market import encode_problem
+
+    units = parse_amount(bounty, "--bounty")
+    commit_period = parse_duration(deadline, "--deadline")
+    window = parse_duration(reveal_window, "--reveal-window")
+    problem = encode_problem(load_problem(problem_file, None, 0).model)
+    chain_target = problem.to_chain_target(target)
+    client = _client(rpc, deployment, key, passphrase_file)
+    pid = client.post(problem, units, chain_target, client.chain_time() + commit_period, window)
+    if as_json:
+        print_json({"id": pid, "chain_target": chain_target, "scale": problem.scale})
+        return
+    console.print(f"posted problem {pid}: {problem.num_variables} variables, bounty {bounty}, "
+                  f"chain target {chain_target} (scale x{problem.scale})")
+
+
+def _problem_doc(info: Any) -> dict[str, Any]:
+    doc = asdict(info)
+    doc["bounty_tokens"] = _tokens(info.bounty)
+    return doc
+
+
+@app.command(name="list")
+@command
+def list_problems(rpc: RpcOption = DEFAULT_RPC,
+                  deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+                  as_json: JsonOption = False) -> None:
+    """Every problem posted, with its state."""
+    problems = _client(rpc, deployment, None, None).problems()
+    if as_json:
+        print_json([_problem_doc(p) for p in problems])
+        return
+    for p in problems:
+        console.print(f"{p.id:>4}  {p.status:<9} n={p.num_variables:<5} bounty "
+                      f"{_tokens(p.bounty)}  target {p.target}  commits {p.num_commits}  "
+                      f"best {p.best_energy}")
+
+
+@app.command()
+@command
+def show(problem_id: Annotated[int, typer.Argument(help="Problem id.")],
+         rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+         as_json: JsonOption = False) -> None:
+    """One problem and its commitments."""
+    client = _client(rpc, deployment, None, None)
+    doc = _problem_doc(client.problem(problem_id))
+    doc["commitments"] = [asdict(c) for c in client.commitments(problem_id)]
+    if as_json:
+        print_json(doc)
+        return
+    for k, v in doc.items():
+        if k != "commitments":
+            console.print(f"{k}: {v}")
+    for c in doc["commitments"]:
+        console.print(f"  {c['solver']} claimed {c['claimed_energy']} -> {c['state']}")
+
+
+@app.command()
+@command
+def stake(amount: Annotated[str, typer.Argument(help="Tokens to add to your stake.")],
+          rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+          key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Stake tokens in the solver registry (needed to commit)."""
+    client = _client(rpc, deployment, key, passphrase_file)
+    client.stake(parse_amount(amount))
+    console.print(f"staked; stake now {_tokens(client.balances()['stake'])}")
+
+
+@app.command()
+@command
+def unbond(amount: Annotated[str, typer.Argument(help="Tokens of stake to unbond.")],
+           rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+           key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Start unbonding stake; `withdraw --stake` takes it after the delay."""
+    _client(rpc, deployment, key, passphrase_file).request_unbond(parse_amount(amount))
+    console.print("unbonding started")
+
+
+@app.command()
+@command
+def settle(problem_id: Annotated[int, typer.Argument(help="Problem id.")],
+           rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+           key: KeyOption = None, passphrase_file: PassphraseFile = None,
+           as_json: JsonOption = False) -> None:
+    """Close a problem after its reveal window: pay the winner or refund the customer."""
+    outcome = _client(rpc, deployment, key, passphrase_file).settle(problem_id)
+    if as_json:
+        print_json(outcome)
+        return
+    console.print(", ".join(f"{k} {v}" for k, v in outcome.items()))
+
+
+@app.command()
+@command
+def withdraw(stake_: Annotated[bool, typer.Option("--stake", help="Withdraw unbonded stake "
+                                                  "instead of market credit.")] = False,
+             rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+             key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Withdraw rewards and refunds the market credited you (or unbonded stake)."""
+    client = _client(rpc, deployment, key, passphrase_file)
+    if stake_:
+        client.withdraw_stake()
+        console.print("stake withdrawn")
+        return
+    console.print(f"withdrew {_tokens(client.withdraw())} tokens")
+
+
+@app.command()
+@command
+def balance(address: Annotated[str | None, typer.Argument(help="Default: the --key's.")] = None,
+            rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+            key: KeyOption = None, passphrase_file: PassphraseFile = None,
+            as_json: JsonOption = False) -> None:
+    """Token balance, market credit, stake and reputation of an account."""
+    doc = _client(rpc, deployment, key, passphrase_file).balances(address)
+    if as_json:
+        print_json(doc)
+        return
+    console.print("  ".join(f"{k} {_tokens(v) if k != 'wins' and k != 'slashes' else v}"
+                            for k, v in doc.items()))
+
+
+@app.command()
+@command
+def wrap(amount: Annotated[str, typer.Argument(help="Coins to wrap into payment tokens.")],
+         rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+         key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Wrap native coin into the market's token (WrappedPoQW deployments, the PoQW chain)."""
+    client = _client(rpc, deployment, key, passphrase_file)
+    client.wrap(parse_amount(amount))
+    console.print(f"wrapped {amount}; token balance {_tokens(client.balances()['token'])}")
+
+
+@app.command()
+@command
+def transfer(to: Annotated[str, typer.Argument(help="Recipient address.")],
+             amount: Annotated[str, typer.Argument(help="Tokens to send.")],
+             rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+             key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+    """Send payment tokens (to fund a solver or a customer)."""
+    _client(rpc, deployment, key, passphrase_file).transfer(to, parse_amount(amount))
+    console.print(f"sent {amount} tokens to {to}")
+
+
+@app.command()
+@command
+def solve(
+    sampler: Annotated[str, typer.Option(help="A poqw sampler: simulated-annealing, qaoa "
+                                         "(match-strike), steepest-descent, ...")
+                       ] = "simulated-annealing",
+    num_reads: Annotated[int, typer.Option(help="Reads per problem.")] = 32,
+    state: Annotated[Path, typer.Option(help="File keeping the salts of unrevealed "
+                                        "commitments.")] = Path("poqw-solver-state.json"),
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    polls: Annotated[int | None, typer.Option(help="Stop after this many polls.")] = None,
+    min_bounty: Annotated[str, typer.Option(help="Ignore smaller bounties (tokens).")] = "0",
+    seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
+    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+    key: KeyOption = None, passphrase_file: PassphraseFile = None,
+) -> None:
+    """Solver daemon: solve new problems, commit, reveal, settle, report cheats, collect."""
+    from poqw.market.solver import SolverDaemon
+
+    client = _client(rpc, deployment, key, passphrase_file)
+    client.address  # noqa: B018 - fail now without a key, not at the first commit
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    daemon = SolverDaemon(client, state, sampler=sampler, num_reads=num_reads, seed=seed,
+                          min_bounty=parse_amount(min_bounty, "--min-bounty"))
+    stopped = threading.Event()
+    count = 0
+
+    def stop() -> bool:
+        return stopped.is_set() or (polls is not None and count >= polls)
+
+    def wait(seconds: float) -> None:
+        nonlocal count
+        count += 1
+        if not stop():
+            stopped.wait(seconds)
+
+    console.print(f"solving as {client.address} with {sampler}; Ctrl-C stops")
+    daemon.run(stop, wait, interval)
