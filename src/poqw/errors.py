@@ -31,6 +31,10 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── StorageError                     the node's database refused or is inconsistent
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
+    ├── QueryRejected (ValueError)       an API query (logs, filters, subscriptions) not served
+    │   ├── InvalidQuery                 a malformed query parameter (carries its name)
+    │   ├── QueryLimitExceeded           over a configured limit (carries the limit)
+    │   └── UnknownFilter                no installed filter or subscription with that id
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -55,6 +59,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidProblem",
     "InvalidProof",
+    "InvalidQuery",
     "InvalidSignature",
     "InvalidTransaction",
     "KeyExhausted",
@@ -69,10 +74,13 @@ __all__ = [
     "ProblemFormatError",
     "ProblemTooLarge",
     "ProtocolError",
+    "QueryLimitExceeded",
+    "QueryRejected",
     "RemoteProtocolError",
     "SamplerError",
     "SimulationError",
     "StorageError",
+    "UnknownFilter",
     "UnknownSampler",
     "UnsupportedVersion",
     "UntrustedPeer",
@@ -210,6 +218,41 @@ class MiningStopped(PoqwError):
 class MempoolRejected(PoqwError):
     """A valid transaction the mempool will not hold: full, underpriced replacement, too many
     from one sender, or already known."""
+
+
+class QueryRejected(PoqwError, ValueError):
+    """An API query about logs, filters or subscriptions that the node will not serve."""
+
+
+class InvalidQuery(QueryRejected):
+    """A malformed query parameter; ``param`` names it (``"address"``, ``"topics[1]"``...)."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(f"invalid {param}: {reason}")
+        self.param = param
+        self.reason = reason
+
+
+class QueryLimitExceeded(QueryRejected):
+    """A query over a configured limit (block range, results, filters per connection);
+    ``limit`` is the limit that was hit."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class UnknownFilter(QueryRejected, KeyError):
+    """No installed filter or subscription has ``filter_id`` (never installed, removed or
+    expired)."""
+
+    def __init__(self, filter_id: str, reason: str = "filter not found") -> None:
+        super().__init__(reason)
+        self.filter_id = filter_id
+        self.reason = reason
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.reason
 
 
 class ProtocolError(PoqwError):
