@@ -29,12 +29,12 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
     ├── StorageError                     the node's database refused or is inconsistent
-    ├── MiningStopped                    the miner thread failed; carries the cause
-    ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
     ├── QueryRejected (ValueError)       an API query (logs, filters, subscriptions) not served
     │   ├── InvalidQuery                 a malformed query parameter (carries its name)
     │   ├── QueryLimitExceeded           over a configured limit (carries the limit)
     │   └── UnknownFilter                no installed filter or subscription with that id
+    ├── MiningStopped                    the miner thread failed; carries the cause
+    ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -206,20 +206,6 @@ class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
 
 
-class MiningStopped(PoqwError):
-    """The miner thread stopped on an error; ``cause`` is the exception it raised."""
-
-    def __init__(self, reason: str, cause: BaseException) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.cause = cause
-
-
-class MempoolRejected(PoqwError):
-    """A valid transaction the mempool will not hold: full, underpriced replacement, too many
-    from one sender, or already known."""
-
-
 class QueryRejected(PoqwError, ValueError):
     """An API query about logs, filters or subscriptions that the node will not serve."""
 
@@ -253,6 +239,20 @@ class UnknownFilter(QueryRejected, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.reason
+
+
+class MiningStopped(PoqwError):
+    """The miner thread stopped on an error; ``cause`` is the exception it raised."""
+
+    def __init__(self, reason: str, cause: BaseException) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
+class MempoolRejected(PoqwError):
+    """A valid transaction the mempool will not hold: full, underpriced replacement, too many
+    from one sender, or already known."""
 
 
 class ProtocolError(PoqwError):
