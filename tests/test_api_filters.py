@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from api_chain import MemoryChain, addr, receipt, topic
-from poqw.api.filters import FilterKind, FilterRegistry, HeadChange
+from poqw.api.filters import FilterKind, FilterRegistry, HeadChange, changed_blocks
 from poqw.api.logs import parse_filter
 from poqw.errors import QueryLimitExceeded, UnknownFilter
 from poqw.execution import Log
@@ -28,8 +28,12 @@ def registry(**kwargs: object) -> FilterRegistry:
 
 def grow(chain: MemoryChain, reg: FilterRegistry, logs: list[Log], now: float) -> bytes:
     block_hash = chain.append([receipt(0, logs)] if logs else [])
-    reg.on_head(chain, HeadChange((block_hash,)), now)
+    feed(chain, reg, HeadChange((block_hash,)), now)
     return block_hash
+
+
+def feed(chain: MemoryChain, reg: FilterRegistry, change: HeadChange, now: float) -> None:
+    reg.on_head(change, changed_blocks(chain, change, reg.wants_logs()), now)
 
 
 def test_block_filter_returns_new_hashes_once() -> None:
@@ -52,7 +56,7 @@ def test_log_filter_matches_new_blocks_and_reports_reorged_logs_as_removed() -> 
     assert [(g["data"], g["blockHash"], g["removed"]) for g in got] == [("0x6131", hx(old), False)]
     # a reorg replaces block 2 with a block that logs a2
     new = chain.append([receipt(0, [Log(A, (), b"a2")])], parent_number=1, salt=9)
-    reg.on_head(chain, HeadChange((new,), disconnected=(old,)), now=4)
+    feed(chain, reg, HeadChange((new,), disconnected=(old,)), now=4)
     got = reg.changes(fid, now=5)
     assert [(g["data"], g["blockHash"], g["removed"]) for g in got] == [
         ("0x6131", hx(old), True), ("0x6132", hx(new), False)]

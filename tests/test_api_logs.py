@@ -96,6 +96,9 @@ def test_range_cap_names_the_limit(chain: MemoryChain) -> None:
     assert info.value.limit == 10
     assert len(query(chain, {"fromBlock": "0x0", "toBlock": "0x9"},
                      LogLimits(max_block_range=10))) == 5
+    # the range as asked counts, even where it runs past the head
+    with pytest.raises(QueryLimitExceeded, match=r"11 blocks \(20 to 30\)"):
+        query(chain, {"fromBlock": "0x14", "toBlock": "0x1e"}, LogLimits(max_block_range=10))
 
 
 def test_result_cap_names_the_limit(chain: MemoryChain) -> None:

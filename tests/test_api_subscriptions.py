@@ -12,7 +12,6 @@ import pytest
 from api_chain import MemoryChain, addr, receipt, topic
 from poqw.api.filters import HeadChange, changed_blocks
 from poqw.api.subscriptions import Outbox, Subscriptions
-from poqw.chain import Header
 from poqw.errors import InvalidQuery, QueryLimitExceeded
 from poqw.execution import Log
 
@@ -29,8 +28,8 @@ def subs(**kwargs: Any) -> Subscriptions:
     return Subscriptions(new_id=lambda: hex(next(ids)), **kwargs)
 
 
-def head_json(header: Header) -> dict[str, str]:
-    return {"number": hex(header.number)}
+def head_json(block_hash: bytes) -> dict[str, str]:
+    return {"hash": hx(block_hash)}
 
 
 def results(messages: list[str]) -> list[tuple[str, Any]]:
@@ -49,14 +48,14 @@ def test_new_heads_and_logs_notifications_with_removed_on_reorg() -> None:
     assert s.wants_logs()
     b1 = chain.append([receipt(0, [Log(A, (T1,), b"1"), Log(B, (T1,), b"x")])])
     got = results(s.head_messages(changed_blocks(chain, HeadChange((b1,))), head_json))
-    assert got[0] == (heads, {"number": "0x1"})
+    assert got[0] == (heads, {"hash": hx(b1)})
     assert [(sid, r["data"], r["removed"], r["logIndex"]) for sid, r in got[1:]] == [
         (logs, "0x31", False, "0x0")]
     b1b = chain.append([receipt(0, [Log(A, (T1,), b"2")])], parent_number=0, salt=5)
     b2 = chain.append([])
     change = HeadChange((b1b, b2), disconnected=(b1,))
     got = results(s.head_messages(changed_blocks(chain, change), head_json))
-    assert [r for sid, r in got if sid == heads] == [{"number": "0x1"}, {"number": "0x2"}]
+    assert [r for sid, r in got if sid == heads] == [{"hash": hx(b1b)}, {"hash": hx(b2)}]
     assert [(r["data"], r["removed"], r["blockHash"]) for sid, r in got if sid == logs] == [
         ("0x31", True, hx(b1)), ("0x32", False, hx(b1b))]
 

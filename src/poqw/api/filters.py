@@ -10,17 +10,28 @@ overflows is removed and its next poll says why), and idle time (``now`` is pass
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from poqw.api.jsonrpc import MethodRegistry, RpcContext, invalid_params
 from poqw.chain import Header
-from poqw.errors import QueryLimitExceeded, UnknownFilter
+from poqw.errors import QueryLimitExceeded, QueryRejected, UnknownFilter
 from poqw.execution import Receipt
 
-from .logs import LogChain, LogFilter, MatchedLog, block_logs, log_json
+from .logs import (
+    LogChain,
+    LogFilter,
+    MatchedLog,
+    block_logs,
+    filter_param,
+    find_logs,
+    log_json,
+    rpc_error,
+)
 
 __all__ = [
     "DEFAULT_FILTER_TTL_S",
@@ -32,6 +43,7 @@ __all__ = [
     "HeadChange",
     "changed_blocks",
     "new_filter_id",
+    "register",
 ]
 
 DEFAULT_FILTER_TTL_S = 300.0
@@ -66,16 +78,18 @@ class ChangedBlock:
         return block_logs(self.block_hash, self.header, self.receipts, criteria, self.removed)
 
 
-def changed_blocks(chain: LogChain, change: HeadChange) -> list[ChangedBlock]:
+def changed_blocks(chain: LogChain, change: HeadChange,
+                   with_receipts: bool = True) -> list[ChangedBlock]:
     """Disconnected blocks newest first (their logs come back ``removed``), then connected ones
-    oldest first: the order geth sends them in."""
+    oldest first: the order geth sends them in. Receipts are read only ``with_receipts``, and
+    only for blocks that used gas."""
     out = []
     for block_hash, removed in [*((h, True) for h in reversed(change.disconnected)),
                                 *((h, False) for h in change.connected)]:
         header = chain.header(block_hash)
         if header is None:
             continue
-        receipts = chain.receipts(block_hash) if header.gas_used else ()
+        receipts = chain.receipts(block_hash) if with_receipts and header.gas_used else ()
         out.append(ChangedBlock(block_hash, header, receipts or (), removed))
     return out
 
@@ -219,17 +233,18 @@ class FilterRegistry:
             return
         found.pending.extend(items)
 
-    def on_head(self, chain: LogChain, change: HeadChange, now: float) -> None:
-        """Buffer a head change for every filter (receipts are read once, and only when some
-        log filter is installed)."""
+    def wants_logs(self) -> bool:
+        """Whether some log filter is installed (head changes then need receipts)."""
+        return any(f.kind is FilterKind.LOGS for f in self._filters.values())
+
+    def on_head(self, change: HeadChange, blocks: Sequence[ChangedBlock], now: float) -> None:
+        """Buffer a head change for every filter; ``blocks`` are the change's blocks as
+        :func:`changed_blocks` reads them (with receipts when :meth:`wants_logs`)."""
         self.expire(now)
-        blocks: list[ChangedBlock] | None = None
         for filter_id, found in list(self._filters.items()):
             if found.kind is FilterKind.BLOCKS:
                 self._push(filter_id, found, ["0x" + h.hex() for h in change.connected])
             elif found.kind is FilterKind.LOGS and found.criteria is not None:
-                if blocks is None:
-                    blocks = changed_blocks(chain, change)
                 criteria = found.criteria
                 items = [log_json(m) for b in blocks if in_range(criteria, b.header.number)
                          for m in b.logs(criteria)]
@@ -241,3 +256,70 @@ class FilterRegistry:
         for filter_id, found in list(self._filters.items()):
             if found.kind is FilterKind.PENDING_TRANSACTIONS:
                 self._push(filter_id, found, ["0x" + h.hex() for h in tx_hashes])
+
+
+# --- JSON-RPC -------------------------------------------------------------------------------
+
+
+def _filter_id(params: list[Any]) -> str:
+    if len(params) != 1 or not isinstance(params[0], str):
+        raise invalid_params("0 (filter id)", "expected one filter id string")
+    return params[0]
+
+
+def register(registry: MethodRegistry) -> None:
+    """Add the eth_newFilter family to ``registry``. Filters are node-wide (any client may
+    poll an id it knows); each connection (all HTTP clients together, or one WebSocket) may
+    hold ``max_filters_per_connection``, and a WebSocket's filters go when it closes."""
+    from poqw.api.headfeed import HeadFeed, feed_of
+
+    def owner(ctx: RpcContext, feed: HeadFeed) -> int:
+        connection = ctx.connection
+        key = id(connection)
+        if connection.kind != "http" and not connection.items.get("filters_owner"):
+            connection.items["filters_owner"] = True
+
+            def drop() -> None:
+                feed.filters.drop_owner(key)
+            connection.on_close.append(drop)
+        return key
+
+    @registry.method("eth_newFilter", raw_params=True, on_loop=True)
+    def new_filter(ctx: RpcContext, params: list[Any]) -> str:
+        criteria = filter_param(params)
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            return feed.filters.install_logs(owner(ctx, feed), criteria, feed.now())
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+
+    @registry.method("eth_newBlockFilter", on_loop=True)
+    def new_block_filter(ctx: RpcContext, params: list[Any]) -> str:
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            return feed.filters.install_blocks(owner(ctx, feed), feed.now())
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+
+    @registry.method("eth_getFilterChanges", raw_params=True, on_loop=True)
+    def get_filter_changes(ctx: RpcContext, params: list[Any]) -> list[Any]:
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            return feed.filters.changes(_filter_id(params), feed.now())
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+
+    @registry.method("eth_getFilterLogs", raw_params=True)
+    async def get_filter_logs(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            criteria = feed.filters.criteria(_filter_id(params), feed.now())
+            found = await asyncio.to_thread(find_logs, feed.chain, criteria, feed.limits,
+                                            feed.blooms)
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+        return [log_json(m) for m in found]
+
+    @registry.method("eth_uninstallFilter", raw_params=True, on_loop=True)
+    def uninstall_filter(ctx: RpcContext, params: list[Any]) -> bool:
+        return feed_of(ctx.backend, ctx.config).filters.uninstall(_filter_id(params))

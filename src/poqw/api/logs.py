@@ -11,6 +11,7 @@ bloom that cannot match skips the receipts. Range and result limits raise
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,14 +19,17 @@ from typing import Any, Protocol
 
 from eth_utils.crypto import keccak
 
+from poqw.api.formatting import format_log
+from poqw.api.jsonrpc import MethodRegistry, RpcContext, RpcError, invalid_params, server_error
 from poqw.chain import Header
-from poqw.errors import InvalidQuery, QueryLimitExceeded
+from poqw.errors import InvalidQuery, QueryLimitExceeded, QueryRejected
 from poqw.execution import Log, Receipt
 
 __all__ = [
     "BLOCK_TAGS",
     "DEFAULT_MAX_BLOCK_RANGE",
     "DEFAULT_MAX_RESULTS",
+    "LIMIT_EXCEEDED",
     "BloomCache",
     "LogChain",
     "LogFilter",
@@ -36,8 +40,11 @@ __all__ = [
     "log_json",
     "parse_block_spec",
     "parse_filter",
+    "register",
+    "rpc_error",
 ]
 
+LIMIT_EXCEEDED = -32005  # geth/Infura: "query returned more than N results", "limit exceeded"
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
 DEFAULT_MAX_BLOCK_RANGE = 10_000
 DEFAULT_MAX_RESULTS = 10_000
@@ -140,20 +147,23 @@ class BloomCache:
     def __init__(self, capacity: int = 65_536) -> None:
         self.capacity = capacity
         self._blooms: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()  # queries run in worker threads
 
     def get(self, block_hash: bytes) -> int | None:
-        bloom = self._blooms.get(block_hash)
-        if bloom is not None:
-            self._blooms.move_to_end(block_hash)
-        return bloom
+        with self._lock:
+            bloom = self._blooms.get(block_hash)
+            if bloom is not None:
+                self._blooms.move_to_end(block_hash)
+            return bloom
 
     def put(self, block_hash: bytes, receipts: Sequence[Receipt]) -> int:
         bloom = 0
         for receipt in receipts:
             bloom |= int.from_bytes(receipt.bloom, "big")
-        self._blooms[block_hash] = bloom
-        if len(self._blooms) > self.capacity:
-            self._blooms.popitem(last=False)
+        with self._lock:
+            self._blooms[block_hash] = bloom
+            if len(self._blooms) > self.capacity:
+                self._blooms.popitem(last=False)
         return bloom
 
     def __len__(self) -> int:
@@ -273,17 +283,20 @@ def find_logs(chain: LogChain, criteria: LogFilter, limits: LogLimits,
         found = _scan(chain, criteria.block_hash, criteria, masks, cache)
         _check_count(found, limits)
         return found
-    head = chain.head_number()
     start = resolve(chain, criteria.from_block)
-    end = min(resolve(chain, criteria.to_block), head)
-    if isinstance(criteria.to_block, int) and criteria.to_block < start:
-        raise InvalidQuery("filter", f"fromBlock {start} is after toBlock {criteria.to_block}")
+    asked_end = resolve(chain, criteria.to_block)
+    if isinstance(criteria.to_block, int) and asked_end < start:
+        raise InvalidQuery("filter", f"fromBlock {start} is after toBlock {asked_end}")
+    # the range as asked, not as clamped to today's head: a query is refused or served the
+    # same way whatever the height
+    if asked_end - start + 1 > limits.max_block_range:
+        raise QueryLimitExceeded(
+            f"block range too large: {asked_end - start + 1} blocks ({start} to {asked_end}), "
+            f"this node serves at most {limits.max_block_range} per query",
+            limits.max_block_range)
+    end = min(asked_end, chain.head_number())
     if start > end:
         return []
-    if end - start + 1 > limits.max_block_range:
-        raise QueryLimitExceeded(
-            f"block range too large: {end - start + 1} blocks ({start} to {end}), this node "
-            f"serves at most {limits.max_block_range} per query", limits.max_block_range)
     found = []
     for number in range(start, end + 1):
         block_hash = chain.canonical_hash(number)
@@ -301,21 +314,48 @@ def _check_count(found: list[MatchedLog], limits: LogLimits) -> None:
             "or the filter", limits.max_results)
 
 
-def _hex(value: int) -> str:
-    return hex(value)
-
-
 def log_json(item: MatchedLog) -> dict[str, Any]:
-    """The execution-apis shape of a log."""
-    return {
-        "address": "0x" + item.log.address.hex(),
-        "topics": ["0x" + t.hex() for t in item.log.topics],
-        "data": "0x" + item.log.data.hex(),
-        "blockNumber": _hex(item.block_number),
-        "blockHash": "0x" + item.block_hash.hex(),
-        "blockTimestamp": _hex(item.block_timestamp),
-        "transactionHash": "0x" + item.tx_hash.hex(),
-        "transactionIndex": _hex(item.tx_index),
-        "logIndex": _hex(item.log_index),
-        "removed": item.removed,
-    }
+    """The execution-apis shape of a log (the one receipts use), with ``blockTimestamp``."""
+    out = format_log(item.log, item.block_hash, item.block_number, item.tx_hash, item.tx_index,
+                     item.log_index, item.removed)
+    out["blockTimestamp"] = hex(item.block_timestamp)
+    return out
+
+
+# --- JSON-RPC -------------------------------------------------------------------------------
+
+
+def rpc_error(exc: QueryRejected) -> RpcError:
+    """The JSON-RPC error for a refused query: -32602 naming the parameter, -32005 with the
+    limit for a limit, -32000 (geth's ``filter not found``) for an unknown filter."""
+    if isinstance(exc, InvalidQuery):
+        return invalid_params(exc.param, exc.reason)
+    if isinstance(exc, QueryLimitExceeded):
+        return RpcError(LIMIT_EXCEEDED, str(exc), {"limit": exc.limit})
+    return server_error(str(exc))
+
+
+def filter_param(params: list[Any], *, allow_range: bool = True) -> LogFilter:
+    """The one filter-object parameter of eth_getLogs / eth_newFilter."""
+    if len(params) > 1:
+        raise invalid_params("params", f"expected one filter object, got {len(params)} "
+                             "parameters")
+    try:
+        return parse_filter(params[0] if params else None, allow_range=allow_range)
+    except QueryRejected as exc:
+        raise rpc_error(exc) from None
+
+
+def register(registry: MethodRegistry) -> None:
+    """Add eth_getLogs to ``registry``."""
+    from poqw.api.headfeed import feed_of  # the feed module builds on this one
+
+    @registry.method("eth_getLogs", raw_params=True)
+    def get_logs(ctx: RpcContext, params: list[Any]) -> list[dict[str, Any]]:
+        criteria = filter_param(params)
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            found = find_logs(feed.chain, criteria, feed.limits, feed.blooms)
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+        return [log_json(m) for m in found]

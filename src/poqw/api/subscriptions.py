@@ -10,17 +10,37 @@ closed with :data:`SLOW_CONSUMER_CLOSE_CODE` and a reason that says why.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from poqw.chain import Header
-from poqw.errors import InvalidQuery, QueryLimitExceeded
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .filters import ChangedBlock, new_filter_id
-from .logs import LogFilter, log_json, parse_filter
+from poqw.api.jsonrpc import (
+    ConnectionState,
+    MethodRegistry,
+    RpcContext,
+    RpcError,
+    handle_body,
+    invalid_params,
+)
+from poqw.errors import InvalidQuery, QueryLimitExceeded, QueryRejected
+
+from .filters import ChangedBlock, HeadChange, new_filter_id
+from .headfeed import HeadListener, feed_of
+from .logs import LogFilter, log_json, parse_filter, rpc_error
+
+if TYPE_CHECKING:
+    from poqw.api.backend import NodeBackend
+    from poqw.api.config import RpcConfig
+
+log = logging.getLogger("poqw.api")
 
 __all__ = [
     "DEFAULT_MAX_SUBSCRIPTIONS",
@@ -31,6 +51,9 @@ __all__ = [
     "Subscription",
     "Subscriptions",
     "notification",
+    "register",
+    "serve_websocket",
+    "websocket_route",
 ]
 
 SUBSCRIPTION_KINDS = ("newHeads", "logs", "newPendingTransactions")
@@ -84,8 +107,10 @@ class Subscriptions:
     """The subscriptions of one WebSocket connection."""
 
     def __init__(self, *, max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+                 kinds: Sequence[str] = SUBSCRIPTION_KINDS,
                  new_id: Callable[[], str] = new_filter_id) -> None:
         self.max_subscriptions = max_subscriptions
+        self.kinds = tuple(kinds)
         self._new_id = new_id
         self._active: dict[str, Subscription] = {}
 
@@ -95,12 +120,11 @@ class Subscriptions:
     def subscribe(self, params: Sequence[Any]) -> str:
         """``params`` of eth_subscribe: ``[kind]`` or ``["logs", filter]``; the new id."""
         if not params or not isinstance(params[0], str):
-            raise InvalidQuery("subscription kind", "expected one of "
-                               + ", ".join(SUBSCRIPTION_KINDS))
+            raise InvalidQuery("subscription kind", "expected one of " + ", ".join(self.kinds))
         kind = params[0]
-        if kind not in SUBSCRIPTION_KINDS:
+        if kind not in self.kinds:
             raise InvalidQuery("subscription kind", f"{kind!r} is not one of "
-                               + ", ".join(SUBSCRIPTION_KINDS))
+                               + ", ".join(self.kinds))
         if len(params) > 2 or (len(params) == 2 and kind != "logs"):
             raise InvalidQuery("params", f"{kind} takes no options")
         criteria = None
@@ -125,13 +149,13 @@ class Subscriptions:
         return any(s.kind == "logs" for s in self._active.values())
 
     def head_messages(self, blocks: Sequence[ChangedBlock],
-                      head_json: Callable[[Header], Any]) -> list[str]:
+                      head_json: Callable[[bytes], Any]) -> list[str]:
         """Notifications for one head change: each connected block's header to ``newHeads``,
         each matching log (removed ones first) to ``logs``."""
         out: list[str] = []
         for sub in self._active.values():
             if sub.kind == "newHeads":
-                out.extend(notification(sub.subscription_id, head_json(b.header))
+                out.extend(notification(sub.subscription_id, head_json(b.block_hash))
                            for b in blocks if not b.removed)
             elif sub.kind == "logs" and sub.criteria is not None:
                 out.extend(notification(sub.subscription_id, log_json(m))
@@ -142,3 +166,120 @@ class Subscriptions:
         return [notification(sub.subscription_id, "0x" + h.hex())
                 for sub in self._active.values() if sub.kind == "newPendingTransactions"
                 for h in tx_hashes]
+
+
+# --- JSON-RPC and the WebSocket endpoint -----------------------------------------------------
+
+SERVED_KINDS = ("newHeads", "logs")
+"""What this node notifies (the mempool has no hook for newPendingTransactions yet)."""
+_NOTIFICATIONS_NOT_SUPPORTED = -32601  # geth: "notifications not supported" over HTTP
+
+
+def register(registry: MethodRegistry) -> None:
+    """Add eth_subscribe and eth_unsubscribe (WebSocket connections only)."""
+
+    def subscriptions_of(ctx: RpcContext) -> Subscriptions:
+        subs = ctx.connection.items.get("subscriptions")
+        if not isinstance(subs, Subscriptions):
+            raise RpcError(_NOTIFICATIONS_NOT_SUPPORTED,
+                           "notifications not supported: subscribe over a WebSocket "
+                           "(ws://) connection to this port")
+        return subs
+
+    @registry.method("eth_subscribe", raw_params=True, on_loop=True)
+    def subscribe(ctx: RpcContext, params: list[Any]) -> str:
+        subs = subscriptions_of(ctx)
+        try:
+            return subs.subscribe(params)
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+
+    @registry.method("eth_unsubscribe", raw_params=True, on_loop=True)
+    def unsubscribe(ctx: RpcContext, params: list[Any]) -> bool:
+        if len(params) != 1 or not isinstance(params[0], str):
+            raise invalid_params("0 (subscription id)", "expected one subscription id string")
+        return subscriptions_of(ctx).unsubscribe(params[0])
+
+
+def websocket_route(backend: NodeBackend, config: RpcConfig,
+                    registry: MethodRegistry) -> WebSocketRoute:
+    """The JSON-RPC WebSocket endpoint at ``/`` (beside ``POST /``)."""
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await serve_websocket(websocket, backend, config, registry)
+    return WebSocketRoute("/", endpoint)
+
+
+async def serve_websocket(websocket: WebSocket, backend: NodeBackend, config: RpcConfig,
+                          registry: MethodRegistry,
+                          outbox_capacity: int = DEFAULT_OUTBOX_MESSAGES) -> None:
+    """One WebSocket: JSON-RPC requests in, responses and notifications out through a bounded
+    :class:`Outbox`; an overflowing outbox closes the connection with its reason."""
+    await websocket.accept()
+    outbox = Outbox(outbox_capacity)
+    wake = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        outbox.push(json.dumps(message, separators=(",", ":")))
+        wake.set()
+
+    connection = ConnectionState(kind="websocket", send=send)
+    subs = Subscriptions(max_subscriptions=config.max_subscriptions_per_connection,
+                         kinds=SERVED_KINDS)
+    connection.items["subscriptions"] = subs
+    ctx = RpcContext(backend, connection, config)
+    feed = feed_of(backend, config)
+
+    def deliver(change: HeadChange, blocks: Sequence[ChangedBlock]) -> None:
+        for message in subs.head_messages(blocks, feed.head_json):
+            if not outbox.push(message):
+                break
+        wake.set()
+
+    listener = HeadListener(subs.wants_logs, deliver)
+    feed.listeners.append(listener)
+    writer = asyncio.create_task(_write(websocket, outbox, wake), name="poqw-ws-writer")
+    reader = asyncio.create_task(_read(websocket, registry, ctx, outbox, wake),
+                                 name="poqw-ws-reader")
+    try:
+        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("WebSocket connection failed: %s", task.exception())
+    finally:
+        feed.listeners.remove(listener)
+        connection.close()
+        for task in (writer, reader):
+            task.cancel()
+        await asyncio.gather(writer, reader, return_exceptions=True)
+        if outbox.overflowed:
+            log.warning("closed a slow WebSocket subscriber: %s", outbox.close_reason)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(SLOW_CONSUMER_CLOSE_CODE,
+                                                       outbox.close_reason), 2)
+
+
+async def _read(websocket: WebSocket, registry: MethodRegistry, ctx: RpcContext,
+                outbox: Outbox, wake: asyncio.Event) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while not outbox.overflowed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            body = text.encode() if text is not None else message.get("bytes") or b""
+            answer = await handle_body(registry, ctx, body)
+            if answer is not None:
+                outbox.push(answer.decode())
+                wake.set()
+
+
+async def _write(websocket: WebSocket, outbox: Outbox, wake: asyncio.Event) -> None:
+    """Send what the outbox holds; return when it overflowed (the connection then closes)."""
+    while True:
+        await wake.wait()
+        wake.clear()
+        while (message := outbox.pop()) is not None and not outbox.overflowed:
+            await websocket.send_text(message)
+        if outbox.overflowed:
+            return
