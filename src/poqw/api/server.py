@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from poqw.api import eth, poqw_ns
+from poqw.api import eth, filters, logs, poqw_ns, subscriptions
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig, rpc_config_from
 from poqw.api.jsonrpc import (
@@ -55,7 +55,9 @@ def default_registry() -> MethodRegistry:
     registry = MethodRegistry()
     eth.register(registry)
     poqw_ns.register(registry)
-    # rpclogs registers logs.register, filters.register and subscriptions.register here
+    logs.register(registry)
+    filters.register(registry)
+    subscriptions.register(registry)
     return registry
 
 
@@ -65,7 +67,7 @@ def extension_routes(backend: NodeBackend, config: RpcConfig,
     (poqw.api.subscriptions), ``/metrics`` (poqw.api.metrics.metrics_route) and the explorer
     at ``/`` and ``/explorer`` (poqw.api.explorer.explorer_routes). None yet: those paths
     answer 404 (GET / answers 405: only POST is served there)."""
-    return []
+    return [subscriptions.websocket_route(backend, config, registry)]
 
 
 def _json_response(body: bytes | None, status: int = 200) -> Response:
