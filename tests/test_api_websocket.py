@@ -94,7 +94,7 @@ def test_a_consumer_that_stops_reading_is_closed_with_a_reason(backend: NodeBack
 
 def test_a_consumer_that_reads_gets_every_answer_in_order(backend: NodeBackend) -> None:
     requests = [request(i, "eth_chainId") for i in range(10)]
-    requests.append(request(10, "eth_subscribe", ["newPendingTransactions"]))
+    requests.append(request(10, "eth_subscribe", ["newBlocks"]))
     requests.append(request(11, "eth_unsubscribe", ["0x00"]))
 
     class Reading(ScriptedSocket):
@@ -109,7 +109,7 @@ def test_a_consumer_that_reads_gets_every_answer_in_order(backend: NodeBackend) 
     serve(backend, socket, capacity=4)
     assert [m["id"] for m in socket.sent] == list(range(12))
     assert socket.sent[0]["result"] == hex(backend.chain_id)
-    assert "'newPendingTransactions' is not one of newHeads, logs" in \
-        socket.sent[10]["error"]["message"]
+    assert socket.sent[10]["error"]["code"] == -32602
+    assert "'newBlocks' is not one of newHeads, logs" in socket.sent[10]["error"]["message"]
     assert socket.sent[11]["result"] is False
     assert socket.closed is None  # a normal end: the client hung up

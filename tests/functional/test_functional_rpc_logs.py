@@ -1,7 +1,8 @@
 """Logs, filters and subscriptions against a real mining ``poqw node cpu``: a tiny contract
-emits an event; web3.py reads it with ``get_logs`` and a polled log filter, a block filter sees
-the new blocks, and a WebSocket client on the same port receives ``newHeads`` and the logs. A
-log query over too large a range gets -32005 naming the limit, and the node keeps answering."""
+emits an event; web3.py reads it with ``get_logs`` and a polled log filter, block and pending
+transaction filters see the new blocks and transactions, and a WebSocket client on the same
+port receives ``newHeads``, ``newPendingTransactions`` and the logs. A log query over too large
+a range gets -32005 naming the limit, and the node keeps answering."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def test_logs_filters_and_subscriptions_over_http_and_websocket(
     contract = Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(funder[2:]),
                                                            nonce]))[12:])
     block_filter = w3.eth.filter("latest")
+    pending_filter = w3.eth.filter("pending")
     log_filter = w3.eth.filter({"address": contract})
     assert log_filter.get_new_entries() == []
 
@@ -68,7 +70,9 @@ def test_logs_filters_and_subscriptions_over_http_and_websocket(
                             "params": ["newHeads"]}))
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_subscribe",
                             "params": ["logs", {"address": contract}]}))
-        answers = receive_until(ws, lambda got: sum("id" in m for m in got) == 2, 30)
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "eth_subscribe",
+                            "params": ["newPendingTransactions"]}))
+        answers = receive_until(ws, lambda got: sum("id" in m for m in got) == 3, 30)
         ids = {m["id"]: m["result"] for m in answers if "id" in m}
         log(f"subscribed over WebSocket: {ids}")
 
@@ -76,17 +80,17 @@ def test_logs_filters_and_subscriptions_over_http_and_websocket(
         raws = [transaction(nonce, chain_id, None, INIT, 200_000)]
         raws += [transaction(nonce + 1 + i, chain_id, contract, word, 60_000)
                  for i, word in enumerate(words)]
-        for raw in raws:
-            w3.eth.send_raw_transaction(raw)
+        sent = [bytes(w3.eth.send_raw_transaction(raw)) for raw in raws]
         wait_until(lambda: w3.eth.get_transaction_count(funder) == nonce + 3, 180,
                    "the deployment and two pings to be mined")
         log(f"mined at height {w3.eth.block_number}")
 
-        def logs_and_a_head(got: list[dict[str, Any]]) -> bool:
+        def everything(got: list[dict[str, Any]]) -> bool:
             results = [m["params"] for m in got if m.get("method") == "eth_subscription"]
             return (sum(p["subscription"] == ids[2] for p in results) == 2
+                    and sum(p["subscription"] == ids[3] for p in results) == 3
                     and any(p["subscription"] == ids[1] for p in results))
-        pushed = receive_until(ws, logs_and_a_head, 60)
+        pushed = receive_until(ws, everything, 60)
         heads = [m["params"]["result"] for m in pushed
                  if m.get("method") == "eth_subscription" and m["params"]["subscription"] == ids[1]]
         pushed_logs = [m["params"]["result"] for m in pushed
@@ -95,6 +99,8 @@ def test_logs_filters_and_subscriptions_over_http_and_websocket(
         assert all(int(h["number"], 16) >= 1 and len(h["hash"]) == 66 for h in heads)
         assert [p["data"] for p in pushed_logs] == ["0x" + w.hex() for w in words]
         assert all(p["removed"] is False for p in pushed_logs)
+        assert [m["params"]["result"] for m in pushed if m.get("method") == "eth_subscription"
+                and m["params"]["subscription"] == ids[3]] == ["0x" + h.hex() for h in sent]
 
     found = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": contract})
     assert [bytes(x["data"]) for x in found] == words
@@ -107,6 +113,7 @@ def test_logs_filters_and_subscriptions_over_http_and_websocket(
     wait_until(lambda: bool(polled.extend(log_filter.get_new_entries())) or len(polled) >= 2,
                30, "the log filter to report both pings")
     assert [bytes(x["data"]) for x in polled] == words
+    assert [bytes(h) for h in pending_filter.get_new_entries()] == sent
     new_blocks = {bytes(h) for h in block_filter.get_new_entries()}
     assert {bytes(x["blockHash"]) for x in found} <= new_blocks
 

@@ -301,6 +301,16 @@ def register(registry: MethodRegistry) -> None:
         except QueryRejected as exc:
             raise rpc_error(exc) from None
 
+    @registry.method("eth_newPendingTransactionFilter", on_loop=True)
+    def new_pending_transaction_filter(ctx: RpcContext, params: list[Any]) -> str:
+        feed = feed_of(ctx.backend, ctx.config)
+        try:
+            filter_id = feed.filters.install_pending_transactions(owner(ctx, feed), feed.now())
+        except QueryRejected as exc:
+            raise rpc_error(exc) from None
+        feed.follow_pending_transactions()
+        return filter_id
+
     @registry.method("eth_getFilterChanges", raw_params=True, on_loop=True)
     def get_filter_changes(ctx: RpcContext, params: list[Any]) -> list[Any]:
         feed = feed_of(ctx.backend, ctx.config)

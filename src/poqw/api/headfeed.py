@@ -10,6 +10,7 @@ listener.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from poqw.api.formatting import format_block
 from poqw.api.params import BlockRef
 from poqw.chain import Header
-from poqw.execution import Receipt
+from poqw.execution import Receipt, TransactionInfo
 
 from .filters import ChangedBlock, FilterRegistry, HeadChange, changed_blocks
 from .logs import BloomCache, LogLimits
@@ -60,12 +61,15 @@ class BackendChain:
 
 
 class HeadListener:
-    """One consumer of head changes (a WebSocket's subscriptions)."""
+    """One consumer of head changes and new pending transactions (a WebSocket's
+    subscriptions)."""
 
     def __init__(self, wants_logs: Callable[[], bool],
-                 deliver: Callable[[HeadChange, Sequence[ChangedBlock]], None]) -> None:
+                 deliver: Callable[[HeadChange, Sequence[ChangedBlock]], None],
+                 deliver_pending: Callable[[Sequence[bytes]], None] | None = None) -> None:
         self.wants_logs = wants_logs
         self.deliver = deliver
+        self.deliver_pending = deliver_pending
 
 
 class HeadFeed:
@@ -83,6 +87,7 @@ class HeadFeed:
         self.listeners: list[HeadListener] = []
         self._heads: OrderedDict[bytes, Any] = OrderedDict()
         self._unsubscribe = backend.subscribe_heads(self.on_head)
+        self._pending_loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
         return self.clock()
@@ -103,6 +108,29 @@ class HeadFeed:
             except Exception as exc:  # one connection's failure must not stop the others
                 log.error("head listener failed: %s", exc, exc_info=exc)
 
+    def follow_pending_transactions(self) -> None:
+        """Start hearing of newly admitted transactions (call on the event loop, when the
+        first pending-transaction filter or subscription appears)."""
+        if self._pending_loop is None:
+            self._pending_loop = asyncio.get_running_loop()
+            self.backend.node.mempool.listeners.append(self._on_admitted)
+
+    def _on_admitted(self, info: TransactionInfo) -> None:
+        """In the admitting thread (a worker of eth_sendRawTransaction, or the network's)."""
+        loop = self._pending_loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.on_pending, (bytes(info.tx_hash),))
+
+    def on_pending(self, tx_hashes: Sequence[bytes]) -> None:
+        self.filters.on_pending_transactions(tx_hashes, self.now())
+        for listener in list(self.listeners):
+            if listener.deliver_pending is None:
+                continue
+            try:
+                listener.deliver_pending(tx_hashes)
+            except Exception as exc:  # one connection's failure must not stop the others
+                log.error("pending-transaction listener failed: %s", exc, exc_info=exc)
+
     def head_json(self, block_hash: bytes) -> Any:
         """The newHeads result for a block (made once for every WebSocket)."""
         cached = self._heads.get(block_hash)
@@ -120,6 +148,9 @@ class HeadFeed:
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._pending_loop is not None:
+            self.backend.node.mempool.listeners.remove(self._on_admitted)
+            self._pending_loop = None
 
 
 _FEEDS: weakref.WeakKeyDictionary[NodeBackend, HeadFeed] = weakref.WeakKeyDictionary()

@@ -170,8 +170,6 @@ class Subscriptions:
 
 # --- JSON-RPC and the WebSocket endpoint -----------------------------------------------------
 
-SERVED_KINDS = ("newHeads", "logs")
-"""What this node notifies (the mempool has no hook for newPendingTransactions yet)."""
 _NOTIFICATIONS_NOT_SUPPORTED = -32601  # geth: "notifications not supported" over HTTP
 
 
@@ -190,9 +188,12 @@ def register(registry: MethodRegistry) -> None:
     def subscribe(ctx: RpcContext, params: list[Any]) -> str:
         subs = subscriptions_of(ctx)
         try:
-            return subs.subscribe(params)
+            subscription_id = subs.subscribe(params)
         except QueryRejected as exc:
             raise rpc_error(exc) from None
+        if params[0] == "newPendingTransactions":
+            feed_of(ctx.backend, ctx.config).follow_pending_transactions()
+        return subscription_id
 
     @registry.method("eth_unsubscribe", raw_params=True, on_loop=True)
     def unsubscribe(ctx: RpcContext, params: list[Any]) -> bool:
@@ -224,8 +225,7 @@ async def serve_websocket(websocket: WebSocket, backend: NodeBackend, config: Rp
         wake.set()
 
     connection = ConnectionState(kind="websocket", send=send)
-    subs = Subscriptions(max_subscriptions=config.max_subscriptions_per_connection,
-                         kinds=SERVED_KINDS)
+    subs = Subscriptions(max_subscriptions=config.max_subscriptions_per_connection)
     connection.items["subscriptions"] = subs
     ctx = RpcContext(backend, connection, config)
     feed = feed_of(backend, config)
@@ -236,7 +236,13 @@ async def serve_websocket(websocket: WebSocket, backend: NodeBackend, config: Rp
                 break
         wake.set()
 
-    listener = HeadListener(subs.wants_logs, deliver)
+    def deliver_pending(tx_hashes: Sequence[bytes]) -> None:
+        for message in subs.pending_messages(tx_hashes):
+            if not outbox.push(message):
+                break
+        wake.set()
+
+    listener = HeadListener(subs.wants_logs, deliver, deliver_pending)
     feed.listeners.append(listener)
     writer = asyncio.create_task(_write(websocket, outbox, wake), name="poqw-ws-writer")
     reader = asyncio.create_task(_read(websocket, registry, ctx, outbox, wake),
