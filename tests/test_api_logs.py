@@ -129,23 +129,24 @@ def test_bloom_cache_is_bounded() -> None:
     assert cache.get(bytes([0]) * 32) is None
 
 
-@pytest.mark.parametrize(("obj", "param"), [
-    ({"address": "0x12"}, "address"),
-    ({"address": [hx(A), "nothex"]}, "address[1]"),
-    ({"topics": [hx(T1), ["0x" + "zz" * 32]]}, "topics[1][0]"),
-    ({"topics": [hx(T1)] * 5}, "topics"),
-    ({"topics": "0x00"}, "topics"),
-    ({"fromBlock": "last"}, "fromBlock"),
-    ({"toBlock": "0x01"}, "toBlock"),
-    ({"toBlock": 5}, "toBlock"),
-    ({"blockHash": "0x1234"}, "blockHash"),
-    ({"address": [hx(A)] * 1025}, "address"),
+@pytest.mark.parametrize(("obj", "param", "words"), [
+    ({"address": "0x12"}, "address", "an address must be 20 bytes, got 1"),
+    ({"address": [hx(A), "nothex"]}, "address", "[1]: hex string without 0x prefix"),
+    ({"topics": [hx(T1), ["0x" + "zz" * 32]]}, "topics", "[1][0]: invalid hex string"),
+    ({"topics": [hx(T1)] * 5}, "topics", "5 positions, a log has at most 4"),
+    ({"topics": "0x00"}, "topics", "expected a list of topic positions"),
+    ({"fromBlock": "last"}, "fromBlock", "expected a block number (hex) or one of latest"),
+    ({"toBlock": "0x01"}, "toBlock", "leading zero"),
+    ({"toBlock": True}, "toBlock", "boolean"),
+    ({"toBlock": "0x" + "f" * 17}, "toBlock", "past the largest height"),
+    ({"blockHash": "0x1234"}, "blockHash", "a hash must be 32 bytes"),
+    ({"address": [hx(A)] * 1025}, "address", "1025 alternatives, at most 1024"),
 ])
-def test_bad_filters_name_the_parameter(obj: dict[str, object], param: str) -> None:
+def test_bad_filters_name_the_parameter(obj: dict[str, object], param: str, words: str) -> None:
     with pytest.raises(InvalidQuery) as info:
         parse_filter(obj)
     assert info.value.param == param
-    assert param in str(info.value)
+    assert words in str(info.value) and param in str(info.value)
 
 
 def test_block_specs() -> None:
@@ -153,6 +154,9 @@ def test_block_specs() -> None:
     assert parse_block_spec("fromBlock", "0x0") == 0
     assert parse_block_spec("fromBlock", "0x1f") == 31
     assert parse_block_spec("fromBlock", "finalized") == "finalized"
+    assert parse_block_spec("fromBlock", 7) == 7  # a JSON number, as geth accepts
+    assert parse_filter({"fromBlock": None, "address": None, "topics": None,
+                         "extra": 1}) == parse_filter({})
     with pytest.raises(InvalidQuery):
         parse_block_spec("fromBlock", "0x" + "f" * 17)
 

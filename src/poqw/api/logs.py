@@ -10,17 +10,19 @@ bloom that cannot match skips the receipts. Range and result limits raise
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from eth_utils.crypto import keccak
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from poqw.api.formatting import format_log
 from poqw.api.jsonrpc import MethodRegistry, RpcContext, RpcError, invalid_params, server_error
+from poqw.api.params import Hash32 as Hash32Param
+from poqw.api.params import parse_data, parse_quantity
 from poqw.chain import Header
 from poqw.errors import InvalidQuery, QueryLimitExceeded, QueryRejected
 from poqw.execution import Log, Receipt
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_RESULTS",
     "LIMIT_EXCEEDED",
     "BloomCache",
+    "FilterObject",
     "LogChain",
     "LogFilter",
     "LogLimits",
@@ -52,8 +55,6 @@ MAX_TOPICS = 4
 MAX_OR_VALUES = 1024
 """Most addresses (or values at one topic position) one filter may list."""
 
-_HEX = re.compile(r"0x[0-9a-fA-F]*")
-_QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)")
 
 BlockSpec = int | str
 """A block number, or one of :data:`BLOCK_TAGS`."""
@@ -173,66 +174,100 @@ class BloomCache:
 # --- parsing --------------------------------------------------------------------------------
 
 
-def _data(param: str, value: Any, length: int) -> bytes:
-    if not isinstance(value, str) or not _HEX.fullmatch(value) or len(value) != 2 + 2 * length:
-        raise InvalidQuery(param, f"expected 0x and {2 * length} hex digits, got {value!r}")
-    return bytes.fromhex(value[2:])
-
-
-def parse_block_spec(param: str, value: Any) -> BlockSpec:
-    """A block tag or hex quantity; None means ``latest``."""
+def _block_spec(value: Any) -> BlockSpec:
     if value is None:
         return "latest"
     if isinstance(value, str) and value in BLOCK_TAGS:
         return value
-    if isinstance(value, str) and _QUANTITY.fullmatch(value) and len(value) <= 18:
-        return int(value, 16)
-    raise InvalidQuery(param, f"expected a block number as hex or one of {', '.join(BLOCK_TAGS)}"
-                       f", got {value!r}")
+    try:
+        number = parse_quantity(value)
+    except ValueError as exc:
+        raise ValueError(f"expected a block number (hex) or one of {', '.join(BLOCK_TAGS)}: "
+                         f"{exc}") from None
+    if number >= 2**63:
+        raise ValueError(f"block number {number} is past the largest height, 2^63 - 1")
+    return number
 
 
-def _or_list(param: str, value: Any, length: int) -> frozenset[bytes]:
-    items = value if isinstance(value, list) else [value]
-    if len(items) > MAX_OR_VALUES:
-        raise InvalidQuery(param, f"{len(items)} values, at most {MAX_OR_VALUES}")
-    return frozenset(_data(f"{param}[{i}]" if isinstance(value, list) else param, item, length)
-                     for i, item in enumerate(items))
+def parse_block_spec(param: str, value: Any) -> BlockSpec:
+    """A block tag or a number (hex); None means ``latest``."""
+    try:
+        return _block_spec(value)
+    except ValueError as exc:
+        raise InvalidQuery(param, str(exc)) from None
 
 
-def parse_filter(obj: Any, *, allow_range: bool = True) -> LogFilter:
-    """The :class:`LogFilter` of a JSON-RPC filter object, raising
-    :class:`~poqw.errors.InvalidQuery` naming the first bad field."""
+def _or_list(value: Any, length: int, what: str) -> frozenset[bytes]:
+    """One value or a list of alternatives (``[i]`` in a message says which one is wrong)."""
+    if not isinstance(value, list):
+        return frozenset((parse_data(value, length, what),))
+    if len(value) > MAX_OR_VALUES:
+        raise ValueError(f"{len(value)} alternatives, at most {MAX_OR_VALUES}")
+    out = set()
+    for i, item in enumerate(value):
+        try:
+            out.add(parse_data(item, length, what))
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+    return frozenset(out)
+
+
+def _addresses(value: Any) -> frozenset[bytes]:
+    return frozenset() if value is None else _or_list(value, 20, "an address")
+
+
+def _topics(value: Any) -> tuple[frozenset[bytes] | None, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of topic positions, got {type(value).__name__}")
+    if len(value) > MAX_TOPICS:
+        raise ValueError(f"{len(value)} positions, a log has at most {MAX_TOPICS}")
+    topics: list[frozenset[bytes] | None] = []
+    for i, wanted in enumerate(value):
+        try:
+            topics.append(None if wanted is None or wanted == [] else
+                          _or_list(wanted, 32, "a topic"))
+        except ValueError as exc:
+            raise ValueError(f"[{i}]{'' if str(exc).startswith('[') else ': '}{exc}") from None
+    while topics and topics[-1] is None:  # trailing wildcards constrain nothing
+        topics.pop()
+    return tuple(topics)
+
+
+class FilterObject(BaseModel):
+    """The filter object of eth_getLogs, eth_newFilter and the ``logs`` subscription, as the
+    execution-apis ``Filter`` schema has it (unknown fields are ignored, as geth does)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    from_block: Annotated[BlockSpec, BeforeValidator(_block_spec)] = Field("latest",
+                                                                           alias="fromBlock")
+    to_block: Annotated[BlockSpec, BeforeValidator(_block_spec)] = Field("latest",
+                                                                         alias="toBlock")
+    block_hash: Hash32Param | None = Field(None, alias="blockHash")
+    address: Annotated[frozenset[bytes], BeforeValidator(_addresses)] = frozenset()
+    topics: Annotated[tuple[frozenset[bytes] | None, ...], BeforeValidator(_topics)] = ()
+
+
+def parse_filter(obj: Any) -> LogFilter:
+    """The :class:`LogFilter` of a JSON-RPC filter object (validated by :class:`FilterObject`),
+    raising :class:`~poqw.errors.InvalidQuery` naming the first bad field."""
     if obj is None:
         obj = {}
     if not isinstance(obj, dict):
         raise InvalidQuery("filter", f"expected an object, got {type(obj).__name__}")
-    block_hash = obj.get("blockHash")
-    has_range = obj.get("fromBlock") is not None or obj.get("toBlock") is not None
-    if block_hash is not None and has_range:
+    try:
+        spec = FilterObject.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = first.get("loc", ())
+        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise InvalidQuery(str(loc[0]) if loc else "filter", reason) from None
+    if spec.block_hash is not None and (obj.get("fromBlock") is not None
+                                        or obj.get("toBlock") is not None):
         raise InvalidQuery("filter", "blockHash excludes fromBlock and toBlock")
-    if block_hash is not None and not allow_range:
-        raise InvalidQuery("blockHash", "not accepted here")
-    address = obj.get("address")
-    addresses = frozenset() if address is None else _or_list("address", address, 20)
-    topics_value = obj.get("topics")
-    if topics_value is None:
-        topics_value = []
-    if not isinstance(topics_value, list):
-        raise InvalidQuery("topics", f"expected a list, got {type(topics_value).__name__}")
-    if len(topics_value) > MAX_TOPICS:
-        raise InvalidQuery("topics", f"{len(topics_value)} positions, a log has at most "
-                           f"{MAX_TOPICS}")
-    topics = tuple(None if t is None or t == [] else _or_list(f"topics[{i}]", t, 32)
-                   for i, t in enumerate(topics_value))
-    while topics and topics[-1] is None:  # trailing wildcards constrain nothing
-        topics = topics[:-1]
-    return LogFilter(
-        from_block=parse_block_spec("fromBlock", obj.get("fromBlock")),
-        to_block=parse_block_spec("toBlock", obj.get("toBlock")),
-        block_hash=None if block_hash is None else _data("blockHash", block_hash, 32),
-        addresses=addresses,
-        topics=topics,
-    )
+    return LogFilter(spec.from_block, spec.to_block, spec.block_hash, spec.address, spec.topics)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -335,13 +370,13 @@ def rpc_error(exc: QueryRejected) -> RpcError:
     return server_error(str(exc))
 
 
-def filter_param(params: list[Any], *, allow_range: bool = True) -> LogFilter:
+def filter_param(params: list[Any]) -> LogFilter:
     """The one filter-object parameter of eth_getLogs / eth_newFilter."""
     if len(params) > 1:
         raise invalid_params("params", f"expected one filter object, got {len(params)} "
                              "parameters")
     try:
-        return parse_filter(params[0] if params else None, allow_range=allow_range)
+        return parse_filter(params[0] if params else None)
     except QueryRejected as exc:
         raise rpc_error(exc) from None
 
