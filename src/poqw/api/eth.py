@@ -197,7 +197,7 @@ def _register_node(registry: MethodRegistry) -> None:
 
 
 def _register_state(registry: MethodRegistry) -> None:
-    @registry.method("eth_blockNumber")
+    @registry.method("eth_blockNumber", on_loop=True)
     def block_number(ctx: RpcContext, params: list[Any]) -> str:
         return hex_quantity(ctx.backend.tip().number)
 
