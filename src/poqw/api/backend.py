@@ -147,6 +147,10 @@ class NodeBackend:
         stored = self.stored_block(ref)
         return None if stored is None else self.block_data(stored)
 
+    def canonical_hash(self, number: int) -> bytes | None:
+        """The hash at height ``number`` on the canonical chain (None: above the tip)."""
+        return self.node.store.canonical_hash(number)
+
     def header(self, block_hash: bytes) -> Header | None:
         return self.node.chain.header(block_hash)
 

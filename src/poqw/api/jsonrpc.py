@@ -284,6 +284,17 @@ async def handle_body(registry: MethodRegistry, ctx: RpcContext, body: bytes,
                 f"{ctx.config.max_batch}")))
         answers = [await _one(registry, ctx, item, on_call) for item in payload]
         kept = [a for a in answers if a is not None]
-        return _dump(kept) if kept else None
+        return _limited(_dump(kept), ctx.config.max_response_bytes) if kept else None
     answer = await _one(registry, ctx, payload, on_call)
-    return None if answer is None else _dump(answer)
+    if answer is None:
+        return None
+    return _limited(_dump(answer), ctx.config.max_response_bytes, answer.get("id"))
+
+
+def _limited(body: bytes, limit: int, request_id: Any = None) -> bytes:
+    """``body``, or an error when it is over ``limit`` bytes (ask for less at a time)."""
+    if len(body) <= limit:
+        return body
+    return _dump(error_response(server_error(f"response of {len(body)} bytes exceeds the limit "
+                                             f"of {limit} bytes; ask for less at once"),
+                                request_id))
