@@ -201,6 +201,9 @@ class RpcServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._sock.close()
+        registry = getattr(getattr(self.app, "state", None), "registry", None)
+        if isinstance(registry, MethodRegistry):
+            registry.close()
         log.info("JSON-RPC on %s stopped", self.url)
 
 
