@@ -96,9 +96,10 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def build_app(backend: NodeBackend, config: RpcConfig,
-              registry: MethodRegistry | None = None) -> Starlette:
-    """The Starlette app serving ``backend`` (see the module docstring)."""
+def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry | None = None,
+              on_call: Callable[[str, float, bool], None] | None = None) -> Starlette:
+    """The Starlette app serving ``backend`` (see the module docstring); ``on_call(method,
+    seconds, ok)`` sees every JSON-RPC call (for metrics)."""
     methods = registry or default_registry()
     http_connection = ConnectionState(kind="http")
     ctx = RpcContext(backend, http_connection, config)
@@ -108,7 +109,7 @@ def build_app(backend: NodeBackend, config: RpcConfig,
         if body is None:
             return _refuse(413, f"request body exceeds the limit of {config.max_body_bytes} "
                            "bytes")
-        answer = await handle_body(methods, ctx, body)
+        answer = await handle_body(methods, ctx, body, on_call)
         return _json_response(answer)
 
     routes: list[BaseRoute] = [Route("/", rpc_http, methods=["POST"])]
@@ -204,6 +205,9 @@ class RpcServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._sock.close()
+        registry = getattr(getattr(self.app, "state", None), "registry", None)
+        if isinstance(registry, MethodRegistry):
+            registry.close()
         log.info("JSON-RPC on %s stopped", self.url)
 
 
