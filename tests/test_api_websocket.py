@@ -96,20 +96,23 @@ def test_a_consumer_that_reads_gets_every_answer_in_order(backend: NodeBackend) 
     requests = [request(i, "eth_chainId") for i in range(10)]
     requests.append(request(10, "eth_subscribe", ["newBlocks"]))
     requests.append(request(11, "eth_unsubscribe", ["0x00"]))
+    requests.append(request(12, "eth_chainId", ["x" * 6_000_000]))  # over max_body_bytes
 
     class Reading(ScriptedSocket):
         async def receive(self) -> dict[str, Any]:
             if self.requests:
                 return await super().receive()
-            while len(self.sent) < 12:  # let the answers out, then hang up
+            while len(self.sent) < 13:  # let the answers out, then hang up
                 await asyncio.sleep(0.01)
             return {"type": "websocket.disconnect", "code": 1000}
 
     socket = Reading(requests, reads=100)
     serve(backend, socket, capacity=4)
-    assert [m["id"] for m in socket.sent] == list(range(12))
+    assert [m["id"] for m in socket.sent] == [*range(12), None]
     assert socket.sent[0]["result"] == hex(backend.chain_id)
     assert socket.sent[10]["error"]["code"] == -32602
     assert "'newBlocks' is not one of newHeads, logs" in socket.sent[10]["error"]["message"]
     assert socket.sent[11]["result"] is False
+    assert socket.sent[12]["error"]["code"] == -32600
+    assert "exceeds the limit of 5242880 bytes" in socket.sent[12]["error"]["message"]
     assert socket.closed is None  # a normal end: the client hung up

@@ -51,7 +51,7 @@ class BackendChain:
         return 0 if number is None else number
 
     def canonical_hash(self, number: int) -> bytes | None:
-        return self.backend.node.store.canonical_hash(number)
+        return self.backend.canonical_hash(number)
 
     def header(self, block_hash: bytes) -> Header | None:
         return self.backend.header(block_hash)

@@ -27,8 +27,10 @@ from poqw.api.jsonrpc import (
     MethodRegistry,
     RpcContext,
     RpcError,
+    error_response,
     handle_body,
     invalid_params,
+    invalid_request,
 )
 from poqw.errors import InvalidQuery, QueryLimitExceeded, QueryRejected
 
@@ -274,7 +276,12 @@ async def _read(websocket: WebSocket, registry: MethodRegistry, ctx: RpcContext,
                 return
             text = message.get("text")
             body = text.encode() if text is not None else message.get("bytes") or b""
-            answer = await handle_body(registry, ctx, body)
+            if len(body) > ctx.config.max_body_bytes:
+                answer: bytes | None = json.dumps(error_response(invalid_request(
+                    f"message of {len(body)} bytes exceeds the limit of "
+                    f"{ctx.config.max_body_bytes} bytes"))).encode()
+            else:
+                answer = await handle_body(registry, ctx, body)
             if answer is not None:
                 outbox.push(answer.decode())
                 wake.set()
