@@ -5,7 +5,8 @@ stopped by pid at the end), deploys the same minimal OpenZeppelin ERC-20 on each
 solc-js), then measures with one aiohttp client: ``eth_blockNumber`` and ``eth_call``
 (``balanceOf``) requests per second from one keep-alive connection, one connection sending
 batches, and 8 concurrent connections, with p50/p99 latency per HTTP request; then signed ETH
-transfers sent raw by 8 senders, included per second. Prints poqw/anvil ratios. Run:
+transfers sent raw by 8 senders: accepted per second (eth_sendRawTransaction) and included per
+second. Prints poqw/anvil ratios. Run:
 ``.venv/bin/python bench/bench_rpc.py [--quick]``.
 """
 
@@ -247,7 +248,8 @@ async def measure_reads(client: Client, request: dict[str, Any], total: int, con
                   percentile(latencies, 0.99) * 1e3)
 
 
-async def measure_transfers(client: Client, senders: int, per_sender: int) -> Figure:
+async def measure_transfers(client: Client, senders: int,
+                            per_sender: int) -> tuple[Figure, Figure]:
     """Fund ``senders`` fresh accounts, then send ``senders * per_sender`` signed transfers
     (raw, 8 at a time) and time from the first send until every one is mined. Latency: send to
     inclusion per transaction, seen by polling each sender's mined nonce every 0.2 s."""
@@ -265,6 +267,7 @@ async def measure_transfers(client: Client, senders: int, per_sender: int) -> Fi
     signers = [Signer(k, chain_id, 0, fee) for k in keys]
     raws = [(s, s.nonce, s.sign(funder_address, 1)) for _ in range(per_sender) for s in signers]
     sent_at: dict[tuple[str, int], float] = {}
+    send_latencies: list[float] = []
     pending = list(reversed(raws))
 
     async def sender() -> None:
@@ -272,9 +275,13 @@ async def measure_transfers(client: Client, senders: int, per_sender: int) -> Fi
             signer, nonce, raw = pending.pop()
             started = time.perf_counter()
             await client.call("eth_sendRawTransaction", raw)
+            send_latencies.append(time.perf_counter() - started)
             sent_at[(signer.account.address, nonce)] = started
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+    accepted = Figure(len(raws) / (time.perf_counter() - started),
+                      percentile(send_latencies, 0.5) * 1e3,
+                      percentile(send_latencies, 0.99) * 1e3)
     included: dict[tuple[str, int], float] = {}
 
     async def all_mined() -> bool:
@@ -289,8 +296,8 @@ async def measure_transfers(client: Client, senders: int, per_sender: int) -> Fi
     await client.wait(all_mined, 600, "every transfer to be mined", interval=0.2)
     elapsed = max(included.values()) - started
     latencies = [included[k] - sent_at[k] for k in sent_at]
-    return Figure(len(raws) / elapsed, percentile(latencies, 0.5) * 1e3,
-                  percentile(latencies, 0.99) * 1e3)
+    return accepted, Figure(len(raws) / elapsed, percentile(latencies, 0.5) * 1e3,
+                            percentile(latencies, 0.99) * 1e3)
 
 
 async def read_suite(target: Target, token: str, holder: str,
@@ -314,7 +321,7 @@ async def read_suite(target: Target, token: str, holder: str,
 
 
 async def deploy_and_transfer(target: Target, bytecode: str, senders: int,
-                              per_sender: int) -> tuple[str, str, Figure]:
+                              per_sender: int) -> tuple[str, str, tuple[Figure, Figure]]:
     client = Client(target.url, CONCURRENCY)
     try:
         await wait_ready(client)
@@ -379,7 +386,8 @@ def run(work: Path, args: argparse.Namespace) -> None:
             reads = asyncio.run(read_suite(target, token, holder, args.requests))
         finally:
             target.stop()
-        results[name] = {**reads, f"transfers included ({transfers})": sent}
+        results[name] = {**reads, f"transfers sent raw ({transfers})": sent[0],
+                         f"transfers included ({transfers})": sent[1]}
         print(f"{name} at {target.url} done", flush=True)
     report(results)
     print(f"poqw: target block time {args.target_interval} s, CPU miner; anvil: automine (a "
