@@ -29,10 +29,15 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
     ├── StorageError                     the node's database refused or is inconsistent
+    ├── QueryRejected (ValueError)       an API query (logs, filters, subscriptions) not served
+    │   ├── InvalidQuery                 a malformed query parameter (carries its name)
+    │   ├── QueryLimitExceeded           over a configured limit (carries the limit)
+    │   └── UnknownFilter                no installed filter or subscription with that id
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
     ├── MarketError                      the problem market's client could not do what was asked
     │   └── ContractReverted             a market contract refused, with its custom error decoded
+    ├── RpcError                         a JSON-RPC request refused: carries code, message, data
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -58,6 +63,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidProblem",
     "InvalidProof",
+    "InvalidQuery",
     "InvalidSignature",
     "InvalidTransaction",
     "KeyExhausted",
@@ -73,10 +79,14 @@ __all__ = [
     "ProblemFormatError",
     "ProblemTooLarge",
     "ProtocolError",
+    "QueryLimitExceeded",
+    "QueryRejected",
     "RemoteProtocolError",
+    "RpcError",
     "SamplerError",
     "SimulationError",
     "StorageError",
+    "UnknownFilter",
     "UnknownSampler",
     "UnsupportedVersion",
     "UntrustedPeer",
@@ -202,6 +212,41 @@ class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
 
 
+class QueryRejected(PoqwError, ValueError):
+    """An API query about logs, filters or subscriptions that the node will not serve."""
+
+
+class InvalidQuery(QueryRejected):
+    """A malformed query parameter; ``param`` names it (``"address"``, ``"topics[1]"``...)."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(f"invalid {param}: {reason}")
+        self.param = param
+        self.reason = reason
+
+
+class QueryLimitExceeded(QueryRejected):
+    """A query over a configured limit (block range, results, filters per connection);
+    ``limit`` is the limit that was hit."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class UnknownFilter(QueryRejected, KeyError):
+    """No installed filter or subscription has ``filter_id`` (never installed, removed or
+    expired)."""
+
+    def __init__(self, filter_id: str, reason: str = "filter not found") -> None:
+        super().__init__(reason)
+        self.filter_id = filter_id
+        self.reason = reason
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.reason
+
+
 class MiningStopped(PoqwError):
     """The miner thread stopped on an error; ``cause`` is the exception it raised."""
 
@@ -233,6 +278,17 @@ class ContractReverted(MarketError):
         self.args_by_name = args
         self.meaning = meaning
         self.contract = contract
+
+
+class RpcError(PoqwError):
+    """A JSON-RPC request the node refuses: ``code`` (JSON-RPC 2.0 or Ethereum's), a message
+    naming what was wrong, and optional ``data`` (e.g. the revert data of a call)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
 
 
 class ProtocolError(PoqwError):

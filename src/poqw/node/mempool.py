@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from poqw.errors import DecodeError, InvalidTransaction, MempoolRejected, StorageError
@@ -57,6 +57,9 @@ class Mempool:
         self._by_hash: dict[bytes, _Entry] = {}
         self._bytes = 0
         self._lock = threading.RLock()
+        self.listeners: list[Callable[[TransactionInfo], None]] = []
+        """Called with each newly admitted transaction, in the admitting thread, outside the
+        pool's lock (the JSON-RPC pending-transaction filters and subscriptions)."""
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -105,7 +108,11 @@ class Mempool:
                 self._remove(old.info)
             self._insert(_Entry(info, now))
             self._drop_uncovered(info.sender, account_nonce, balance)
-            return info
+            admitted = info.tx_hash in self._by_hash
+        if admitted:
+            for listener in list(self.listeners):
+                listener(info)
+        return info
 
     @staticmethod
     def _check_balance(info: TransactionInfo, queue: dict[int, _Entry], account_nonce: int,
