@@ -47,8 +47,9 @@ ALWAYS = 1 << 32
 def mix64(z: npt.ArrayLike) -> U64:
     """The SplitMix64 output function on uint64 values (wrapping arithmetic)."""
     x = np.asarray(z, dtype=np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * MIX_1
-    x = (x ^ (x >> np.uint64(27))) * MIX_2
+    with np.errstate(over="ignore"):  # numpy warns on wrapping scalars, not arrays
+        x = (x ^ (x >> np.uint64(30))) * MIX_1
+        x = (x ^ (x >> np.uint64(27))) * MIX_2
     out: U64 = x ^ (x >> np.uint64(31))
     return out
 
@@ -57,7 +58,8 @@ def counter_draws(keys: npt.ArrayLike, counter: npt.ArrayLike) -> U64:
     """The 64-bit random number number ``counter`` of the stream ``keys`` (broadcast)."""
     k = np.asarray(keys, dtype=np.uint64)
     c = np.asarray(counter, dtype=np.uint64) + np.uint64(1)
-    return mix64(k + c * GOLDEN_GAMMA)
+    with np.errstate(over="ignore"):
+        return mix64(k + c * GOLDEN_GAMMA)
 
 
 def read_keys(seeds: npt.ArrayLike, reads_per_instance: int) -> U64:

@@ -48,6 +48,13 @@ class GpuStatus:
     reason: str
 
 
+def _device_name(gpu: Any) -> str:
+    name = getattr(gpu, "name", None)  # numba's simulated device has none
+    if isinstance(name, bytes):
+        return name.decode(errors="replace")
+    return str(name) if name is not None else f"{type(gpu).__name__} (simulated)"
+
+
 def gpu_status(wanted: Sequence[int] = ()) -> GpuStatus:
     """Probe numba.cuda for a driver and devices (and that every index in ``wanted`` exists)."""
     try:
@@ -57,8 +64,7 @@ def gpu_status(wanted: Sequence[int] = ()) -> GpuStatus:
     try:
         if not cuda.is_available():
             return GpuStatus(False, (), "no CUDA driver or GPU found by numba.cuda")
-        names = tuple(str(gpu.name.decode() if isinstance(gpu.name, bytes) else gpu.name)
-                      for gpu in cuda.gpus)
+        names = tuple(_device_name(gpu) for gpu in cuda.gpus)
     except Exception as exc:
         return GpuStatus(False, (), f"the CUDA driver failed: {exc}")
     missing = [d for d in wanted if not 0 <= d < len(names)]
@@ -73,6 +79,12 @@ def _kernel() -> Any:
     from poqw.samplers._cuda_kernels import anneal_kernel
 
     return anneal_kernel
+
+
+def _simulated() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
 
 
 class CudaAnnealer:
@@ -98,8 +110,8 @@ class CudaAnnealer:
             return self._run_on(device, h[idx], J[idx], keys[rows], reads_per_instance,
                                 thresholds)
 
-        if len(jobs) == 1:
-            return run(*jobs[0])
+        if len(jobs) == 1 or _simulated():  # the simulator runs one kernel at a time
+            return np.concatenate([run(*job) for job in jobs], axis=0)
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="poqw-gpu") as pool:
             parts = list(pool.map(lambda job: run(*job), jobs))
         return np.concatenate(parts, axis=0)
