@@ -84,7 +84,7 @@ def _kernel() -> Any:
 def _simulated() -> bool:
     from numba import config
 
-    return bool(config.ENABLE_CUDASIM)
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
 
 
 class CudaAnnealer:
