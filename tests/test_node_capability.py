@@ -3,11 +3,15 @@ limit; a tampered, oversized, non-canonical or wrongly signed record is refused.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from poqw.cli.main import app
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.encoding import rlp
 from poqw.errors import CryptoError, DecodeError
@@ -61,3 +65,15 @@ def test_bad_records_are_refused() -> None:
                                   b"\x01", b"\x01", b"\x01"]), signed.node_id, signed.signature])
     with pytest.raises(DecodeError, match="qpu"):
         decode_capability(odd)
+
+
+@pytest.mark.slow
+def test_node_capability_command_prints_a_record_peers_can_check(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["node", "capability", "--datadir", str(tmp_path),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    signed = decode_capability(bytes.fromhex(doc["record"][2:]))
+    assert "0x" + signed.node_id.hex() == doc["node_id"]
+    assert signed.capability.cores == doc["cores"] and doc["qpu"] == "none"
+    assert (tmp_path / "p2p.key").exists()

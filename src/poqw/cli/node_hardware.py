@@ -144,3 +144,40 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
         mock = " (a classical stand-in: no QPU is used)" if cfg.qpu.solver == "mock" else ""
         _say("qpu", f"mining on {chosen.label}{mock}; embedding in {cfg.datadir / 'qpu'}")
     run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen)
+
+
+@app.command("capability")
+@command
+def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+               ) -> None:
+    """Measure this machine (cores, memory, GPUs, QPU access, throughput) and print the
+    capability record signed with the node key (DATADIR/p2p.key, made if missing)."""
+    from poqw.cli.common import console, print_json
+    from poqw.node.capability import decode_capability, measure_capability, sign_capability
+    from poqw.node.network import load_node_key
+    from poqw.node.qpu import find_token
+
+    cfg = _config(config, _common(datadir, genesis, None, None, None, None, None, None, None),
+                  None)
+    chain = _genesis_of(cfg)
+    qpu_kind = "mock" if cfg.qpu.solver == "mock" else (
+        "d-wave" if find_token(cfg.qpu, None, cfg.datadir)[0] is not None else "none")
+    measured = measure_capability(chain.chain_id, int(time.time()), chain.topology.edges,
+                                  chain.topology.num_nodes, qpu=qpu_kind)
+    cfg.datadir.mkdir(parents=True, exist_ok=True)
+    record = sign_capability(measured, load_node_key(cfg.datadir)).encode()
+    signed = decode_capability(record)  # what a peer would check
+    doc = {"node_id": "0x" + signed.node_id.hex(), "record_bytes": len(record),
+           "record": "0x" + record.hex(), "chain_id": measured.chain_id,
+           "cores": measured.cores, "memory_bytes": measured.memory_bytes,
+           "gpus": [{"name": g.name, "memory_bytes": g.memory_bytes} for g in measured.gpus],
+           "qpu": measured.qpu, "statevector_layer_ms_20_qubits":
+               round(measured.statevector_layer_ns / 1e6, 3),
+           "anneal_flips_per_s": measured.anneal_flips_per_s}
+    if as_json:
+        print_json(doc)
+        return
+    for key, value in doc.items():
+        if key != "record":
+            console.print(f"{key}: {value}", highlight=False)
