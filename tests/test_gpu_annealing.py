@@ -157,6 +157,8 @@ def test_without_a_gpu_the_node_falls_back_or_fails_when_required(tmp_path: Path
     assert choice.fallback.startswith("no usable GPU") and "CPU annealer" in choice.fallback
     with pytest.raises(BackendUnavailable, match="--require-gpu"):
         gpu_solver(cfg, GENESIS.k, require=True)
+    with pytest.raises(BackendUnavailable, match="needs a CUDA GPU"):
+        GpuAnnealingSampler(backend="cuda")
     genesis_file = tmp_path / "genesis.json"
     import json
 
@@ -180,3 +182,9 @@ def test_real_gpu_kernel_matches_the_reference() -> None:
     seeds = list(range(8))
     assert np.array_equal(anneal_batch("cuda", plan, h, J, seeds, 32, 16),
                           anneal_batch("numpy", plan, h, J, seeds, 32, 16))
+
+
+def test_reference_sampler_passes_the_conformance_suite() -> None:
+    from poqw.samplers.testing import assert_sampler_conforms
+
+    assert_sampler_conforms(GpuAnnealingSampler(backend="numpy"), parameters={"num_sweeps": 100})
