@@ -127,6 +127,8 @@ def test_node_qpu_command_mines_on_the_mock_and_never_writes_the_token(tmp_path:
     assert "stopped: mined 1 blocks" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
     assert any(datadir.joinpath("qpu").glob("embedding-*.json"))
+    log = (datadir / "node.log").read_text()
+    assert "miner: mining on MockDWaveSampler" in log and "chain strength" in log
     for path in datadir.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path

@@ -90,9 +90,12 @@ def cpu(
 
 def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
              stop_mining_at: int | None, discover: bool, keep_serving: bool,
-             solver: Any = None) -> None:
+             solver: Any = None, note: str = "") -> None:
     """What every ``poqw node`` command does once its config is built (``solver``: the
-    miner's puzzle solver when not the ``[global] sampler``)."""
+    miner's puzzle solver when not the ``[global] sampler``; ``note``: what it mines with, for
+    the node's log)."""
+    import logging
+
     from poqw.node import Node
 
     if blocks is not None and blocks < 1:
@@ -101,6 +104,8 @@ def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
         raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
     with Node(cfg, solver=solver) as node:
+        if note:
+            logging.getLogger("poqw.node").info("miner: %s", note)
         if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # an unknown sampler fails here, before serving peers
             node.check_mining_key()  # so does a key that cannot sign

@@ -96,11 +96,9 @@ def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
     overrides["gpu.batch_size"] = batch_size
     cfg = _config(config, overrides, passphrase_file)
     choice = gpu_solver(cfg, _genesis_of(cfg).k, require=require_gpu)
-    if choice.fallback:
-        _say("note", choice.fallback)
-    else:
-        _say("gpu", f"mining on {choice.runs_on}")
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver)
+    note = choice.fallback or f"mining on {choice.runs_on}"
+    _say("note" if choice.fallback else "gpu", note)
+    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver, note)
 
 
 @app.command("qpu")
@@ -138,12 +136,15 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
         if require_qpu:
             raise BackendUnavailable(f"{exc}; --require-qpu was given, so the node does not "
                                      "fall back to the CPU annealer") from None
-        _say("note", f"{exc}: mining with the CPU annealer instead")
+        note = f"{exc}: mining with the CPU annealer instead"
+        _say("note", note)
         chosen = cpu_solver(cfg, topology_genesis.k)
     else:
         mock = " (a classical stand-in: no QPU is used)" if cfg.qpu.solver == "mock" else ""
-        _say("qpu", f"mining on {chosen.label}{mock}; embedding in {cfg.datadir / 'qpu'}")
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen)
+        note = (f"mining on {chosen.label}{mock}; chain strength by uniform torque "
+                f"compensation, majority-vote unembedding; embedding in {cfg.datadir / 'qpu'}")
+        _say("qpu", note)
+    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen, note)
 
 
 @app.command("capability")
