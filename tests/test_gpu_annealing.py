@@ -188,3 +188,22 @@ def test_reference_sampler_passes_the_conformance_suite() -> None:
     from poqw.samplers.testing import assert_sampler_conforms
 
     assert_sampler_conforms(GpuAnnealingSampler(backend="numpy"), parameters={"num_sweeps": 100})
+
+
+@pytest.mark.parametrize("bound,ticket_target",
+                         [(-30, 2**256 - 1), (-33, 2**255), (-36, 2**256 - 1)])
+def test_miner_prefilter_finds_the_same_proofs(bound: int, ticket_target: int) -> None:
+    """The miner hands winning_proof only the reads under the bound (batches of GPU reads would
+    otherwise spend most of their time canonicalizing reads that cannot be in a proof)."""
+    from poqw.chain.difficulty import Difficulty
+    from poqw.chain.mining import winning_proof
+    from poqw.node.miner import _winning_proof
+
+    instances = [derive_instance(GENESIS.topology, bytes([7, i]) * 16) for i in range(60)]
+    answers = GpuPuzzleSolver(backend="numpy").solve_many(instances, list(range(60)))
+    difficulty = Difficulty(energy_bound=bound, ticket_target=ticket_target)
+    full = [winning_proof(GENESIS, i, s, difficulty) for i, s in zip(instances, answers,
+                                                                     strict=True)]
+    assert [_winning_proof(GENESIS, i, s, difficulty)
+            for i, s in zip(instances, answers, strict=True)] == full
+    assert any(p is not None for p in full) or bound == -36
