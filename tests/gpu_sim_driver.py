@@ -2,8 +2,9 @@
 
 ``NUMBA_ENABLE_CUDASIM`` must be set before numba.cuda is first imported, and once set it holds
 for the whole process, so the simulator runs here and never inside the pytest process (where a
-simulated "GPU" would fool the fallback tests). Usage: ``python gpu_sim_driver.py OUT.npz``.
-It writes the kernel's spins for a few devnet puzzles, and a block mined with the GPU solver.
+simulated "GPU" would fool the fallback tests); never import it, run it:
+``python gpu_sim_driver.py OUT.npz DATADIR``. It writes the kernel's spins for a few devnet
+puzzles, with their seeds and schedule, and a block mined with the GPU solver.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def main(out: str, datadir: str) -> None:
     block = miner.mine_block()
     assert block is not None and chain.tip().block_hash == block.hash()
     np.savez(out, spins=spins, block=np.frombuffer(block.encode(), dtype=np.uint8),
-             salts_tried=miner.stats.salts_tried)
+             salts_tried=miner.stats.salts_tried, seeds=np.array(SEEDS),
+             reads=READS, sweeps=SWEEPS)
 
 
 if __name__ == "__main__":

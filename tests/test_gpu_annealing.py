@@ -117,17 +117,15 @@ def test_kernel_under_the_cuda_simulator_matches_the_reference(tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-3000:]
     result = np.load(out)
     # the same puzzles and seeds through the NumPy reference: identical spins
-    sys.path.insert(0, str(HERE))
-    try:
-        import gpu_sim_driver as driver
-    finally:
-        sys.path.remove(str(HERE))
+    assert "NUMBA_ENABLE_CUDASIM" not in os.environ  # the simulator stayed in the subprocess
+    seeds = [int(s) for s in result["seeds"]]
     topology = GENESIS.topology
     plan = plan_for_graph(topology.num_nodes, topology.edges)
-    instances = [derive_instance(topology, bytes([i]) * 32) for i in range(len(driver.SEEDS))]
+    instances = [derive_instance(topology, bytes([i]) * 32) for i in range(len(seeds))]
     expected = anneal_batch("numpy", plan, np.stack([i.h for i in instances]),
-                            np.stack([i.J for i in instances]), driver.SEEDS, driver.READS,
-                            driver.SWEEPS)
+                            np.stack([i.J for i in instances]), seeds, int(result["reads"]),
+                            int(result["sweeps"]))
+    assert expected.shape == (len(seeds) * int(result["reads"]), topology.num_nodes)
     assert np.array_equal(result["spins"], expected)
     # the block the simulated GPU mined carries a valid proof for its miner's puzzle
     block = decode_block(result["block"].tobytes(), make_chain(tmp_path / "v", GENESIS)[0].limits)
