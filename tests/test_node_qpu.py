@@ -139,3 +139,22 @@ def test_node_qpu_command_mines_on_the_mock_and_never_writes_the_token(tmp_path:
         env={"DWAVE_API_TOKEN": None})
     assert refused.exit_code != 0
     assert "no D-Wave API token" in refused.output and "--require-qpu" in refused.output
+
+
+def test_a_zephyr_genesis_embeds_natively_on_a_zephyr_qpu(tmp_path: Path) -> None:
+    """minorminer finds no embedding of the dense zephyr-testnet graph into a QPU of the same
+    size; as a sublattice of the QPU's own family it maps one node to one qubit."""
+    from importlib import resources
+
+    from poqw.chain import load_genesis
+
+    genesis = load_genesis((resources.files("poqw") / "data" / "genesis" /
+                            "zephyr-testnet.json").read_bytes())
+    cfg = load_config(None, {"global.datadir": str(tmp_path), "qpu.solver": "mock"})
+    solver = qpu_solver(cfg, genesis.topology, environ={})
+    assert solver.max_chain_length == 1
+    assert len({q for chain in solver.embedding.values() for q in chain}) == 160
+    instance = derive_instance(genesis.topology, bytes(32))
+    spins = solver(instance, 0)
+    assert solver.report.mean_chain_break_fraction == 0.0
+    assert instance_energies(instance, spins).min() < -400  # steepest descent on the mock

@@ -154,10 +154,40 @@ def _valid(embedding: dict[int, list[int]], topology: Topology, sampler: Any) ->
     return bool(is_valid_embedding(embedding, source, sampler.edgelist))
 
 
+def native_embedding(topology: Topology, sampler: Any,
+                     tries: int = 256) -> dict[int, list[int]] | None:
+    """A one-qubit-per-node embedding when the genesis graph is a D-Wave graph of the QPU's own
+    family (a sublattice of its working graph, dwave-graphs' sublattice mappings), else None."""
+    if topology.family not in ("chimera", "pegasus", "zephyr"):
+        return None
+    try:
+        import dwave.graphs as dg
+
+        target = sampler.to_networkx_graph()
+        if target.graph.get("family") != topology.family:
+            return None
+        makers = {"chimera": (dg.chimera_graph, dg.chimera_sublattice_mappings),
+                  "pegasus": (dg.pegasus_graph, dg.pegasus_sublattice_mappings),
+                  "zephyr": (dg.zephyr_graph, dg.zephyr_sublattice_mappings)}
+        make, mappings = makers[topology.family]
+        source = make(topology.size)
+        order = sorted(source.nodes)  # the genesis relabels them to integers in this order
+        for attempt, mapping in enumerate(mappings(source, target)):
+            if attempt >= tries:
+                break
+            embedding = {i: [int(mapping(q))] for i, q in enumerate(order)}
+            if _valid(embedding, topology, sampler):
+                return embedding
+    except (AttributeError, KeyError, ValueError, TypeError) as exc:
+        log.info("no native embedding (%s): using minorminer", exc)
+    return None
+
+
 def load_embedding(datadir: Path, topology: Topology, sampler: Any,
                    seed: int = 0) -> tuple[dict[int, list[int]], str]:
-    """The cached embedding of ``topology`` into ``sampler``'s graph, else a new one from
-    minorminer (then cached). Returns it with ``"cached"`` or ``"computed"``."""
+    """The cached embedding of ``topology`` into ``sampler``'s graph, else a new one (native
+    for a sublattice of the QPU's own family, else minorminer's), then cached. Returns it with
+    how it was obtained."""
     import minorminer
 
     path = _embedding_path(datadir, topology, solver_graph_id(sampler))
@@ -174,9 +204,13 @@ def load_embedding(datadir: Path, topology: Topology, sampler: Any,
             raise ValueError("not a valid embedding of this graph")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring the cached embedding %s (%s): computing a new one", path, exc)
-    source = [(int(a), int(b)) for a, b in topology.edges]
-    found = minorminer.find_embedding(source, sampler.edgelist, random_seed=seed, timeout=120)
-    embedding = {int(k): [int(q) for q in v] for k, v in found.items()}
+    embedding = native_embedding(topology, sampler) or {}
+    how = "found natively (one qubit per node)" if embedding else "computed by minorminer"
+    if not embedding:
+        source = [(int(a), int(b)) for a, b in topology.edges]
+        found = minorminer.find_embedding(source, sampler.edgelist, random_seed=seed,
+                                          timeout=120)
+        embedding = {int(k): [int(q) for q in v] for k, v in found.items()}
     if not embedding or not _valid(embedding, topology, sampler):
         raise BackendUnavailable(f"minorminer found no embedding of the {topology.family} "
                                  f"genesis graph ({topology.num_nodes} nodes) into this QPU")
@@ -187,7 +221,7 @@ def load_embedding(datadir: Path, topology: Topology, sampler: Any,
         "graph_id": solver_graph_id(sampler),
         "chains": {str(k): v for k, v in sorted(embedding.items())}}))
     os.replace(temporary, path)
-    return embedding, "computed"
+    return embedding, how
 
 
 @dataclass
