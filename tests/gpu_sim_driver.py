@@ -20,8 +20,8 @@ warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
 import numpy as np  # noqa: E402
 
 from poqw.chain.instance import derive_instance  # noqa: E402
-from poqw.node import Miner  # noqa: E402
-from poqw.node.hardware import GpuPuzzleSolver  # noqa: E402
+from poqw.node import Miner, load_config  # noqa: E402
+from poqw.node.hardware import GpuPuzzleSolver, gpu_solver  # noqa: E402
 from poqw.node.testing import funded_genesis, make_chain, mldsa_signer, salt_stream  # noqa: E402
 from poqw.samplers.colored_anneal import plan_for_graph  # noqa: E402
 from poqw.samplers.gpu_annealing import CudaAnnealer, anneal_batch, gpu_status  # noqa: E402
@@ -42,6 +42,10 @@ def main(out: str, datadir: str) -> None:
     # two "devices" (the simulator has one, used twice): the split over GPUs is exercised too
     spins = anneal_batch("cuda", plan, h, J, SEEDS, READS, SWEEPS,
                          annealer=CudaAnnealer(plan, devices=(0, 0), threads_per_block=16))
+    # what `poqw node gpu` does: probe, compile and run the kernel once, no fallback
+    cfg = load_config(None, {"global.datadir": datadir, "gpu.num_reads": 4,
+                             "gpu.num_sweeps": 2})
+    choice = gpu_solver(cfg, genesis.k, require=True, topology=topology)
     chain, pool = make_chain(datadir, genesis)
     solver = GpuPuzzleSolver(backend="cuda", num_reads=16, num_sweeps=8, batch_size=2)
     miner = Miner(chain, pool, mldsa_signer("gpu"), solver,
@@ -50,7 +54,7 @@ def main(out: str, datadir: str) -> None:
     assert block is not None and chain.tip().block_hash == block.hash()
     np.savez(out, spins=spins, block=np.frombuffer(block.encode(), dtype=np.uint8),
              salts_tried=miner.stats.salts_tried, seeds=np.array(SEEDS),
-             reads=READS, sweeps=SWEEPS)
+             reads=READS, sweeps=SWEEPS, runs_on=choice.runs_on, fallback=choice.fallback)
 
 
 if __name__ == "__main__":

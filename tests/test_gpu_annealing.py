@@ -118,6 +118,7 @@ def test_kernel_under_the_cuda_simulator_matches_the_reference(tmp_path: Path) -
     result = np.load(out)
     # the same puzzles and seeds through the NumPy reference: identical spins
     assert "NUMBA_ENABLE_CUDASIM" not in os.environ  # the simulator stayed in the subprocess
+    assert str(result["fallback"]) == "" and "CUDA GPU 0:" in str(result["runs_on"])
     seeds = [int(s) for s in result["seeds"]]
     topology = GENESIS.topology
     plan = plan_for_graph(topology.num_nodes, topology.edges)

@@ -95,7 +95,8 @@ def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
     overrides["gpu.devices"] = device or None
     overrides["gpu.batch_size"] = batch_size
     cfg = _config(config, overrides, passphrase_file)
-    choice = gpu_solver(cfg, _genesis_of(cfg).k, require=require_gpu)
+    chain = _genesis_of(cfg)
+    choice = gpu_solver(cfg, chain.k, require=require_gpu, topology=chain.topology)
     note = choice.fallback or f"mining on {choice.runs_on}"
     _say("note" if choice.fallback else "gpu", note)
     run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver, note)

@@ -16,11 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.chain import Instance
+from poqw.chain.instance import derive_instance
+from poqw.chain.topology import Topology
 from poqw.errors import BackendUnavailable
 from poqw.node.config import NodeConfig
 from poqw.node.miner import PuzzleSolver, make_solver
 from poqw.samplers.colored_anneal import AnnealPlan, plan_for_graph
-from poqw.samplers.gpu_annealing import CudaAnnealer, anneal_batch, gpu_status
+from poqw.samplers.gpu_annealing import CudaAnnealer, GpuStatus, anneal_batch, gpu_status
 
 __all__ = ["GpuPuzzleSolver", "SolverChoice", "cpu_solver", "gpu_solver"]
 
@@ -85,21 +87,30 @@ def cpu_solver(config: NodeConfig, k: int) -> PuzzleSolver:
                        num_sweeps=cpu.num_sweeps, num_threads=cpu.num_cpus, k=k)
 
 
-def gpu_solver(config: NodeConfig, k: int, *, require: bool = False) -> SolverChoice:
+def gpu_solver(config: NodeConfig, k: int, *, require: bool = False,
+               topology: Topology | None = None) -> SolverChoice:
     """The GPU solver of ``config.gpu`` (default device 0), else the CPU annealer with the reason
-    (``BackendUnavailable`` instead when ``require``)."""
+    (``BackendUnavailable`` instead when ``require``). With ``topology`` the kernel is compiled
+    and run once on a puzzle of it first, so a driver or toolkit that cannot run it (no NVVM,
+    say) is found here rather than in the miner thread."""
     gpu = config.gpu
     devices = gpu.devices or (0,)
     status = gpu_status(devices)
+    solver = GpuPuzzleSolver(devices=devices, num_reads=gpu.num_reads,
+                             num_sweeps=gpu.num_sweeps, batch_size=gpu.batch_size)
+    reason = f"no usable GPU ({status.reason})"
+    if status.available and topology is not None:
+        try:
+            solver.solve_many([derive_instance(topology, bytes(32))], [0])
+        except Exception as exc:  # numba's CUDA errors have no common base class
+            status = GpuStatus(False, status.devices, f"the CUDA kernel did not run: {exc}")
+            reason = f"GPU found but unusable ({status.reason})"
     if not status.available:
-        reason = f"no usable GPU ({status.reason})"
         if require:
             raise BackendUnavailable(f"{reason}; --require-gpu was given, so the node does not "
                                      "fall back to the CPU annealer")
         return SolverChoice(cpu_solver(config, k), f"CPU annealer ({config.cpu.num_cpus} "
                             "threads)", f"{reason}: mining with the CPU annealer instead")
     names = ", ".join(f"{d}: {status.devices[d]}" for d in devices)
-    solver = GpuPuzzleSolver(devices=devices, num_reads=gpu.num_reads,
-                             num_sweeps=gpu.num_sweeps, batch_size=gpu.batch_size)
     return SolverChoice(solver, f"CUDA GPU {names} (batches of {gpu.batch_size} puzzles, "
                         f"{gpu.num_reads} reads x {gpu.num_sweeps} sweeps)")
