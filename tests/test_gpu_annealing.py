@@ -206,3 +206,21 @@ def test_miner_prefilter_finds_the_same_proofs(bound: int, ticket_target: int) -
     assert [_winning_proof(GENESIS, i, s, difficulty)
             for i, s in zip(instances, answers, strict=True)] == full
     assert any(p is not None for p in full) or bound == -36
+
+
+def test_gpu_and_qpu_config_keys(tmp_path: Path) -> None:
+    from poqw.errors import ConfigError
+
+    path = tmp_path / "node.toml"
+    path.write_text('[gpu]\ndevices = [0, 1]\nnum_reads = 32\nnum_sweeps = 20\nbatch_size = 512\n'
+                    '[qpu]\nsolver = "mock"\ntoken_file = ".env"\nnum_reads = 200\n')
+    cfg = load_config(path)
+    assert (cfg.gpu.devices, cfg.gpu.num_reads, cfg.gpu.num_sweeps, cfg.gpu.batch_size) == (
+        (0, 1), 32, 20, 512)
+    assert (cfg.qpu.solver, cfg.qpu.token_file, cfg.qpu.num_reads) == ("mock", ".env", 200)
+    for bad, what in (("[gpu]\ndevices = [-1]\n", "device indices"),
+                      ("[gpu]\nbatch_size = 0\n", "at least 1"),
+                      ("[qpu]\nnum_reads = 0\n", "at least 1")):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=what):
+            load_config(path)
