@@ -38,14 +38,36 @@ from poqw.errors import ConfigError, PoqwError
 
 __all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
 
-# kind -> (sampler, note shown to the user)
-MINER_KINDS: dict[str, tuple[str, str]] = {
-    "cpu": ("simulated-annealing", ""),
-    "qvm": ("qaoa", ""),
-    "gpu": ("simulated-annealing", "no GPU on this machine: runs the CPU annealer instead"),
-    "qpu": ("simulated-annealing", "no QPU access here: runs the CPU annealer instead"),
+# kind -> the sampler of a `poqw node cpu` node; gpu and qpu run `poqw node gpu|qpu`
+MINER_KINDS: dict[str, str] = {
+    "cpu": "simulated-annealing",
+    "qvm": "qaoa",
+    "gpu": "cuda-annealing",
+    "qpu": "d-wave",
 }
 _NODE_MAIN = "from poqw.cli.main import main; main()"
+
+
+def hardware_plan(kind: str) -> tuple[tuple[str, ...], str, str]:
+    """How a node of ``kind`` runs on this machine: its ``poqw node`` subcommand and flags, what
+    it mines with, and a note when that is a fallback (empty otherwise)."""
+    if kind == "gpu":
+        from poqw.samplers.gpu_annealing import gpu_status
+
+        status = gpu_status()
+        if status.available:
+            return ("gpu",), f"CUDA annealing on {status.devices[0]}", ""
+        return ("gpu",), "simulated-annealing", (f"no GPU usable here ({status.reason}): runs "
+                                                 "the CPU annealer instead")
+    if kind == "qpu":
+        from poqw.node.qpu import TOKEN_ENV
+
+        if os.environ.get(TOKEN_ENV):
+            return ("qpu",), "D-Wave QPU", ""
+        return ("qpu", "--solver", "mock"), "MockDWaveSampler", (
+            f"no QPU access here ({TOKEN_ENV} is not set): runs the QPU path (embedding, chain "
+            "strength, unembedding) on dwave-system's MockDWaveSampler, a classical stand-in")
+    return ("cpu", "--sampler", MINER_KINDS[kind]), MINER_KINDS[kind], ""
 
 
 @dataclass(frozen=True)
@@ -96,16 +118,19 @@ def plan_network(kinds: Sequence[str], run_dir: Path, genesis: Path, base_port: 
                  extra: Sequence[str] = ()) -> list[NodePlan]:
     """Command lines for one node per entry of ``kinds``; node i peers with nodes 0..i-1."""
     plans: list[NodePlan] = []
+    how: dict[str, tuple[tuple[str, ...], str, str]] = {}
     for i, kind in enumerate(kinds):
         if kind not in MINER_KINDS:
             raise ConfigError(f"unknown miner kind {kind!r}; known: {', '.join(MINER_KINDS)}")
-        sampler, note = MINER_KINDS[kind]
+        if kind not in how:
+            how[kind] = hardware_plan(kind)
+        subcommand, sampler, note = how[kind]
         port = base_port + i if base_port else free_port()
         name = f"node{i}-{kind}"
         datadir = run_dir / name
-        cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
-               "--genesis", str(genesis), "--port", str(port), "--auto-mine", "--sampler",
-               sampler, "--node-name", name, "--rpc-port", "0", *extra]
+        cmd = [sys.executable, "-c", _NODE_MAIN, "node", *subcommand, "--datadir", str(datadir),
+               "--genesis", str(genesis), "--port", str(port), "--auto-mine",
+               "--node-name", name, "--rpc-port", "0", *extra]
         for p in plans:
             cmd += ["--peer", f"127.0.0.1:{p.port}"]
         plans.append(NodePlan(i, name, kind, sampler, note, port, datadir, tuple(cmd)))
@@ -317,7 +342,8 @@ def devnet(
     nodes: Annotated[int, typer.Option(help="How many node processes.")] = 3,
     miners: Annotated[str, typer.Option(
         help="Miner kind per node, comma-separated, cycled: cpu, qvm (match-strike QAOA), "
-             "gpu or qpu (both fall back to cpu here).")] = "cpu",
+             "gpu (CUDA; the CPU annealer without a GPU) or qpu (D-Wave with DWAVE_API_TOKEN, "
+             "else dwave-system's mock sampler).")] = "cpu",
     blocks: Annotated[int | None, typer.Option(
         help="Mine to this height, then stop once every node is on the same tip.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="No live view; print JSON at the end."

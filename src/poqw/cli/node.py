@@ -29,7 +29,7 @@ from poqw.errors import ConfigError
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
 
-__all__ = ["app", "cpu"]
+__all__ = ["app", "cpu", "run_node"]
 
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
 
@@ -80,7 +80,7 @@ def cpu(
                                                  "picks a free one.")] = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
-    from poqw.node import Node, Secret, load_config
+    from poqw.node import Secret, load_config
 
     passphrase = None
     if passphrase_file is not None:
@@ -94,12 +94,27 @@ def cpu(
         "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
     }
     cfg = load_config(config, overrides)
+    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving)
+
+
+def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
+             stop_mining_at: int | None, discover: bool, keep_serving: bool,
+             solver: Any = None, note: str = "") -> None:
+    """What every ``poqw node`` command does once its config is built (``solver``: the
+    miner's puzzle solver when not the ``[global] sampler``; ``note``: what it mines with, for
+    the node's log)."""
+    import logging
+
+    from poqw.node import Node
+
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
     if blocks is not None and not cfg.global_.auto_mine:
         raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
-    with Node(cfg) as node:
+    with Node(cfg, solver=solver) as node:
+        if note:
+            logging.getLogger("poqw.node").info("miner: %s", note)
         if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # an unknown sampler fails here, before serving peers
             node.check_mining_key()  # so does a key that cannot sign
@@ -221,3 +236,8 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
             await rpc.stop()
         await service.close()
     return result[0] if result else 0
+
+
+from poqw.cli import node_hardware as _node_hardware  # noqa: E402  (registers gpu and qpu)
+
+del _node_hardware

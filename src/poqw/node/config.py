@@ -2,11 +2,12 @@
 
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
 sampler, key settings, tls_cert_file/tls_key_file, and the JSON-RPC's rpc, rpc_host, rpc_port,
-rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices), ``[qpu]`` (api_token,
-solver) and ``[p2p]`` (dial_policy, dial_min_port, max_pins, new_keys_per_address). Unknown
-keys and wrong types raise :class:`ConfigError` naming the key and the file. Secrets (key
-passphrase, API tokens) are held in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``:
-they can be passed around and logged by mistake without leaking.
+rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices, num_reads, num_sweeps,
+batch_size), ``[qpu]`` (api_token, token_file, solver, num_reads) and ``[p2p]`` (dial_policy,
+dial_min_port, max_pins, new_keys_per_address). Unknown keys and wrong types raise
+:class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
+in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
+logged by mistake without leaking.
 """
 
 from __future__ import annotations
@@ -104,13 +105,25 @@ class CpuConfig:
 
 @dataclass(frozen=True)
 class GpuConfig:
+    """``poqw node gpu``: CUDA device indices (empty: device 0), reads and sweeps per puzzle,
+    puzzles (salts) per kernel launch."""
+
     devices: tuple[int, ...] = ()
+    num_reads: int = 64
+    num_sweeps: int = 16
+    batch_size: int = 256
 
 
 @dataclass(frozen=True)
 class QpuConfig:
+    """``poqw node qpu``: the D-Wave API token (better: ``DWAVE_API_TOKEN`` or ``token_file``,
+    a ``.env``-style file), the solver name (empty: the account's default QPU; ``mock``:
+    dwave-system's MockDWaveSampler, a classical stand-in) and reads per puzzle."""
+
     api_token: Secret | None = None
+    token_file: str = ""
     solver: str = ""
+    num_reads: int = 100
 
 
 @dataclass(frozen=True)
@@ -163,7 +176,8 @@ _SECTIONS: dict[str, type] = {
 _ATTR = {"global": "global_", "cpu": "cpu", "gpu": "gpu", "qpu": "qpu", "p2p": "p2p"}
 _SECRET_KEYS = {("global", "key_passphrase"), ("qpu", "api_token")}
 _POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads"),
-             ("cpu", "num_sweeps"), ("p2p", "max_pins"),
+             ("cpu", "num_sweeps"), ("gpu", "num_reads"), ("gpu", "num_sweeps"),
+             ("gpu", "batch_size"), ("qpu", "num_reads"), ("p2p", "max_pins"),
              ("p2p", "new_keys_per_address")}
 _CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public")}
 
@@ -210,6 +224,8 @@ def _convert(section: str, key: str, value: Any, default: Any, where: str) -> An
         for item in value:
             if isinstance(item, bool) or not isinstance(item, kind):
                 raise ConfigError(f"{name} must list {kind.__name__}s, got {item!r}")
+            if key == "devices" and isinstance(item, int) and not 0 <= item < 1024:
+                raise ConfigError(f"{name} must list device indices in [0, 1024), got {item}")
         return tuple(value)
     raise ConfigError(f"{name} has an unsupported type")  # pragma: no cover
 

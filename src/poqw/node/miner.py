@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from poqw.chain import (
     Block,
     Difficulty,
+    Genesis,
     Header,
     Instance,
     WorkProof,
@@ -34,6 +36,7 @@ from poqw.chain import (
     derive_seed,
     next_difficulty,
 )
+from poqw.chain.instance import instance_energies
 from poqw.chain.mining import seal_block, unsealed_header, winning_proof
 from poqw.crypto.hybrid import HybridSigner
 from poqw.errors import InvalidBlock, KeyStateBehind, UnknownSampler
@@ -41,10 +44,23 @@ from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.mempool import Mempool
 from poqw.node.onetime import check_signer, exhaustion_warning
 
-__all__ = ["Miner", "MiningProgress", "PuzzleSolver", "make_solver"]
+__all__ = ["BatchPuzzleSolver", "Miner", "MiningProgress", "PuzzleSolver", "make_solver"]
 
 PuzzleSolver = Callable[[Instance, int], npt.NDArray[np.int64]]
 """``solve(instance, seed) -> (shots, n)`` candidate spins."""
+
+
+@runtime_checkable
+class BatchPuzzleSolver(Protocol):
+    """A solver that is fastest on many puzzles at once (a GPU): the miner hands it
+    ``batch_size`` fresh salts' puzzles per call and checks the answers in salt order."""
+
+    batch_size: int
+
+    def __call__(self, instance: Instance, seed: int) -> npt.NDArray[np.int64]: ...
+
+    def solve_many(self, instances: list[Instance],
+                   seeds: list[int]) -> list[npt.NDArray[np.int64]]: ...
 
 log = logging.getLogger("poqw.node.miner")
 _PROGRESS_EVERY_S = 30.0
@@ -85,6 +101,18 @@ def make_solver(name: str = "simulated-annealing", *, num_reads: int = 64,
         return spins
 
     return solve
+
+
+def _winning_proof(genesis: Genesis, instance: Instance, spins: npt.NDArray[np.int64],
+                   difficulty: Difficulty) -> WorkProof | None:
+    """:func:`winning_proof` on the candidates under the bound only: the same answer (rows above
+    the bound never enter a proof, and canonicalizing a row keeps its energy), without the
+    plateau search on every read, which costs more than a GPU's annealing of the puzzle."""
+    rows = np.atleast_2d(spins)
+    under = rows[instance_energies(instance, rows) <= difficulty.energy_bound]
+    if len(under) < genesis.k:
+        return None
+    return winning_proof(genesis, instance, under, difficulty)
 
 
 @dataclass
@@ -215,17 +243,24 @@ class Miner:
                 follow_tip: bool) -> tuple[bytes, WorkProof] | None:
         genesis = self.chain.genesis
         next_report = time.monotonic() + _PROGRESS_EVERY_S
+        batch = self.solver.batch_size if isinstance(self.solver, BatchPuzzleSolver) else 1
         while not stop.is_set():
-            salt = self.salt_source(32)
-            instance = derive_instance(genesis.topology,
-                                       derive_seed(parent_hash, self.address, salt))
+            salts = [self.salt_source(32) for _ in range(batch)]
+            instances = [derive_instance(genesis.topology,
+                                         derive_seed(parent_hash, self.address, salt))
+                         for salt in salts]
+            seeds = [int.from_bytes(salt[:4], "big") >> 1 for salt in salts]
             start = time.perf_counter()
-            spins = self.solver(instance, int.from_bytes(salt[:4], "big") >> 1)
+            if isinstance(self.solver, BatchPuzzleSolver):
+                answers = self.solver.solve_many(instances, seeds)
+            else:
+                answers = [self.solver(instances[0], seeds[0])]
             self.stats.seconds_solving += time.perf_counter() - start
-            self.stats.salts_tried += 1
-            proof = winning_proof(genesis, instance, spins, difficulty)
-            if proof is not None:
-                return salt, proof
+            self.stats.salts_tried += batch
+            for salt, instance, spins in zip(salts, instances, answers, strict=True):
+                proof = _winning_proof(genesis, instance, spins, difficulty)
+                if proof is not None:
+                    return salt, proof
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + _PROGRESS_EVERY_S
                 log.info("mining on 0x%s: %d attempts, %.1f attempts/s (bound %d, ticket odds "

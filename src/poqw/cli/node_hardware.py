@@ -1,0 +1,193 @@
+"""``poqw node gpu`` and ``poqw node qpu``: the node with a hardware miner, or the CPU annealer
+with a plain ``note:`` saying why (``--require-gpu`` / ``--require-qpu`` make that an error).
+
+Both take the flags of ``poqw node cpu`` that matter for them and run the same node
+(:func:`poqw.cli.node.run_node`); only the puzzle solver differs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from poqw.cli.common import command, err_console
+from poqw.cli.node import app, run_node
+
+__all__ = ["gpu", "qpu"]
+
+Datadir = Annotated[Path | None, typer.Option(help="Data directory (chain, state, log, key).")]
+Config = Annotated[Path | None, typer.Option(help="TOML config file; flags override it.",
+                                             exists=True, dir_okay=False)]
+Genesis = Annotated[str | None, typer.Option(help="Genesis file or built-in name.")]
+AutoMine = Annotated[bool | None, typer.Option("--auto-mine/--no-mine", help="Mine blocks.")]
+Host = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option(help="UDP port for QUIC peers; 0 picks a free one.")]
+Peers = Annotated[list[str] | None, typer.Option(help="Peer to join, HOST:PORT (repeat).")]
+Blocks = Annotated[int | None, typer.Option(help="Stop after mining this many blocks.")]
+StopAt = Annotated[int | None, typer.Option(
+    help="Stop mining once the chain reaches this height, but keep serving peers.")]
+KeepServing = Annotated[bool, typer.Option("--keep-serving",
+                                           help="If the miner fails, keep serving peers.")]
+Discover = Annotated[bool, typer.Option("--discover/--no-discover",
+                                        help="Also join peers that peers tell us about.")]
+NumCpus = Annotated[int | None, typer.Option(help="CPU threads when falling back to the CPU.")]
+KeyFile = Annotated[Path | None, typer.Option(help="Miner key file (default DATADIR/miner.key).")]
+PassFile = Annotated[Path | None, typer.Option(help="File holding the key passphrase.",
+                                               exists=True, dir_okay=False)]
+Name = Annotated[str | None, typer.Option(help="Name shown in logs.")]
+LogFile = Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")]
+Rpc = Annotated[bool | None, typer.Option("--rpc/--no-rpc", help="Serve Ethereum JSON-RPC.")]
+RpcHost = Annotated[str | None, typer.Option(help="JSON-RPC address (default 127.0.0.1).")]
+RpcPort = Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 8545); 0 picks "
+                                             "a free one.")]
+
+
+def _config(config: Path | None, overrides: dict[str, Any], passphrase_file: Path | None) -> Any:
+    from poqw.node import Secret, load_config
+
+    if passphrase_file is not None:
+        overrides["global.key_passphrase"] = Secret(
+            passphrase_file.read_text().rstrip("\n"))
+    return load_config(config, overrides)
+
+
+def _common(datadir: Path | None, genesis: str | None, auto_mine: bool | None, host: str | None,
+            port: int | None, node_name: str | None, log_file: str | None,
+            key_file: Path | None, num_cpus: int | None, rpc: bool | None = None,
+            rpc_host: str | None = None, rpc_port: int | None = None) -> dict[str, Any]:
+    return {"global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
+            "global.datadir": None if datadir is None else str(datadir),
+            "global.genesis": genesis, "global.auto_mine": auto_mine, "global.host": host,
+            "global.port": port, "global.node_name": node_name, "global.log_file": log_file,
+            "global.key_file": None if key_file is None else str(key_file),
+            "cpu.num_cpus": num_cpus}
+
+
+def _genesis_of(cfg: Any) -> Any:
+    from poqw.node.service import resolve_genesis
+
+    return resolve_genesis(cfg.global_.genesis, cfg.datadir, time.time())[0]
+
+
+def _say(kind: str, text: str) -> None:
+    err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+@app.command("gpu")
+@command
+def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
+        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
+        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
+        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
+        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
+        device: Annotated[list[int] | None, typer.Option(
+            help="CUDA device index (repeat for several GPUs; default: devices in the config "
+                 "gpu table, else 0).")
+                          ] = None,
+        batch_size: Annotated[int | None, typer.Option(
+            help="Puzzles (salts) per kernel launch (default: the config gpu table, 256).")] = None,
+        require_gpu: Annotated[bool, typer.Option(
+            "--require-gpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+        ) -> None:
+    """Run a node that mines with simulated annealing on CUDA GPUs (CPU annealer if none)."""
+    from poqw.node.hardware import gpu_solver
+
+    overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
+                        num_cpus, rpc, rpc_host, rpc_port)
+    overrides["gpu.devices"] = device or None
+    overrides["gpu.batch_size"] = batch_size
+    cfg = _config(config, overrides, passphrase_file)
+    chain = _genesis_of(cfg)
+    choice = gpu_solver(cfg, chain.k, require=require_gpu, topology=chain.topology)
+    note = choice.fallback or f"mining on {choice.runs_on}"
+    _say("note" if choice.fallback else "gpu", note)
+    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver, note)
+
+
+@app.command("qpu")
+@command
+def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
+        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
+        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
+        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
+        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
+        solver: Annotated[str | None, typer.Option(
+            help="D-Wave solver name (default: the config qpu table, else the account's default); "
+                 "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
+        token_file: Annotated[Path | None, typer.Option(
+            help=".env-style file with DWAVE_API_TOKEN=... (else the environment variable "
+                 "or the config).", dir_okay=False)] = None,
+        require_qpu: Annotated[bool, typer.Option(
+            "--require-qpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+        ) -> None:
+    """Run a node that mines on a D-Wave QPU through Ocean (CPU annealer without access)."""
+    from poqw.errors import BackendUnavailable
+    from poqw.node.hardware import cpu_solver
+    from poqw.node.qpu import qpu_solver
+
+    overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
+                        num_cpus, rpc, rpc_host, rpc_port)
+    overrides["qpu.solver"] = solver
+    overrides["qpu.token_file"] = None if token_file is None else str(token_file)
+    cfg = _config(config, overrides, passphrase_file)
+    topology_genesis = _genesis_of(cfg)
+    cfg.datadir.mkdir(parents=True, exist_ok=True)
+    chosen: Any
+    try:
+        chosen = qpu_solver(cfg, topology_genesis.topology)
+    except BackendUnavailable as exc:
+        if require_qpu:
+            raise BackendUnavailable(f"{exc}; --require-qpu was given, so the node does not "
+                                     "fall back to the CPU annealer") from None
+        note = f"{exc}: mining with the CPU annealer instead"
+        _say("note", note)
+        chosen = cpu_solver(cfg, topology_genesis.k)
+    else:
+        mock = " (a classical stand-in: no QPU is used)" if cfg.qpu.solver == "mock" else ""
+        note = (f"mining on {chosen.label}{mock}; chain strength by uniform torque "
+                f"compensation, majority-vote unembedding; embedding in {cfg.datadir / 'qpu'}")
+        _say("qpu", note)
+    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen, note)
+
+
+@app.command("capability")
+@command
+def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+               ) -> None:
+    """Measure this machine (cores, memory, GPUs, QPU access, throughput) and print the
+    capability record signed with the node key (DATADIR/p2p.key, made if missing)."""
+    from poqw.cli.common import console, print_json
+    from poqw.node.capability import decode_capability, measure_capability, sign_capability
+    from poqw.node.network import load_node_key
+    from poqw.node.qpu import find_token
+
+    cfg = _config(config, _common(datadir, genesis, None, None, None, None, None, None, None),
+                  None)
+    chain = _genesis_of(cfg)
+    qpu_kind = "mock" if cfg.qpu.solver == "mock" else (
+        "d-wave" if find_token(cfg.qpu, None, cfg.datadir)[0] is not None else "none")
+    measured = measure_capability(chain.chain_id, int(time.time()), chain.topology.edges,
+                                  chain.topology.num_nodes, qpu=qpu_kind)
+    cfg.datadir.mkdir(parents=True, exist_ok=True)
+    record = sign_capability(measured, load_node_key(cfg.datadir)).encode()
+    signed = decode_capability(record)  # what a peer would check
+    doc = {"node_id": "0x" + signed.node_id.hex(), "record_bytes": len(record),
+           "record": "0x" + record.hex(), "chain_id": measured.chain_id,
+           "cores": measured.cores, "memory_bytes": measured.memory_bytes,
+           "gpus": [{"name": g.name, "memory_bytes": g.memory_bytes} for g in measured.gpus],
+           "qpu": measured.qpu, "statevector_layer_ms_20_qubits":
+               round(measured.statevector_layer_ns / 1e6, 3),
+           "anneal_flips_per_s": measured.anneal_flips_per_s}
+    if as_json:
+        print_json(doc)
+        return
+    for key, value in doc.items():
+        if key != "record":
+            console.print(f"{key}: {value}", highlight=False)
