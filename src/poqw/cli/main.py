@@ -23,7 +23,7 @@ app = typer.Typer(
     name="poqw",
     help="Proof of Quantum Work: solve Ising/MaxCut problems, benchmark, run a chain.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
 )
 app.command()(solve)

@@ -3,7 +3,8 @@
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
 :class:`~poqw.node.Node` (the miner, in its own thread) and
 :class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
-SIGINT and SIGTERM stop both cleanly between puzzle attempts. The node supervises the miner
+SIGINT and SIGTERM stop both cleanly between puzzle attempts, and a second one exits at once
+(:mod:`poqw.cli.stopsignals`). The node supervises the miner
 thread: if it fails (unknown sampler, wrong passphrase, corrupt or used-up key...) the node stops,
 the reason goes to the log and the console gets one ``error:`` line and a non-zero exit.
 """
@@ -11,8 +12,7 @@ the reason goes to the log and the console gets one ``error:`` line and a non-ze
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +22,16 @@ import typer
 from rich.markup import escape
 
 from poqw.cli.common import command, console, err_console
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption
+from poqw.cli.stopsignals import StopSignals
 from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
 
 __all__ = ["app", "cpu"]
+
+log = logging.getLogger("poqw.node")
 
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
 
@@ -68,8 +72,10 @@ def cpu(
         help="File holding the key passphrase (else POQW_PASSPHRASE or the config).",
         exists=True, dir_okay=False)] = None,
     node_name: Annotated[str | None, typer.Option(help="Name shown in logs.")] = None,
-    log_file: Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")
-                        ] = None,
+    log_file: Annotated[str | None, typer.Option(
+        help="Log file (relative: in DATADIR; '-': standard error).")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
     from poqw.node import Node, Secret, load_config
@@ -83,6 +89,8 @@ def cpu(
         "global.host": host, "global.port": port, "global.node_name": node_name,
         "global.log_file": log_file, "global.key_file": None if key_file is None else
         str(key_file), "global.key_passphrase": passphrase, "cpu.num_cpus": num_cpus,
+        "global.log_level": None if log_level is None else log_level.value,
+        "global.log_format": None if log_format is None else log_format.value,
     }
     cfg = load_config(config, overrides)
     if blocks is not None and blocks < 1:
@@ -90,12 +98,13 @@ def cpu(
     if blocks is not None and not cfg.global_.auto_mine:
         raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
-    with Node(cfg) as node:
+    # a signal from here on stops the node cleanly (the first) or at once (the second)
+    with StopSignals() as signals, Node(cfg) as node:
         if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # an unknown sampler fails here, before serving peers
             node.check_mining_key()  # so does a key that cannot sign
         mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
-                                   keep_serving))
+                                   keep_serving, signals))
         if not keep_serving:
             node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
@@ -131,7 +140,8 @@ def _mine(node: Node, blocks: int | None, stop_at: int | None,
 
 
 async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
-                 stop_at: int | None, discover: bool, keep_serving: bool = False) -> int:
+                 stop_at: int | None, discover: bool, keep_serving: bool = False,
+                 signals: StopSignals | None = None) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
     from poqw.node.network import NetworkService
     from poqw.p2p.config import PeerConfig
@@ -147,9 +157,12 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
                              dial_policy=policy_for_listen_host(
                                  cfg.p2p.dial_policy, g.host, max(1, cfg.p2p.dial_min_port)))
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # before network.json says we run
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+
+    def stop_soon() -> None:  # runs in the signal handler: only hand the request on
+        loop.call_soon_threadsafe(stop.set)
+
+    if signals is not None:  # before network.json says we run
+        signals.on_stop(stop_soon)
     port = await service.start()
     tip = node.tip()
     console.print(f"node {g.node_name}: {node.genesis.name}, height {tip.number}, port {port}, "
@@ -177,12 +190,14 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     service.mark_changed()  # network.json: the miner's state
     try:
         await stop.wait()
+        if signals is not None and signals.received is not None:
+            log.info("%s: stopping (mining stops after the current attempt; the same signal "
+                     "again exits at once)", signals.name)
     finally:
         node.stop_event.set()
         if thread is not None:
             await loop.run_in_executor(None, thread.join)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
         await service.close()
+        if signals is not None:
+            signals.forget(stop_soon)
     return result[0] if result else 0

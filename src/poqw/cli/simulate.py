@@ -15,6 +15,7 @@ import typer
 
 from poqw.cli.common import command
 from poqw.cli.devnet import start_network
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, log_args, setup_cli_logging
 
 __all__ = ["SCENARIOS", "simulate"]
 
@@ -40,10 +41,13 @@ def simulate(
                                           )] = False,
     run_dir: Annotated[Path | None, typer.Option(help="Where data directories and logs go.")
                        ] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run a named mix of miners as local node processes (or print their commands)."""
+    setup_cli_logging(log_level, log_format)
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}; known: "
                                  f"{', '.join(SCENARIOS)}")
     start_network(SCENARIOS[scenario], blocks, as_json, base_port, run_dir, None, 600.0,
-                  print_only)
+                  print_only, node_args=log_args(log_level, log_format))

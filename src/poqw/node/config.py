@@ -1,7 +1,8 @@
 """Node configuration: a TOML file (read with ``tomllib``) with CLI flags laid over it.
 
-The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
-sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]`` (num_cpus, sampler effort),
+The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, log_level,
+log_format, datadir, genesis, sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]``
+(num_cpus, sampler effort),
 ``[gpu]`` (devices), ``[qpu]`` (api_token, solver) and ``[p2p]`` (dial_policy, dial_min_port,
 max_pins, new_keys_per_address). Unknown keys and wrong types raise
 :class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from poqw.errors import ConfigError
+from poqw.logconfig import FORMATS, LEVELS
 
 __all__ = [
     "DEFAULT_PORT",
@@ -79,7 +81,9 @@ class GlobalConfig:
     peer: tuple[str, ...] = ()
     auto_mine: bool = False
     node_name: str = "poqw-node"
-    log_file: str = "node.log"
+    log_file: str = "node.log"  # "-": standard error (for systemd's journal, containers)
+    log_level: str = "info"
+    log_format: str = "text"  # or "json": one object per line (poqw.logconfig)
     datadir: str = "poqw-data"
     genesis: str = "devnet"
     sampler: str = "simulated-annealing"
@@ -138,10 +142,20 @@ class NodeConfig:
         return Path(self.global_.datadir)
 
     @property
+    def log_to_stderr(self) -> bool:
+        """``log_file = "-"``: records go to standard error, not to a file."""
+        return self.global_.log_file == "-"
+
+    @property
     def log_path(self) -> Path:
         """The log file; a relative name lives in the data directory."""
         p = Path(self.global_.log_file)
         return p if p.is_absolute() else self.datadir / p
+
+    @property
+    def log_place(self) -> str:
+        """Where the log goes, in words (for messages that point there)."""
+        return "standard error" if self.log_to_stderr else str(self.log_path)
 
     def public_dict(self) -> dict[str, dict[str, Any]]:
         """The settings with every secret shown as ``'***'`` (safe to log or print)."""
@@ -161,7 +175,8 @@ _SECRET_KEYS = {("global", "key_passphrase"), ("qpu", "api_token")}
 _POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads"),
              ("cpu", "num_sweeps"), ("p2p", "max_pins"),
              ("p2p", "new_keys_per_address")}
-_CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public")}
+_CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public"),
+            ("global", "log_level"): LEVELS, ("global", "log_format"): FORMATS}
 
 
 def _public(value: Any) -> Any:
