@@ -52,4 +52,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def main() -> None:
-    app()
+    # the name, not argv[0]: completion scripts and usage lines say "poqw" even when it runs as
+    # ``python -c`` or ``python -m`` (devnet's nodes, tests)
+    app(prog_name="poqw")
