@@ -75,6 +75,16 @@ class NodeProcess:
         return status
 
 
+def node_flags() -> set[str]:
+    """Every flag ``poqw node cpu`` takes."""
+    import typer.main
+
+    from poqw.cli.main import app
+
+    cpu = typer.main.get_command(app).commands["node"].commands["cpu"]  # type: ignore[attr-defined]
+    return {opt for param in cpu.params for opt in (*param.opts, *param.secondary_opts)}
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -86,8 +96,9 @@ def node_args(tmp_path: Path) -> list[str]:
     new_key(key, PASSPHRASE, "ecdsa+xmss", height=6, scrypt_log2_n=10)
     genesis = tmp_path / "genesis.json"  # the devnet on a cheap difficulty anchor
     genesis.write_text(json.dumps(genesis_document()))
-    return ["node", "cpu", "--auto-mine", "--datadir", str(tmp_path / "data"), "--port", "0",
+    args = ["node", "cpu", "--auto-mine", "--datadir", str(tmp_path / "data"), "--port", "0",
             "--key-file", str(key), "--genesis", str(genesis), "--log-format", "json"]
+    return args + (["--no-rpc"] if "--no-rpc" in node_flags() else [])  # no port 8545 fights
 
 
 def _env() -> dict[str, str]:
