@@ -122,21 +122,40 @@ def test_the_node_config_takes_log_level_and_format(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_a_node_writes_json_records_without_its_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_node_never_writes_its_passphrase_or_token(tmp_path: Path, fmt: str) -> None:
+    token = "qpu-token-0123456789abcdef"
     cfg = load_config(None, {"global.datadir": str(tmp_path / "d"), "global.log_level": "debug",
-                             "global.log_format": "json",
-                             "global.key_passphrase": Secret(SECRET)})
+                             "global.log_format": fmt, "global.key_passphrase": Secret(SECRET),
+                             "qpu.api_token": Secret(token)})
     try:
         with Node(cfg):
-            logging.getLogger("poqw.node").info("oops, logged the passphrase %s", SECRET)
+            logging.getLogger("poqw.node").info("oops, logged %s and %s", SECRET, token,
+                                                extra={"token": token})
     finally:
         forget_secrets()
     text = (tmp_path / "d" / "node.log").read_text()
-    assert SECRET not in text
-    records = [json.loads(line) for line in text.splitlines()]
-    assert records[0]["message"].startswith("node poqw-node started")
-    assert any(r["message"] == "oops, logged the passphrase ***" for r in records)
-    assert records[-1]["message"] == "node poqw-node stopped"
+    assert SECRET not in text and token not in text
+    assert "oops, logged *** and ***" in text
+    lines = text.splitlines()
+    if fmt == "json":
+        records = [json.loads(line) for line in lines]
+        assert records[0]["message"].startswith("node poqw-node started")
+        assert records[-1]["message"] == "node poqw-node stopped"
+        assert [r["token"] for r in records if "token" in r] == ["***"]
+    else:
+        assert " INFO poqw.node node poqw-node started on " in lines[0]
+
+
+def test_devnet_hands_the_log_options_to_its_nodes(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _MAIN, "devnet", "--nodes", "2", "--print-only",
+                           "--run-dir", str(tmp_path), "--log-level", "debug", "--log-format",
+                           "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout.splitlines()
+    assert len(commands) == 2
+    for line in commands:
+        assert "--log-level debug --log-format json" in line
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
