@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from poqw.cli.stopsignals import StopSignals
 from poqw.crypto import new_key
 from poqw.node.info import chain_info
 from poqw.node.service import resolve_genesis
@@ -195,3 +197,22 @@ def test_a_second_signal_exits_at_once_and_corrupts_nothing(tmp_path: Path,
     again = NodeProcess([*node_args, "--blocks", "1"], _env())
     assert again.finish(timeout=120) == 0, again.err
     assert check_chain(tmp_path, first.blocks() + again.blocks(), cli=False) == height + 1
+
+
+def _raise_exit(status: int) -> NoReturn:
+    raise SystemExit(status)
+
+
+def test_a_signal_before_the_node_is_ready_is_kept_for_it() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals(exit_now=_raise_exit) as signals:
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. while the databases open
+        assert signals.name == "SIGTERM"
+        stopped: list[str] = []
+        signals.on_stop(lambda: stopped.append("now"))  # the node is ready: it stops at once
+        assert stopped == ["now"]
+        with pytest.raises(SystemExit) as exited:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs in this thread before the sleep ends
+        assert exited.value.code == 128 + signal.SIGINT
+    assert signal.getsignal(signal.SIGTERM) is before
