@@ -57,3 +57,15 @@ def test_completion_script_is_shown_and_installed(tmp_path: Path, shell: str, ma
                                env=env, capture_output=True, text=True, timeout=60)
     assert installed.returncode == 0, installed.stderr
     assert marker in (tmp_path / where).read_text()
+
+
+@pytest.mark.parametrize("path", [("node", "cpu"), ("devnet",), ("simulate",), ("solve",),
+                                  ("netsim",), ("bench",)])
+def test_every_long_running_command_takes_the_log_options(path: tuple[str, ...]) -> None:
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    flags = {opt for param in command.params for opt in param.opts}
+    assert {"--log-level", "--log-format"} <= flags
