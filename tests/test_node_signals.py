@@ -150,7 +150,7 @@ def test_a_signal_while_mining_stops_the_node_cleanly(tmp_path: Path, node_args:
                                                       signum: int) -> None:
     node = NodeProcess(node_args, _env())
     try:
-        node.wait_for("two blocks", lambda: len(node.blocks()) >= 2)
+        node.wait_for("a block", lambda: len(node.blocks()) >= 1)
         node.proc.send_signal(signum)
     finally:
         status = node.finish(timeout=60)
@@ -158,7 +158,7 @@ def test_a_signal_while_mining_stops_the_node_cleanly(tmp_path: Path, node_args:
     assert any(line.startswith("stopped: mined") for line in node.out)
     assert PASSPHRASE not in "\n".join(node.out + node.err)
     assert "Traceback" not in "\n".join(node.err)
-    assert check_chain(tmp_path, node.blocks()) >= 2
+    assert check_chain(tmp_path, node.blocks()) >= 1
     messages = [str(r["message"]) for r in json_log(tmp_path)]
     name = signal.Signals(signum).name
     assert any(m.startswith(f"{name}: stopping") for m in messages), messages
@@ -180,7 +180,7 @@ def test_a_second_signal_exits_at_once_and_corrupts_nothing(tmp_path: Path,
     try:
         node.wait_for("the node to serve", lambda: any(ln.startswith("node ")
                                                        for ln in node.out))
-        busy = cpu_seconds(node.proc.pid) + 2.0
+        busy = cpu_seconds(node.proc.pid) + 1.0
         node.wait_for("a long puzzle attempt", lambda: cpu_seconds(node.proc.pid) > busy)
         node.proc.send_signal(signal.SIGTERM)
         node.wait_for("the stop to be logged", lambda: "SIGTERM: stopping" in
