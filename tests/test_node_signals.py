@@ -180,7 +180,7 @@ def test_a_second_signal_exits_at_once_and_corrupts_nothing(tmp_path: Path,
     try:
         node.wait_for("the node to serve", lambda: any(ln.startswith("node ")
                                                        for ln in node.out))
-        busy = cpu_seconds(node.proc.pid) + 1.0
+        busy = cpu_seconds(node.proc.pid) + 2.0
         node.wait_for("a long puzzle attempt", lambda: cpu_seconds(node.proc.pid) > busy)
         node.proc.send_signal(signal.SIGTERM)
         node.wait_for("the stop to be logged", lambda: "SIGTERM: stopping" in
