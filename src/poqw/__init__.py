@@ -9,9 +9,13 @@ so ``import poqw`` stays light: ``poqw.problems``, ``poqw.sim``, ``poqw.samplers
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one source of truth: the version in pyproject.toml, as installed
+    __version__ = metadata.version("poqw")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    __version__ = "0+unknown"
 __all__ = ["__version__", "problems", "samplers", "sim", "strike"]
 
 _SUBPACKAGES = {"problems", "sim", "samplers", "strike", "crypto", "chain", "execution", "node",

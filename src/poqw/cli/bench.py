@@ -14,6 +14,7 @@ from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from poqw.cli.common import command, console, ensure_folder, print_json
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, setup_cli_logging
 
 __all__ = ["bench"]
 
@@ -28,6 +29,8 @@ def bench(
         min=2, help="Instances (seeds) per family and size; the plots' error bars are standard "
                     "errors over them (default 10, --quick 6).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Compare match-strike with random sampling, greedy descent, annealing and the optimum.
 
@@ -37,6 +40,7 @@ def bench(
     """
     from poqw.strike.benchmark import QUICK, run_benchmark
 
+    setup_cli_logging(log_level, log_format)
     ensure_folder(out, "--out")
     kwargs: dict[str, Any] = dict(QUICK) if quick else {}
     if budget is not None:

@@ -34,6 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from poqw.cli.common import command, console, ensure_folder, err_console, print_json
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, log_args, setup_cli_logging
 from poqw.errors import ConfigError, PoqwError
 
 __all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
@@ -365,26 +366,32 @@ def devnet(
     print_only: Annotated[bool, typer.Option("--print-only",
                                              help="Print the node commands, start nothing.")
                           ] = False,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Start a local network of node processes on loopback and watch it."""
+    setup_cli_logging(log_level, log_format)
     kinds = [k.strip() for k in miners.split(",") if k.strip()]
     if nodes < 1 or not kinds:
         raise typer.BadParameter("need at least one node and one miner kind")
     if blocks is not None and blocks < 1:
         raise typer.BadParameter("--blocks must be at least 1")
     start_network([kinds[i % len(kinds)] for i in range(nodes)], blocks, as_json, base_port,
-                  run_dir, drift, timeout, print_only, genesis)
+                  run_dir, drift, timeout, print_only, genesis,
+                  node_args=log_args(log_level, log_format))
 
 
 def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
                   base_port: int | None, run_dir: Path | None, drift: int | None,
-                  timeout: float, print_only: bool, genesis_source: Path | None = None) -> None:
-    """What ``devnet`` and ``simulate`` share: plan, then print or run."""
+                  timeout: float, print_only: bool, genesis_source: Path | None = None,
+                  node_args: Sequence[str] = ()) -> None:
+    """What ``devnet`` and ``simulate`` share: plan, then print or run (``node_args`` go to
+    every node's command line)."""
     directory = ensure_folder(run_dir, "--run-dir") if run_dir is not None else \
         Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
     genesis = write_genesis(directory, drift, genesis_source)
     # with a height to reach, nodes stop mining there and keep serving, so they can converge
-    extra = () if blocks is None else ("--stop-mining-at", str(blocks))
+    extra = (*node_args, *(() if blocks is None else ("--stop-mining-at", str(blocks))))
     plans = plan_network(kinds, directory, genesis, base_port, extra)
     notes = {f"{p.kind}: {p.note}" for p in plans if p.note}
     for note in sorted(notes):

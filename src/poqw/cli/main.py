@@ -25,7 +25,7 @@ app = typer.Typer(
     name="poqw",
     help="Proof of Quantum Work: solve Ising/MaxCut problems, benchmark, run a chain.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
 )
 app.command()(solve)
@@ -56,4 +56,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def main() -> None:
-    app()
+    # the name, not argv[0]: completion scripts and usage lines say "poqw" even when it runs as
+    # ``python -c`` or ``python -m`` (devnet's nodes, tests)
+    app(prog_name="poqw")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,8 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from poqw.cli.common import command, console, ensure_folder, print_json
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, setup_cli_logging
 
 __all__ = ["netsim"]
+
+log = logging.getLogger("poqw.cli.netsim")
 
 
 def _table(doc: dict[str, Any], png: Path | None) -> Table:
@@ -84,10 +88,13 @@ def netsim(
     out: Annotated[Path | None, typer.Option(
         help="Directory for netsim.png and netsim.json.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Simulate block propagation over a peer network with the real protocol objects."""
     from poqw.netsim import SimConfig, Simulation, summarize, write_plot
 
+    setup_cli_logging(log_level, log_format)
     config = SimConfig(nodes=nodes, degree=degree, latency=latency, blocks=blocks, seed=seed,
                        bandwidth_mbps=bandwidth,
                        uplink_mbps=math.inf if uplink is None else uplink,
@@ -100,6 +107,8 @@ def netsim(
     config.check()
     if out is not None:
         ensure_folder(out, "--out")  # before the simulation, not after it
+    log.info("simulating %d nodes, %d blocks, seed %d", nodes, blocks, seed,
+             extra={"nodes": nodes, "blocks": blocks, "seed": seed})
     if as_json:
         record = Simulation(config).run()
     else:
@@ -112,6 +121,8 @@ def netsim(
             sim.progress = lambda done, _total: bar.update(task, completed=done)
             record = sim.run()
     doc = summarize(record)
+    log.info("simulated %d blocks", doc["blocks"]["mined"],
+             extra={"converged": doc["blocks"]["converged"]})
     png = None
     if out is not None:
         png = write_plot(record, out / "netsim.png")

@@ -3,8 +3,9 @@
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
 :class:`~poqw.node.Node` (the miner, in its own thread) and
 :class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
-SIGINT and SIGTERM stop both cleanly between puzzle attempts. The Ethereum JSON-RPC
-(:mod:`poqw.api`, ``--rpc-host``/``--rpc-port``/``--no-rpc``) runs on the same loop; its URL goes to
+SIGINT and SIGTERM stop both cleanly between puzzle attempts, and a second one exits at once
+(:mod:`poqw.cli.stopsignals`). The Ethereum JSON-RPC (:mod:`poqw.api`,
+``--rpc-host``/``--rpc-port``/``--no-rpc``) runs on the same loop; its URL goes to
 ``network.json`` as ``rpc``. The node supervises the miner
 thread: if it fails (unknown sampler, wrong passphrase, corrupt or used-up key...) the node stops,
 the reason goes to the log and the console gets one ``error:`` line and a non-zero exit.
@@ -13,8 +14,7 @@ the reason goes to the log and the console gets one ``error:`` line and a non-ze
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +24,16 @@ import typer
 from rich.markup import escape
 
 from poqw.cli.common import command, console, err_console
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption
+from poqw.cli.stopsignals import StopSignals
 from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
     from poqw.node import Node, NodeConfig
 
 __all__ = ["app", "cpu", "run_node"]
+
+log = logging.getLogger("poqw.node")
 
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
 
@@ -70,8 +74,10 @@ def cpu(
         help="File holding the key passphrase (else POQW_PASSPHRASE or the config).",
         exists=True, dir_okay=False)] = None,
     node_name: Annotated[str | None, typer.Option(help="Name shown in logs.")] = None,
-    log_file: Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")
-                        ] = None,
+    log_file: Annotated[str | None, typer.Option(
+        help="Log file (relative: in DATADIR; '-': standard error).")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
     rpc: Annotated[bool | None, typer.Option("--rpc/--no-rpc", help="Serve Ethereum JSON-RPC "
                                              "(default on).")] = None,
     rpc_host: Annotated[str | None, typer.Option(help="JSON-RPC address (default 127.0.0.1).")
@@ -92,6 +98,8 @@ def cpu(
         "global.log_file": log_file, "global.key_file": None if key_file is None else
         str(key_file), "global.key_passphrase": passphrase, "cpu.num_cpus": num_cpus,
         "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
+        "global.log_level": None if log_level is None else log_level.value,
+        "global.log_format": None if log_format is None else log_format.value,
     }
     cfg = load_config(config, overrides)
     run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving)
@@ -103,8 +111,6 @@ def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
     """What every ``poqw node`` command does once its config is built (``solver``: the
     miner's puzzle solver when not the ``[global] sampler``; ``note``: what it mines with, for
     the node's log)."""
-    import logging
-
     from poqw.node import Node
 
     if blocks is not None and blocks < 1:
@@ -112,14 +118,15 @@ def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
     if blocks is not None and not cfg.global_.auto_mine:
         raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
-    with Node(cfg, solver=solver) as node:
+    # a signal from here on stops the node cleanly (the first) or at once (the second)
+    with StopSignals() as signals, Node(cfg, solver=solver) as node:
         if note:
-            logging.getLogger("poqw.node").info("miner: %s", note)
+            log.info("miner: %s", note)
         if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # an unknown sampler fails here, before serving peers
             node.check_mining_key()  # so does a key that cannot sign
         mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
-                                   keep_serving))
+                                   keep_serving, signals))
         if not keep_serving:
             node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",
@@ -171,7 +178,8 @@ async def _start_rpc(node: Node, cfg: NodeConfig, service: Any, stop: asyncio.Ev
 
 
 async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
-                 stop_at: int | None, discover: bool, keep_serving: bool = False) -> int:
+                 stop_at: int | None, discover: bool, keep_serving: bool = False,
+                 signals: StopSignals | None = None) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
     from poqw.node.network import NetworkService
     from poqw.p2p.config import PeerConfig
@@ -187,9 +195,12 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
                              dial_policy=policy_for_listen_host(
                                  cfg.p2p.dial_policy, g.host, max(1, cfg.p2p.dial_min_port)))
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # before network.json says we run
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+
+    def stop_soon() -> None:  # runs in the signal handler: only hand the request on
+        loop.call_soon_threadsafe(stop.set)
+
+    if signals is not None:  # before network.json says we run
+        signals.on_stop(stop_soon)
     rpc = await _start_rpc(node, cfg, service, stop)
     try:
         port = await service.start()
@@ -225,16 +236,18 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     service.mark_changed()  # network.json: the miner's state
     try:
         await stop.wait()
+        if signals is not None and signals.received is not None:
+            log.info("%s: stopping (mining stops after the current attempt; the same signal "
+                     "again exits at once)", signals.name)
     finally:
         node.stop_event.set()
         if thread is not None:
             await loop.run_in_executor(None, thread.join)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
         if rpc is not None:
             await rpc.stop()
         await service.close()
+        if signals is not None:
+            signals.forget(stop_soon)
     return result[0] if result else 0
 
 

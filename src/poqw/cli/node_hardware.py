@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from poqw.cli.common import command, err_console
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption
 from poqw.cli.node import app, run_node
 
 __all__ = ["gpu", "qpu"]
@@ -58,8 +59,11 @@ def _config(config: Path | None, overrides: dict[str, Any], passphrase_file: Pat
 def _common(datadir: Path | None, genesis: str | None, auto_mine: bool | None, host: str | None,
             port: int | None, node_name: str | None, log_file: str | None,
             key_file: Path | None, num_cpus: int | None, rpc: bool | None = None,
-            rpc_host: str | None = None, rpc_port: int | None = None) -> dict[str, Any]:
+            rpc_host: str | None = None, rpc_port: int | None = None,
+            log_level: Any = None, log_format: Any = None) -> dict[str, Any]:
     return {"global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
+            "global.log_level": None if log_level is None else log_level.value,
+            "global.log_format": None if log_format is None else log_format.value,
             "global.datadir": None if datadir is None else str(datadir),
             "global.genesis": genesis, "global.auto_mine": auto_mine, "global.host": host,
             "global.port": port, "global.node_name": node_name, "global.log_file": log_file,
@@ -85,6 +89,7 @@ def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
         discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
         passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
         rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
+        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
         device: Annotated[list[int] | None, typer.Option(
             help="CUDA device index (repeat for several GPUs; default: devices in the config "
                  "gpu table, else 0).")
@@ -98,7 +103,7 @@ def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
     from poqw.node.hardware import gpu_solver
 
     overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
-                        num_cpus, rpc, rpc_host, rpc_port)
+                        num_cpus, rpc, rpc_host, rpc_port, log_level, log_format)
     overrides["gpu.devices"] = device or None
     overrides["gpu.batch_size"] = batch_size
     cfg = _config(config, overrides, passphrase_file)
@@ -117,6 +122,7 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
         discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
         passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
         rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
+        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
         solver: Annotated[str | None, typer.Option(
             help="D-Wave solver name (default: the config qpu table, else the account's default); "
                  "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
@@ -132,7 +138,7 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
     from poqw.node.qpu import qpu_solver
 
     overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
-                        num_cpus, rpc, rpc_host, rpc_port)
+                        num_cpus, rpc, rpc_host, rpc_port, log_level, log_format)
     overrides["qpu.solver"] = solver
     overrides["qpu.token_file"] = None if token_file is None else str(token_file)
     cfg = _config(config, overrides, passphrase_file)

@@ -18,6 +18,7 @@ import typer
 
 from poqw.cli.common import command
 from poqw.cli.devnet import start_network
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, log_args, setup_cli_logging
 
 __all__ = ["SCENARIOS", "simulate"]
 
@@ -50,8 +51,11 @@ def simulate(
                        ] = None,
     timeout: Annotated[float, typer.Option(help="Give up on --blocks after this many s.")
                        ] = 600.0,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run a named mix of miners as local node processes (or print their commands)."""
+    setup_cli_logging(log_level, log_format)
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}; known: "
                                  f"{', '.join(SCENARIOS)}")
@@ -68,4 +72,5 @@ def simulate(
                       for _ in range(default[kind] if n is None else n))
         if not kinds:
             raise typer.BadParameter("the mix has no node")
-    start_network(kinds, blocks, as_json, base_port, run_dir, None, timeout, print_only)
+    start_network(kinds, blocks, as_json, base_port, run_dir, None, timeout, print_only,
+                  node_args=log_args(log_level, log_format))

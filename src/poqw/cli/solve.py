@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
@@ -19,9 +20,12 @@ from poqw.cli.common import (
     load_problem,
     print_json,
 )
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption, setup_cli_logging
 from poqw.errors import ConfigError
 
 __all__ = ["DEFAULT_STRIKES", "solve"]
+
+log = logging.getLogger("poqw.cli.solve")
 
 #: The strike budget of ``poqw solve`` when neither --strikes nor --time-limit is given.
 DEFAULT_STRIKES = 60
@@ -95,10 +99,14 @@ def solve(
         help="The same on a local Dask cluster of N worker processes bound to 127.0.0.1 "
              "(qaoa only; stopped at the end).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Solve an Ising / MaxCut problem and print the best energy, cut and solution."""
-
+    setup_cli_logging(log_level, log_format)
     problem = load_problem(problem_file, random_regular, seed)
+    log.info("solving %s with %s", problem.source, sampler,
+             extra={"sampler": sampler, "num_variables": problem.model.num_variables})
     if strikes is None and time_limit is None:
         strikes = DEFAULT_STRIKES
     if sampler != "qaoa" and (dask_scheduler is not None or dask_workers is not None):
@@ -121,6 +129,8 @@ def solve(
     doc["num_variables"] = problem.model.num_variables
     if problem.is_maxcut:
         doc["cut"] = None if doc["energy"] is None else -doc["energy"]
+    log.info("solved: energy %s in %.3f s", doc["energy"], doc["seconds"],
+             extra={"energy": doc["energy"], "seconds": doc["seconds"]})
     if as_json:
         print_json(doc)
         return

@@ -1,10 +1,11 @@
 """Node configuration: a TOML file (read with ``tomllib``) with CLI flags laid over it.
 
-The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
-sampler, key settings, tls_cert_file/tls_key_file, and the JSON-RPC's rpc, rpc_host, rpc_port,
-rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices, num_reads, num_sweeps,
-batch_size), ``[qpu]`` (api_token, token_file, solver, num_reads) and ``[p2p]`` (dial_policy,
-dial_min_port, max_pins, new_keys_per_address). Unknown keys and wrong types raise
+The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, log_level,
+log_format, datadir, genesis, sampler, key settings, tls_cert_file/tls_key_file, and the
+JSON-RPC's rpc, rpc_host, rpc_port, rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]``
+(devices, num_reads, num_sweeps, batch_size), ``[qpu]`` (api_token, token_file, solver,
+num_reads) and ``[p2p]`` (dial_policy, dial_min_port, max_pins, new_keys_per_address). Unknown
+keys and wrong types raise
 :class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
 in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
 logged by mistake without leaking.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from poqw.errors import ConfigError
+from poqw.logconfig import FORMATS, LEVELS
 
 __all__ = [
     "DEFAULT_PORT",
@@ -80,7 +82,9 @@ class GlobalConfig:
     peer: tuple[str, ...] = ()
     auto_mine: bool = False
     node_name: str = "poqw-node"
-    log_file: str = "node.log"
+    log_file: str = "node.log"  # "-": standard error (for systemd's journal, containers)
+    log_level: str = "info"
+    log_format: str = "text"  # or "json": one object per line (poqw.logconfig)
     datadir: str = "poqw-data"
     genesis: str = "devnet"
     sampler: str = "simulated-annealing"
@@ -155,10 +159,20 @@ class NodeConfig:
         return Path(self.global_.datadir)
 
     @property
+    def log_to_stderr(self) -> bool:
+        """``log_file = "-"``: records go to standard error, not to a file."""
+        return self.global_.log_file == "-"
+
+    @property
     def log_path(self) -> Path:
         """The log file; a relative name lives in the data directory."""
         p = Path(self.global_.log_file)
         return p if p.is_absolute() else self.datadir / p
+
+    @property
+    def log_place(self) -> str:
+        """Where the log goes, in words (for messages that point there)."""
+        return "standard error" if self.log_to_stderr else str(self.log_path)
 
     def public_dict(self) -> dict[str, dict[str, Any]]:
         """The settings with every secret shown as ``'***'`` (safe to log or print)."""
@@ -179,7 +193,8 @@ _POSITIVE = {("global", "key_height"), ("cpu", "num_cpus"), ("cpu", "num_reads")
              ("cpu", "num_sweeps"), ("gpu", "num_reads"), ("gpu", "num_sweeps"),
              ("gpu", "batch_size"), ("qpu", "num_reads"), ("p2p", "max_pins"),
              ("p2p", "new_keys_per_address")}
-_CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public")}
+_CHOICES = {("p2p", "dial_policy"): ("auto", "loopback", "private", "public"),
+            ("global", "log_level"): LEVELS, ("global", "log_format"): FORMATS}
 
 
 def _public(value: Any) -> Any:

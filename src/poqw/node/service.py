@@ -28,6 +28,7 @@ from poqw.crypto.hybrid import HybridSigner
 from poqw.crypto.keystore import load_key, new_key
 from poqw.errors import ConfigError, MiningStopped, PoqwError, StorageError
 from poqw.execution import ExecutionEngine, TransactionInfo
+from poqw.logconfig import attach, detach, make_handler, register_secret
 from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.config import PASSPHRASE_ENV, NodeConfig
 from poqw.node.mempool import Mempool
@@ -151,21 +152,24 @@ class Node:
         return fd
 
     def _start_logging(self) -> logging.Handler:
+        g = self.config.global_
+        for secret in (g.key_passphrase, self.config.qpu.api_token):
+            if secret is not None:
+                register_secret(secret.reveal())
+        if os.environ.get(PASSPHRASE_ENV):
+            register_secret(os.environ[PASSPHRASE_ENV])
         try:
-            handler = logging.FileHandler(self.config.log_path, encoding="utf-8")
-        except OSError as exc:
+            handler = make_handler(g.log_level, g.log_format,
+                                   file=None if self.config.log_to_stderr else
+                                   self.config.log_path)
+        except ConfigError:
             os.close(self._lock_fd)
-            raise ConfigError(f"cannot open the log file {self.config.log_path}: "
-                              f"{exc.strerror}") from None
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        root = logging.getLogger("poqw")
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+            raise
+        attach(handler)
         return handler
 
     def _release(self) -> None:
-        logging.getLogger("poqw").removeHandler(self._log_handler)
-        self._log_handler.close()
+        detach(self._log_handler)
         os.close(self._lock_fd)
 
     def signer(self) -> HybridSigner:
@@ -224,8 +228,10 @@ class Node:
             passphrase = os.environ[PASSPHRASE_ENV]
         elif pass_path.is_file():
             passphrase = pass_path.read_text().strip()
+            register_secret(passphrase)
         elif not key_path.exists():
             passphrase = secrets.token_hex(16)
+            register_secret(passphrase)
             fd = os.open(pass_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(passphrase + "\n")
@@ -375,7 +381,7 @@ class Node:
             log.error("%s", reason)
         else:
             reason = (f"mining stopped by an unexpected {type(exc).__name__}: {exc} (the "
-                      f"traceback is in {self.config.log_path})")
+                      f"traceback is in {self.config.log_place})")
             log.error("%s", reason, exc_info=exc)
         return MiningStopped(reason, exc)
 
