@@ -27,7 +27,8 @@ def test_version_is_the_package_metadata() -> None:
 
 @pytest.mark.parametrize(("words", "cword", "expected"), [
     ("poqw no", 1, {"node"}),
-    ("poqw node c", 2, {"cpu"}),
+    ("poqw node c", 2, {"cpu", "capability"}),
+    ("poqw node g", 2, {"gpu"}),
     ("poqw node cpu --log-f", 3, {"--log-file", "--log-format"}),
     ("poqw solve --log-", 2, {"--log-level", "--log-format"}),
 ])
