@@ -157,7 +157,8 @@ class RpcServer:
     """uvicorn serving ``app`` on one socket inside the running loop."""
 
     def __init__(self, app: Any, host: str, port: int,
-                 on_failure: Callable[[BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[BaseException], None] | None = None,
+                 max_connections: int = 256) -> None:
         self.app = app
         self.host = host
         self._sock = _bind(host, port)
@@ -165,7 +166,8 @@ class RpcServer:
         self.on_failure = on_failure
         self._server = _Uvicorn(uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio",
-            timeout_graceful_shutdown=2, server_header=False))
+            timeout_graceful_shutdown=2, server_header=False,
+            limit_concurrency=max_connections))  # past it: HTTP 503, not a pile-up
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -212,10 +214,11 @@ class RpcServer:
 
 
 async def serve(app: Any, host: str, port: int,
-                on_failure: Callable[[BaseException], None] | None = None) -> RpcServer:
+                on_failure: Callable[[BaseException], None] | None = None,
+                max_connections: int = 256) -> RpcServer:
     """Start serving ``app`` on ``host:port`` (0: a free port) in this loop; the returned
     server has ``port``, ``url`` and ``stop()``."""
-    server = RpcServer(app, host, port, on_failure)
+    server = RpcServer(app, host, port, on_failure, max_connections)
     await server.start()
     return server
 
@@ -230,6 +233,6 @@ async def start_node_rpc(node: Node, config: NodeConfig, network: NetworkService
     backend = NodeBackend(node, rpc_config, network)
     backend.bind_loop(asyncio.get_running_loop())
     server = await serve(build_app(backend, rpc_config), rpc_config.host, rpc_config.port,
-                         on_failure)
+                         on_failure, rpc_config.max_connections)
     backend.rpc_url = server.url
     return server
