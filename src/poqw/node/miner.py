@@ -110,8 +110,11 @@ class Miner:
                  salt_source: Callable[[int], bytes] = os.urandom,
                  on_block: Callable[[Block, ImportResult], None] | None = None,
                  key_label: str = "(in memory)",
-                 on_key_warning: Callable[[str], None] | None = None) -> None:
+                 on_key_warning: Callable[[str], None] | None = None,
+                 kind: str = "simulated-annealing") -> None:
         self.chain = chain
+        self.kind = kind
+        """What solves the puzzles (the sampler's name), as metrics label attempts."""
         self.mempool = mempool
         self.signer = signer
         self.solver = solver
@@ -221,9 +224,11 @@ class Miner:
                                        derive_seed(parent_hash, self.address, salt))
             start = time.perf_counter()
             spins = self.solver(instance, int.from_bytes(salt[:4], "big") >> 1)
-            self.stats.seconds_solving += time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            self.stats.seconds_solving += seconds
             self.stats.salts_tried += 1
             proof = winning_proof(genesis, instance, spins, difficulty)
+            self.chain.telemetry.mining_attempt(self.kind, seconds, proof is not None)
             if proof is not None:
                 return salt, proof
             if time.monotonic() >= next_report:
