@@ -13,15 +13,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from poqw.node.telemetry import Telemetry
 
-__all__ = ["CONTENT_TYPE", "MAX_RPC_METHOD_LABELS", "NodeMetrics", "NodeReadings"]
+if TYPE_CHECKING:
+    from poqw.api.backend import NodeBackend
+
+__all__ = ["CONTENT_TYPE", "MAX_RPC_METHOD_LABELS", "NodeMetrics", "NodeReadings", "metrics_route",
+           "node_metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_RPC_METHOD_LABELS = 256
@@ -162,3 +170,28 @@ class NodeMetrics:
                 return "other"
             self._rpc_methods.add(method)
             return method
+
+
+def node_metrics(backend: NodeBackend, rpc_methods: Iterable[str] | None = None) -> NodeMetrics:
+    """The metrics of the node behind ``backend``, counting from now on (create them before the
+    miner starts, so every block is counted). Scrapes read the peers, so they must run on the
+    event loop, as the ``/metrics`` route does."""
+    node = backend.node
+
+    def readings() -> NodeReadings:
+        return NodeReadings(height=backend.tip().number, peers=len(backend.peers()),
+                            mempool_transactions=len(node.mempool),
+                            mempool_bytes=node.mempool.size_bytes)
+
+    metrics = NodeMetrics(readings, rpc_methods)
+    metrics.watch(node.chain.telemetry)
+    return metrics
+
+
+def metrics_route(metrics: NodeMetrics) -> Route:
+    """``GET /metrics``: the Prometheus text exposition of ``metrics``."""
+
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return Route("/metrics", scrape, methods=["GET"])

@@ -94,7 +94,7 @@
       else if (key.startsWith("on")) e.addEventListener(key.slice(2), value);
       else e.setAttribute(key, String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       e.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -113,8 +113,8 @@
   const card = (title, ...body) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
   const fields = (pairs) =>
     h("dl", { class: "fields" }, pairs.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-  function table(headers, rows, numeric = []) {
-    return h("table", {},
+  function table(headers, rows, numeric = [], className = null) {
+    return h("table", { class: className },
       h("thead", {}, h("tr", {}, headers.map((x, i) => h("th", { class: numeric.includes(i) ? "num" : null }, x)))),
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x, i) => h("td", { class: numeric.includes(i) ? "num" : null }, x))))));
   }
@@ -259,11 +259,11 @@
       proof.ticketTarget !== undefined ? ["Ticket target", h("span", { class: "hash" }, String(proof.ticketTarget))] : null,
     ]);
     const sols = table(["#", "Energy", "Spins (1 = up, 0 = down)"], solutions.map((s, i) => [
-      String(i), energies[i] === undefined ? "—" : String(energies[i]), h("pre", { class: "bits" }, String(s))]), [0, 1]);
+      String(i), energies[i] === undefined ? "—" : String(energies[i]), h("pre", { class: "bits" }, String(s))]), [0, 1], "solutions");
     sols.id = "solutions";
     const matrix = distances.length ? table(["", ...distances.map((_, j) => `#${j}`)],
-      distances.map((row, i) => [`#${i}`, ...(Array.isArray(row) ? row : []).map((d) => String(d))]),
-      distances.map((_, j) => j + 1)) : h("p", { class: "muted" }, "—");
+      distances.map((row, i) => [`#${i}`, ...(Array.isArray(row) ? row : []).map((d, j) => (i === j ? "·" : String(d)))]),
+      distances.map((_, j) => j + 1), "compact") : h("p", { class: "muted" }, "—");
     matrix.id = "distances";
     return card("Proof of quantum work", summary, h("h2", {}, "Solutions"), sols,
       h("h2", {}, "Pairwise distances (a vector and its flip count as one)"), matrix);
