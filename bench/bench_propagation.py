@@ -48,7 +48,7 @@ def start(root: Path, name: str, genesis: Path, port: int, peers: list[int], min
           stop_at: int | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(root / name),
            "--genesis", str(genesis), "--port", str(port), "--node-name", name, "--no-discover",
-           "--auto-mine" if mine else "--no-mine"]
+           "--auto-mine" if mine else "--no-mine", "--rpc-port", "0"]
     if stop_at is not None:
         cmd += ["--stop-mining-at", str(stop_at)]
     for p in peers:

@@ -62,6 +62,7 @@ def test_node_cpu_mines_then_chain_info_reports(key: tuple[Path, Path], tmp_path
     genesis.write_text(json.dumps(genesis_document()))
     result = runner.invoke(app, ["node", "cpu", "--auto-mine", "--datadir", str(datadir),
                                  "--port", "0", "--blocks", "2", "--key-file", str(key_file),
+                                 "--rpc-port", "0",
                                  "--passphrase-file", str(pass_file), "--genesis", str(genesis)])
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("block ")]

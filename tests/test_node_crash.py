@@ -82,7 +82,7 @@ def test_sigkill_while_mining_loses_nothing(tmp_path: Path) -> None:
     genesis_file = tmp_path / "genesis.json"  # the devnet on a cheap difficulty anchor
     genesis_file.write_text(json.dumps(genesis_document()))
     args = ["node", "cpu", "--auto-mine", "--datadir", str(datadir), "--port", "0",
-            "--key-file", str(key), "--passphrase-file", str(pass_file),
+            "--rpc-port", "0", "--key-file", str(key), "--passphrase-file", str(pass_file),
             "--genesis", str(genesis_file)]
     reported: dict[int, str] = {}
     for cycle in range(CYCLES):

@@ -77,6 +77,7 @@ def test_cli_refuses_to_mine_with_a_used_up_key(tmp_path: Path) -> None:
         counter.reserve()
     result = runner.invoke(app, ["node", "cpu", "--auto-mine", "--datadir", str(tmp_path / "d"),
                                  "--port", "0", "--blocks", "1", "--key-file", str(key_file),
+                                 "--rpc-port", "0",
                                  "--passphrase-file", str(tmp_path / "pass.txt")])
     assert result.exit_code != 0, result.output
     assert "refusing to mine" in result.output and "used all 4" in result.output
@@ -90,6 +91,7 @@ def test_cli_refuses_to_mine_when_the_key_state_was_restored(tmp_path: Path) -> 
     state_path(key_file).write_bytes(backup)
     result = runner.invoke(app, ["node", "cpu", "--auto-mine", "--datadir",
                                  str(tmp_path / "data"), "--port", "0", "--blocks", "1",
+                                 "--rpc-port", "0",
                                  "--key-file", str(key_file),
                                  "--passphrase-file", str(tmp_path / "pass.txt")])
     assert result.exit_code != 0, result.output

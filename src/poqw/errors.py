@@ -31,6 +31,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── StorageError                     the node's database refused or is inconsistent
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
+    ├── RpcError                         a JSON-RPC request refused: carries code, message, data
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -70,6 +71,7 @@ __all__ = [
     "ProblemTooLarge",
     "ProtocolError",
     "RemoteProtocolError",
+    "RpcError",
     "SamplerError",
     "SimulationError",
     "StorageError",
@@ -210,6 +212,17 @@ class MiningStopped(PoqwError):
 class MempoolRejected(PoqwError):
     """A valid transaction the mempool will not hold: full, underpriced replacement, too many
     from one sender, or already known."""
+
+
+class RpcError(PoqwError):
+    """A JSON-RPC request the node refuses: ``code`` (JSON-RPC 2.0 or Ethereum's), a message
+    naming what was wrong, and optional ``data`` (e.g. the revert data of a call)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
 
 
 class ProtocolError(PoqwError):

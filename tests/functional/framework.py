@@ -63,7 +63,7 @@ class TestNode:
         cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(self.datadir),
                "--genesis", str(self.genesis), "--port", str(self.port), "--node-name",
                self.name, "--auto-mine" if mine else "--no-mine", "--no-discover",
-               "--config", str(self.genesis.with_name("node.toml")), *extra]
+               "--config", str(self.genesis.with_name("node.toml")), "--rpc-port", "0", *extra]
         if stop_mining_at is not None:
             cmd += ["--stop-mining-at", str(stop_mining_at)]
         for peer in peers:

@@ -26,7 +26,7 @@ PASSPHRASE = "miner failure passphrase"
 
 def run_node(datadir: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
-           "--port", "0", "--no-discover", "--auto-mine", *args]
+           "--port", "0", "--rpc-port", "0", "--no-discover", "--auto-mine", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
@@ -125,6 +125,7 @@ def test_optional_mining_stops_and_says_so_while_the_node_serves(
     datadir = tmp_path / "data"
     cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
            "--port", "0", "--no-discover", "--auto-mine", "--keep-serving", "--key-file",
+           "--rpc-port", "0",
            str(key), "--passphrase-file", str(passphrase_file)]
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)

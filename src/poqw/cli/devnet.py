@@ -105,7 +105,7 @@ def plan_network(kinds: Sequence[str], run_dir: Path, genesis: Path, base_port: 
         datadir = run_dir / name
         cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
                "--genesis", str(genesis), "--port", str(port), "--auto-mine", "--sampler",
-               sampler, "--node-name", name, *extra]
+               sampler, "--node-name", name, "--rpc-port", "0", *extra]
         for p in plans:
             cmd += ["--peer", f"127.0.0.1:{p.port}"]
         plans.append(NodePlan(i, name, kind, sampler, note, port, datadir, tuple(cmd)))

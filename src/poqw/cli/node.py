@@ -3,7 +3,9 @@
 The command only translates flags into a :class:`~poqw.node.NodeConfig` and drives
 :class:`~poqw.node.Node` (the miner, in its own thread) and
 :class:`~poqw.node.network.NetworkService` (QUIC peers, on the asyncio loop of the main thread);
-SIGINT and SIGTERM stop both cleanly between puzzle attempts. The node supervises the miner
+SIGINT and SIGTERM stop both cleanly between puzzle attempts. The Ethereum JSON-RPC
+(:mod:`poqw.api`, ``--rpc-host``/``--rpc-port``/``--no-rpc``) runs on the same loop; its URL goes to
+``network.json`` as ``rpc``. The node supervises the miner
 thread: if it fails (unknown sampler, wrong passphrase, corrupt or used-up key...) the node stops,
 the reason goes to the log and the console gets one ``error:`` line and a non-zero exit.
 """
@@ -70,6 +72,12 @@ def cpu(
     node_name: Annotated[str | None, typer.Option(help="Name shown in logs.")] = None,
     log_file: Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")
                         ] = None,
+    rpc: Annotated[bool | None, typer.Option("--rpc/--no-rpc", help="Serve Ethereum JSON-RPC "
+                                             "(default on).")] = None,
+    rpc_host: Annotated[str | None, typer.Option(help="JSON-RPC address (default 127.0.0.1).")
+                        ] = None,
+    rpc_port: Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 8545); 0 "
+                                                 "picks a free one.")] = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
     from poqw.node import Node, Secret, load_config
@@ -83,6 +91,7 @@ def cpu(
         "global.host": host, "global.port": port, "global.node_name": node_name,
         "global.log_file": log_file, "global.key_file": None if key_file is None else
         str(key_file), "global.key_passphrase": passphrase, "cpu.num_cpus": num_cpus,
+        "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
     }
     cfg = load_config(config, overrides)
     if blocks is not None and blocks < 1:
@@ -130,6 +139,22 @@ def _mine(node: Node, blocks: int | None, stop_at: int | None,
     return mined
 
 
+async def _start_rpc(node: Node, cfg: NodeConfig, service: Any, stop: asyncio.Event) -> Any:
+    """The JSON-RPC server (None with --no-rpc); its failure stops the node, and its URL goes
+    into network.json as ``rpc``."""
+    from poqw.api.server import start_node_rpc
+
+    def failed(exc: BaseException) -> None:
+        err_console.print(f"[bold red]error:[/] the JSON-RPC server failed: {escape(str(exc))}",
+                          highlight=False, soft_wrap=True)
+        stop.set()
+
+    rpc = await start_node_rpc(node, cfg, service, failed)
+    if rpc is not None:
+        service.status_extra["rpc"] = rpc.url
+    return rpc
+
+
 async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: int | None,
                  stop_at: int | None, discover: bool, keep_serving: bool = False) -> int:
     """Run the network on this loop and the miner in a thread until a signal (or ``blocks``)."""
@@ -150,10 +175,18 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
     for sig in (signal.SIGTERM, signal.SIGINT):  # before network.json says we run
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    port = await service.start()
+    rpc = await _start_rpc(node, cfg, service, stop)
+    try:
+        port = await service.start()
+    except BaseException:
+        if rpc is not None:
+            await rpc.stop()
+        raise
     tip = node.tip()
     console.print(f"node {g.node_name}: {node.genesis.name}, height {tip.number}, port {port}, "
                   f"datadir {cfg.datadir}, peers {', '.join(peers) or 'none'}", highlight=False)
+    if rpc is not None:
+        console.print(f"rpc {rpc.url}", highlight=False)
     sys.stdout.flush()
     result: list[int] = []
 
@@ -184,5 +217,7 @@ async def _serve(node: Node, cfg: NodeConfig, peers: tuple[str, ...], blocks: in
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
+        if rpc is not None:
+            await rpc.stop()
         await service.close()
     return result[0] if result else 0

@@ -1,12 +1,12 @@
 """Node configuration: a TOML file (read with ``tomllib``) with CLI flags laid over it.
 
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, datadir, genesis,
-sampler, key settings, tls_cert_file/tls_key_file), ``[cpu]`` (num_cpus, sampler effort),
-``[gpu]`` (devices), ``[qpu]`` (api_token, solver) and ``[p2p]`` (dial_policy, dial_min_port,
-max_pins, new_keys_per_address). Unknown keys and wrong types raise
-:class:`ConfigError` naming the key and the file. Secrets (key passphrase, API tokens) are held
-in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``: they can be passed around and
-logged by mistake without leaking.
+sampler, key settings, tls_cert_file/tls_key_file, and the JSON-RPC's rpc, rpc_host, rpc_port,
+rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]`` (devices), ``[qpu]`` (api_token,
+solver) and ``[p2p]`` (dial_policy, dial_min_port, max_pins, new_keys_per_address). Unknown
+keys and wrong types raise :class:`ConfigError` naming the key and the file. Secrets (key
+passphrase, API tokens) are held in :class:`Secret`, whose ``repr`` and ``str`` are ``'***'``:
+they can be passed around and logged by mistake without leaking.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ class GlobalConfig:
     key_height: int = 14  # 16384 blocks: a devnet at 1 block/s runs 4.5 h on its default key
     tls_cert_file: str = ""  # empty: DATADIR/node.crt, self-signed on first start
     tls_key_file: str = ""
+    rpc: bool = True  # JSON-RPC over HTTP/WebSocket (poqw.api)
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    rpc_cors: tuple[str, ...] = ()  # origins allowed by CORS; empty: none
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def _convert(section: str, key: str, value: Any, default: Any, where: str) -> An
             raise ConfigError(f"{name} must be an integer, got {type(value).__name__}")
         if (section, key) in _POSITIVE and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
-        if key in ("port", "dial_min_port") and not 0 <= value <= 65535:
+        if key in ("port", "dial_min_port", "rpc_port") and not 0 <= value <= 65535:
             raise ConfigError(f"{name} must be a port number in [0, 65535], got {value}")
         return value
     if isinstance(default, str):

@@ -202,6 +202,7 @@ class NetworkService:
         self.transport = QuicTransport(self.local, self._chain_tip(), self.identity,
                                        config=peer_config, trust=self.trust, bans=self.bans)
         self.status_path = datadir / STATUS_FILE
+        self.status_extra: dict[str, Any] = {}  # more for network.json (e.g. the RPC URL)
         self.peers: dict[bytes, PeerSession] = {}  # node id -> ready session
         self.sync = self._new_sync()
         self.stats = {"blocks_received": 0, "blocks_imported": 0, "invalid_blocks": 0,
@@ -958,7 +959,7 @@ class NetworkService:
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
             "mining": self.node.mining, **self.stats, **self._orphan_stats(),
-            **self.node.key_status(),
+            **self.node.key_status(), **self.status_extra,
         }
 
     def mark_changed(self) -> None:

@@ -1,0 +1,289 @@
+"""JSON-RPC 2.0: the request envelope, batches, errors and the method registry.
+
+:func:`handle_body` takes the raw bytes of an HTTP body (or a WebSocket message), checks the
+envelope (``jsonrpc``, ``method``, ``params``, ``id``), runs each call through the
+:class:`MethodRegistry` and returns the response bytes (``None`` when only notifications came).
+Handlers receive a :class:`RpcContext` and their parameters already validated by pydantic, one
+``TypeAdapter`` per declared :class:`Param`, so a wrong argument is refused with -32602 naming
+it. Synchronous handlers run in a worker thread (they read SQLite and run the EVM); ``async``
+handlers and those registered ``on_loop`` run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from poqw.errors import PoqwError, RpcError, StorageError
+
+if TYPE_CHECKING:
+    from poqw.api.backend import NodeBackend
+    from poqw.api.config import RpcConfig
+
+__all__ = [
+    "EXECUTION_REVERTED",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "SERVER_ERROR",
+    "ConnectionState",
+    "Handler",
+    "MethodRegistry",
+    "Param",
+    "RpcContext",
+    "RpcError",
+    "error_response",
+    "handle_body",
+    "internal_error",
+    "invalid_params",
+    "invalid_request",
+    "method_not_found",
+    "server_error",
+]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_ERROR = -32000  # geth: a transaction or state query refused
+EXECUTION_REVERTED = 3  # geth: eth_call / eth_estimateGas reverted; data holds the revert data
+
+log = logging.getLogger("poqw.api")
+
+
+def invalid_params(name: str, why: str) -> RpcError:
+    """-32602 naming the parameter (``name``) and what is wrong with it."""
+    return RpcError(INVALID_PARAMS, f"invalid argument {name}: {why}")
+
+
+def invalid_request(why: str) -> RpcError:
+    return RpcError(INVALID_REQUEST, f"invalid request: {why}")
+
+
+def method_not_found(method: str) -> RpcError:
+    return RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+
+
+def server_error(message: str, data: Any = None) -> RpcError:
+    return RpcError(SERVER_ERROR, message, data)
+
+
+def internal_error(message: str = "internal error") -> RpcError:
+    return RpcError(INTERNAL_ERROR, message)
+
+
+@dataclass
+class ConnectionState:
+    """What one client owns between requests: all HTTP clients share one (filters installed
+    over HTTP are polled by later requests), each WebSocket has its own. ``send`` pushes a
+    notification to a WebSocket client (``None`` over HTTP); ``on_close`` callbacks run when
+    the connection ends; ``items`` is where the filter and subscription modules keep theirs."""
+
+    kind: str = "http"
+    send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    items: dict[str, Any] = field(default_factory=dict)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        callbacks, self.on_close = self.on_close, []
+        for callback in callbacks:
+            callback()
+
+
+@dataclass(frozen=True)
+class RpcContext:
+    """What a handler may use: the node (through :class:`NodeBackend`), the caller's
+    connection state and the API settings."""
+
+    backend: NodeBackend
+    connection: ConnectionState
+    config: RpcConfig
+
+
+_REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One positional parameter: its name (for error messages), its type (validated with a
+    pydantic ``TypeAdapter``) and, for an optional one, its default."""
+
+    name: str
+    type: Any
+    default: Any = _REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+Handler = Callable[[RpcContext, list[Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Method:
+    handler: Handler
+    params: tuple[Param, ...] | None
+    adapters: tuple[TypeAdapter[Any], ...]
+    on_loop: bool
+
+    def validate(self, params: list[Any]) -> list[Any]:
+        if self.params is None:  # the handler validates for itself
+            return params
+        if len(params) > len(self.params):
+            raise invalid_params(f"{len(self.params)}", f"too many arguments, want at most "
+                                 f"{len(self.params)}, got {len(params)}")
+        out = []
+        for index, (spec, adapter) in enumerate(zip(self.params, self.adapters, strict=True)):
+            value = params[index] if index < len(params) else None
+            if value is None:
+                if spec.required:
+                    raise invalid_params(f"{index} ({spec.name})",
+                                         "missing value for required argument")
+                out.append(spec.default)
+                continue
+            try:
+                out.append(adapter.validate_python(value))
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                detail = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+                raise invalid_params(f"{index} ({spec.name}{'.' + where if where else ''})",
+                                     detail) from None
+        return out
+
+
+class MethodRegistry:
+    """Method name -> handler with its declared parameters.
+
+    ``@registry.method("eth_getBalance", Param("address", Address), Param("block", BlockId,
+    LATEST))`` registers ``def handler(ctx, params)``; ``params`` arrive validated, optional ones
+    filled with their defaults. Without declared parameters the handler gets the raw list."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, _Method] = {}
+
+    def method(self, name: str, *params: Param, raw_params: bool = False,
+               on_loop: bool = False) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if name in self._methods:
+                raise ValueError(f"JSON-RPC method {name} registered twice")
+            specs = None if raw_params else tuple(params)
+            adapters = tuple(TypeAdapter(p.type) for p in params)
+            self._methods[name] = _Method(handler, specs, adapters, on_loop)
+            return handler
+        return register
+
+    def names(self) -> list[str]:
+        return sorted(self._methods)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._methods
+
+    async def call(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
+        method = self._methods.get(name)
+        if method is None:
+            raise method_not_found(name)
+        values = method.validate(params)
+        if inspect.iscoroutinefunction(method.handler):
+            return await method.handler(ctx, values)
+        if method.on_loop:
+            return method.handler(ctx, values)
+        return await asyncio.to_thread(method.handler, ctx, values)
+
+
+def error_response(error: RpcError, request_id: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.data is not None:
+        body["data"] = error.data
+    return {"jsonrpc": "2.0", "id": request_id, "error": body}
+
+
+def _request_id(request: dict[str, Any]) -> Any:
+    request_id = request.get("id")
+    if request_id is None or (isinstance(request_id, str | int)
+                              and not isinstance(request_id, bool)):
+        return request_id
+    raise invalid_request("id must be a string, an integer or null")
+
+
+async def _one(registry: MethodRegistry, ctx: RpcContext, request: Any,
+               on_call: Callable[[str, float, bool], None] | None) -> dict[str, Any] | None:
+    """The response to one request object (``None`` for a notification)."""
+    if not isinstance(request, dict):
+        return error_response(invalid_request(f"expected a request object, got "
+                                              f"{type(request).__name__}"))
+    try:
+        request_id = _request_id(request)
+    except RpcError as exc:
+        return error_response(exc)
+    is_notification = "id" not in request
+    method = request.get("method")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ok = False
+    try:
+        if request.get("jsonrpc") != "2.0":
+            raise invalid_request("\"jsonrpc\" must be \"2.0\"")
+        if not isinstance(method, str) or not method:
+            raise invalid_request("\"method\" must be a non-empty string")
+        params = request.get("params", [])
+        if params is None:
+            params = []
+        if isinstance(params, dict):
+            raise invalid_params("params", "parameters by name are not supported; send a list")
+        if not isinstance(params, list):
+            raise invalid_params("params", f"expected a list, got {type(params).__name__}")
+        result = await registry.call(ctx, method, params)
+        ok = True
+        response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    except RpcError as exc:
+        response = error_response(exc, request_id)
+    except StorageError as exc:
+        response = error_response(server_error(str(exc)), request_id)
+    except PoqwError as exc:
+        response = error_response(server_error(str(exc)), request_id)
+    except Exception as exc:  # a bug: the client gets -32603, the log gets the traceback
+        log.error("JSON-RPC %s failed unexpectedly: %s", method, exc, exc_info=exc)
+        response = error_response(internal_error(f"internal error: {type(exc).__name__}"),
+                                  request_id)
+    if on_call is not None and isinstance(method, str):
+        on_call(method, loop.time() - started, ok)
+    return None if is_notification else response
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def handle_body(registry: MethodRegistry, ctx: RpcContext, body: bytes,
+                      on_call: Callable[[str, float, bool], None] | None = None) -> bytes | None:
+    """The JSON-RPC response to ``body`` (one request or a batch), or ``None`` when nothing is
+    to be answered (notifications only). ``on_call(method, seconds, ok)`` sees every call (for
+    metrics)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        return _dump(error_response(RpcError(PARSE_ERROR, f"parse error: {exc}")))
+    if isinstance(payload, list):
+        if not payload:
+            return _dump(error_response(invalid_request("empty batch")))
+        if len(payload) > ctx.config.max_batch:
+            return _dump(error_response(invalid_request(
+                f"batch of {len(payload)} requests exceeds the limit of "
+                f"{ctx.config.max_batch}")))
+        answers = [await _one(registry, ctx, item, on_call) for item in payload]
+        kept = [a for a in answers if a is not None]
+        return _dump(kept) if kept else None
+    answer = await _one(registry, ctx, payload, on_call)
+    return None if answer is None else _dump(answer)
