@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from poqw.api import eth, poqw_ns
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig, rpc_config_from
+from poqw.api.explorer import explorer_routes
 from poqw.api.jsonrpc import (
     INVALID_REQUEST,
     ConnectionState,
@@ -37,6 +38,7 @@ from poqw.api.jsonrpc import (
     error_response,
     handle_body,
 )
+from poqw.api.metrics import NodeMetrics, metrics_route, node_metrics
 from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -59,13 +61,12 @@ def default_registry() -> MethodRegistry:
     return registry
 
 
-def extension_routes(backend: NodeBackend, config: RpcConfig,
-                     registry: MethodRegistry) -> list[BaseRoute]:
+def extension_routes(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry,
+                     metrics: NodeMetrics) -> list[BaseRoute]:
     """Routes other API modules add beside ``POST /``: the WebSocket endpoint at ``/``
     (poqw.api.subscriptions), ``/metrics`` (poqw.api.metrics.metrics_route) and the explorer
-    at ``/`` and ``/explorer`` (poqw.api.explorer.explorer_routes). None yet: those paths
-    answer 404 (GET / answers 405: only POST is served there)."""
-    return []
+    at ``/`` and ``/explorer`` (poqw.api.explorer.explorer_routes)."""
+    return [metrics_route(metrics), *explorer_routes()]
 
 
 def _json_response(body: bytes | None, status: int = 200) -> Response:
@@ -98,6 +99,7 @@ def build_app(backend: NodeBackend, config: RpcConfig,
               registry: MethodRegistry | None = None) -> Starlette:
     """The Starlette app serving ``backend`` (see the module docstring)."""
     methods = registry or default_registry()
+    metrics = node_metrics(backend, methods.names())  # before mining starts: counts every block
     http_connection = ConnectionState(kind="http")
     ctx = RpcContext(backend, http_connection, config)
 
@@ -106,11 +108,11 @@ def build_app(backend: NodeBackend, config: RpcConfig,
         if body is None:
             return _refuse(413, f"request body exceeds the limit of {config.max_body_bytes} "
                            "bytes")
-        answer = await handle_body(methods, ctx, body)
+        answer = await handle_body(methods, ctx, body, metrics.observe_rpc)
         return _json_response(answer)
 
     routes: list[BaseRoute] = [Route("/", rpc_http, methods=["POST"])]
-    routes += extension_routes(backend, config, methods)
+    routes += extension_routes(backend, config, methods, metrics)
     middleware = []
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
@@ -121,6 +123,7 @@ def build_app(backend: NodeBackend, config: RpcConfig,
     app.state.registry = methods
     app.state.rpc_config = config
     app.state.http_connection = http_connection
+    app.state.metrics = metrics
     return app
 
 
