@@ -3,7 +3,8 @@ blocks, transactions, receipts and logs built from what the node stores.
 
 Quantities are ``"0x"`` + lowercase hex without leading zeros (``"0x0"`` for zero); data is
 ``"0x"`` + two hex digits per byte; addresses are lowercase. Fields a PoQW block does not have
-(uncles, a mix hash, a nonce) carry the values a proof-of-stake block has for them.
+(uncles, a nonce, difficulty) carry the values a proof-of-stake block has for them; ``mixHash`` is
+what PREVRANDAO returns in the block (its parent's hash, see :mod:`poqw.chain.environment`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def format_block(data: BlockData, receipts: Sequence[Receipt], full: bool,
         "gasUsed": hex_quantity(header.gas_used),
         "timestamp": hex_quantity(header.timestamp),
         "extraData": "0x",
-        "mixHash": hex_data(bytes(32)),
+        "mixHash": hex_data(stored.parent_hash),  # what PREVRANDAO returns in this block
         "nonce": "0x0000000000000000",
         "baseFeePerGas": hex_quantity(stored.base_fee),
         "size": hex_quantity(len(block.encode())),
