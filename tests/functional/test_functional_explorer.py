@@ -30,7 +30,8 @@ CHROMIUM = os.environ.get("POQW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ALICE = Account.from_key(account_key("explorer-alice"))
-BOB = "0x" + "b0b0" * 10
+BOB_CHECKSUM = Account.from_key(account_key("explorer-bob")).address
+BOB = BOB_CHECKSUM.lower()
 TRANSFER_WEI = 1_500_000_000_000_000_000  # 1.5 POQW
 
 
@@ -74,7 +75,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     chain_id = int(rpc(url, "eth_chainId"), 16)
     gas_price = int(rpc(url, "eth_gasPrice"), 16)
     signed = ALICE.sign_transaction({
-        "type": 2, "chainId": chain_id, "nonce": 0, "to": BOB, "value": TRANSFER_WEI,
+        "type": 2, "chainId": chain_id, "nonce": 0, "to": BOB_CHECKSUM, "value": TRANSFER_WEI,
         "gas": 21000, "maxFeePerGas": 4 * gas_price, "maxPriorityFeePerGas": 1})
     tx_hash = rpc(url, "eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
     assert tx_hash == "0x" + signed.hash.hex()
@@ -83,7 +84,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     receipt = rpc(url, "eth_getTransactionReceipt", tx_hash)
     tx_block = int(receipt["blockNumber"], 16)
     block = rpc(url, "eth_getBlockByNumber", receipt["blockNumber"], False)
-    proof = rpc(url, "poqw_getProof", block["hash"])
+    proof = rpc(url, "poqw_getProof", {"blockHash": block["hash"]})
     log(f"transfer {tx_hash[:18]} mined in block {tx_block}")
 
     page = chromium.new_page(viewport={"width": 1280, "height": 900})
@@ -134,6 +135,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     for hostile in ('<img src=x onerror=alert(1)>', '"><script>alert(2)</script>'):
         page.goto(url + "/#/block/" + urllib.request.quote(hostile))
         page.locator(".error").wait_for(timeout=10_000)
+        assert hostile in page.locator(".error").inner_text()  # shown as text
         assert page.locator("main img, main script").count() == 0
     page.screenshot(path=str(tmp_path / "5-hostile.png"), full_page=True)
     assert not problems, problems

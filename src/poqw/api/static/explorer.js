@@ -83,6 +83,7 @@
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
     return `${Math.floor(s / 86400)} d ago`;
   }
+  const quoted = (text) => `“${String(text).slice(0, 120)}”`;
   const isoTime = (t) => (t === null ? "—" : new Date(t * 1000).toISOString().replace(".000Z", " UTC").replace("T", " "));
 
   // --- DOM (text only) --------------------------------------------------------------------
@@ -128,12 +129,11 @@
   // --- proofs -----------------------------------------------------------------------------
   async function proofsFor(blocks) {
     const missing = blocks.filter((b) => !proofCache.has(b.hash));
-    const answers = await batch(missing.map((b) => ["poqw_getProof", [b.hash]]));
+    const answers = await batch(missing.map((b) => ["poqw_getProof", [{ blockHash: b.hash }]]));
     missing.forEach((b, i) => { if (!failed(answers[i])) proofCache.set(b.hash, answers[i]); });
     return blocks.map((b) => proofCache.get(b.hash) || null);
   }
-  const bestEnergy = (proof) =>
-    proof && Array.isArray(proof.energies) && proof.energies.length ? Math.min(...proof.energies.map(Number)) : null;
+  const bestEnergy = (proof) => (proof && typeof proof.bestEnergy === "number" ? proof.bestEnergy : null);
   const bound = (proof) => (proof && proof.energyBound !== undefined ? Number(proof.energyBound) : null);
 
   // --- pages ------------------------------------------------------------------------------
@@ -156,7 +156,7 @@
     const stats = h("div", { class: "grid" },
       stat("Height", tip.toLocaleString("en-US"), "stat-height"),
       stat("Peers", failed(peers) ? "—" : String(peers.length), "stat-peers"),
-      stat("Energy bound", failed(difficulty) ? "—" : String(difficulty.energyBound ?? "—"), "stat-bound"),
+      stat("Next energy bound", failed(difficulty) ? "—" : String(difficulty.energyBound ?? "—"), "stat-bound"),
       stat("Mining", failed(mining) ? "—" : String(mining.status ?? (mining.mining ? "mining" : "off")), "stat-mining"),
       stat("Chain", failed(info) ? "—" : `${info.genesis ?? ""} (id ${info.chainId ?? "?"})`, "stat-chain"));
 
@@ -219,12 +219,12 @@
   }
 
   async function blockPage(token, id) {
-    if (!DECIMAL.test(id) && !HASH.test(id)) throw new Error("Not a block number or block hash.");
+    if (!DECIMAL.test(id) && !HASH.test(id)) throw new Error(`Not a block number or block hash: ${quoted(id)}`);
     const block = HASH.test(id) ? await rpc("eth_getBlockByHash", [id, true])
       : await rpc("eth_getBlockByNumber", [hexQ(Number(id)), true]);
     if (!block) throw new Error(`No block ${id} on this node.`);
     let proof = null, proofError = null;
-    try { proof = await rpc("poqw_getProof", [block.hash]); } catch (e) { proofError = e.message; }
+    try { proof = await rpc("poqw_getProof", [{ blockHash: block.hash }]); } catch (e) { proofError = e.message; }
     if (token !== route) return;
     const number = num(block.number);
     const txs = Array.isArray(block.transactions) ? block.transactions : [];
@@ -255,10 +255,12 @@
       ["Instance seed", h("span", { class: "hash", id: "proof-seed" }, String(proof.seed ?? "—"))],
       ["Energy bound", String(limit ?? "—")],
       ["Best energy", best === null ? "—" : `${best} (${limit - best} below the bound)`],
-      proof.minDistance !== undefined ? ["Minimum distance required", String(proof.minDistance)] : null,
-      proof.ticketTarget !== undefined ? ["Ticket target", h("span", { class: "hash" }, String(proof.ticketTarget))] : null,
+      ["Solutions required", `${proof.k ?? "?"}, pairwise distance at least ${proof.dMin ?? "?"}`],
+      proof.topology ? ["Topology", `${proof.topology.family ?? "?"}, ${proof.topology.numNodes ?? "?"} spins`] : null,
+      ["Ticket target", h("span", { class: "hash" }, String(proof.ticketTarget ?? "—"))],
+      ["Salt", h("span", { class: "hash" }, String(proof.salt ?? "—"))],
     ]);
-    const sols = table(["#", "Energy", "Spins (1 = up, 0 = down)"], solutions.map((s, i) => [
+    const sols = table(["#", "Energy", "Spins (1 = spin −1, 0 = spin +1)"], solutions.map((s, i) => [
       String(i), energies[i] === undefined ? "—" : String(energies[i]), h("pre", { class: "bits" }, String(s))]), [0, 1], "solutions");
     sols.id = "solutions";
     const matrix = distances.length ? table(["", ...distances.map((_, j) => `#${j}`)],
@@ -279,7 +281,7 @@
   }
 
   async function txPage(token, hash) {
-    if (!HASH.test(hash)) throw new Error("Not a transaction hash.");
+    if (!HASH.test(hash)) throw new Error(`Not a transaction hash: ${quoted(hash)}`);
     const [tx, receipt] = await batch([["eth_getTransactionByHash", [hash]], ["eth_getTransactionReceipt", [hash]]]);
     if (failed(tx)) throw new Error(`No transaction ${hash} on this node.`);
     if (token !== route) return;
@@ -303,7 +305,7 @@
   }
 
   async function addressPage(token, address) {
-    if (!ADDRESS.test(address)) throw new Error("Not an address (0x and 40 hex digits).");
+    if (!ADDRESS.test(address)) throw new Error(`Not an address (0x and 40 hex digits): ${quoted(address)}`);
     const [balance, nonce, code, tipHex] = await batch([
       ["eth_getBalance", [address, "latest"]], ["eth_getTransactionCount", [address, "latest"]],
       ["eth_getCode", [address, "latest"]], ["eth_blockNumber", []]]);
@@ -330,7 +332,7 @@
       ? table(["Hash", "Block", "", "Counterparty", "Value"], rows, [1, 4])
       : h("p", { class: "muted" }, "None in these blocks."));
     recent.id = "recent-transactions";
-    show(h("h1", {}, h("span", { class: "hash" }, address)), card(null, fields([
+    show(h("h1", {}, "Address ", h("span", { class: "hash title" }, address)), card(null, fields([
       ["Balance", h("span", { id: "balance" }, ether(big(balance)))],
       ["Nonce", h("span", { id: "nonce" }, String(num(nonce)))],
       ["Code size", h("span", { id: "code-size" }, codeSize ? `${codeSize} bytes (a contract)` : "0 (an account)")],
@@ -342,14 +344,15 @@
     const token = ++route;
     clearTimeout(refreshTimer);
     try {
-      const [page, arg = ""] = decodeURIComponent(location.hash.replace(/^#\/?/, "")).split("/");
+      const [page, ...rest] = decodeURIComponent(location.hash.replace(/^#\/?/, "")).split("/");
+      const arg = rest.join("/");
       if (page === "" || page === "blocks") {
         await home(token);
         if (token === route) refreshTimer = setTimeout(() => { if (token === route) refresh(token); }, REFRESH_MS);
       } else if (page === "block") await blockPage(token, arg);
       else if (page === "tx") await txPage(token, arg);
       else if (page === "address") await addressPage(token, arg);
-      else throw new Error("No such page.");
+      else throw new Error(`No such page: ${quoted(page)}`);
     } catch (e) {
       if (token === route) showError(e.message || String(e));
     }
