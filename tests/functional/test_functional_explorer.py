@@ -93,6 +93,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
 
+    log("opening the explorer in chromium")
     page.goto(url + "/")
     row = page.locator("#latest-blocks tbody tr", has=page.locator(f'a[href="#/block/{tx_block}"]'))
     row.wait_for(timeout=30_000)
@@ -104,6 +105,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     page.locator("#chart canvas").first.wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "1-home.png"), full_page=True)
 
+    log("home page checked; clicking the transfer's block")
     row.locator(f'a[href="#/block/{tx_block}"]').click()
     page.locator("#solutions").wait_for(timeout=30_000)
     assert page.locator("h1").inner_text() == f"Block {tx_block}"
@@ -130,6 +132,14 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     assert page.locator(f'#recent-transactions a[href="#/tx/{tx_hash}"]').count() == 1
     assert int(rpc(url, "eth_getBalance", BOB, "latest"), 16) == TRANSFER_WEI
     page.screenshot(path=str(tmp_path / "4-address.png"), full_page=True)
+
+    # the home page follows the chain by itself: the node keeps mining and the height moves on
+    page.goto(url + "/#/")
+    page.locator("#latest-blocks").wait_for(timeout=30_000)
+    shown = int(page.locator("#stat-height .value").inner_text().replace(",", ""))
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#stat-height .value').textContent"
+        f".replace(/,/g, '')) > {shown}", timeout=60_000)
 
     # hostile route parameters are shown as text in an error, never run
     for hostile in ('<img src=x onerror=alert(1)>', '"><script>alert(2)</script>'):
