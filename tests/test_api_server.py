@@ -1,12 +1,15 @@
 """The JSON-RPC server on a real socket: a node's chain id, height and client version over HTTP,
 batches, and the standard errors for malformed JSON, unknown methods, wrong parameters, and
-bodies or batches over the limits (after which the node still answers)."""
+bodies or batches over the limits (after which the node still answers); a runaway eth_call is
+stopped at the time limit while other clients are served."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +92,23 @@ def test_bad_requests_get_the_standard_error(served: tuple[Node, RpcThread], bod
     assert words in error["message"], error
     assert status == (413 if "body exceeds" in words else 200)
     assert rpc_call(server.url, "eth_blockNumber")["result"] == "0x2"  # still serving
+
+
+def test_a_runaway_call_is_stopped_and_others_are_served_meanwhile(
+        served: tuple[Node, RpcThread]) -> None:
+    node, _ = served
+    with rpc_in_thread(node, RpcConfig(evm_timeout_s=2.0)) as server:
+        answers: list[Any] = []
+        # initcode JUMPDEST PUSH1 0 JUMP: loops until its 50M gas run out (minutes in py-evm)
+        loop = threading.Thread(target=lambda: answers.append(rpc_call(
+            server.url, "eth_call", {"data": "0x5b600056", "gas": hex(50_000_000)})))
+        loop.start()
+        quick = [rpc_call(server.url, "eth_blockNumber"),
+                 rpc_call(server.url, "eth_getBalance", "0x" + "00" * 20, "latest"),
+                 rpc_call(server.url, "eth_call", {"to": "0x" + "00" * 20})]
+        still_running = loop.is_alive()
+        loop.join(120)
+        assert [a.get("result") for a in quick] == ["0x2", "0x0", "0x"]
+        assert still_running, "the quick requests waited for the runaway call"
+        assert answers == [{"jsonrpc": "2.0", "id": 1, "error": {
+            "code": -32000, "message": "execution aborted (timeout = 2s)"}}]

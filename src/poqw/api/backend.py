@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,10 @@ class NodeBackend:
         stored = self.stored_block(ref)
         return None if stored is None else self.block_data(stored)
 
+    def canonical_hash(self, number: int) -> bytes | None:
+        """The hash at height ``number`` on the canonical chain (None: above the tip)."""
+        return self.node.store.canonical_hash(number)
+
     def header(self, block_hash: bytes) -> Header | None:
         return self.node.chain.header(block_hash)
 
@@ -202,11 +207,12 @@ class NodeBackend:
 
     def call(self, ref: BlockRef, to: bytes | None, data: bytes, sender: bytes | None,
              value: int, gas: int) -> bytes:
-        """Run a message read-only on the state after ``ref`` (raises ExecutionError)."""
+        """Run a message read-only on the state after ``ref`` (raises ExecutionError; one
+        running past ``evm_timeout_s`` is stopped)."""
         stored = self.require_block(ref)
         env = self.call_env(stored)
         return self.node.engine.call(stored.state_root, to, data, sender=sender, value=value,
-                                     gas=gas, env=env)
+                                     gas=gas, env=env, should_stop=self._deadline())
 
     def estimate_gas(self, ref: BlockRef, to: bytes | None, data: bytes,
                      sender: bytes | None, value: int, gas_cap: int) -> int:
@@ -217,7 +223,13 @@ class NodeBackend:
                           base_fee_per_gas=env.base_fee_per_gas, prev_randao=env.prev_randao,
                           ancestor_hashes=env.ancestor_hashes)
         return self.node.engine.estimate_gas(stored.state_root, to, data, sender=sender,
-                                             value=value, env=capped)
+                                             value=value, env=capped,
+                                             should_stop=self._deadline())
+
+    def _deadline(self) -> Callable[[], bool]:
+        """True once a call has run ``evm_timeout_s`` (checked every thousand opcodes)."""
+        deadline = time.monotonic() + self.config.evm_timeout_s
+        return lambda: time.monotonic() > deadline
 
     def next_base_fee(self) -> int:
         """The base fee per gas of the next block."""

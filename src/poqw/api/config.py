@@ -23,7 +23,8 @@ class RpcConfig:
     ``cors_origins`` empty means no CORS headers at all (browsers on other origins are refused);
     ``("*",)`` allows every origin. ``safe_depth`` and ``finalized_depth`` are the confirmation
     depths behind the ``safe`` and ``finalized`` block tags (``finalized_depth`` 0: the genesis's
-    reorg warning depth)."""
+    reorg warning depth). ``gas_cap`` and ``evm_timeout_s`` bound one ``eth_call`` or
+    ``eth_estimateGas`` (geth's defaults: 50M gas, 5 s)."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_RPC_PORT
@@ -39,6 +40,7 @@ class RpcConfig:
     filter_ttl_s: float = 300.0
     fee_history_max_blocks: int = 1024
     gas_cap: int = 50_000_000
+    evm_timeout_s: float = 5.0
     safe_depth: int = 6
     finalized_depth: int = 0
 

@@ -44,6 +44,7 @@ from poqw.api.params import (
 from poqw.api.txerrors import transaction_error
 from poqw.errors import DecodeError, ExecutionError, InvalidTransaction, MempoolRejected
 from poqw.execution import decode_transaction
+from poqw.execution.engine import CALL_INTERRUPTED
 
 __all__ = ["LATEST", "register", "revert_error"]
 
@@ -91,8 +92,11 @@ def _reason(output: bytes) -> str | None:
     return text.decode("utf-8", "replace") if len(text) == length else None
 
 
-def revert_error(exc: ExecutionError, gas: int, estimating: bool) -> RpcError:
+def revert_error(exc: ExecutionError, gas: int, estimating: bool,
+                 timeout: float = 5.0) -> RpcError:
     """geth's answer to a failed call: 3 with the revert data, or -32000 naming the failure."""
+    if exc.reason == CALL_INTERRUPTED:
+        return RpcError(SERVER_ERROR, f"execution aborted (timeout = {timeout:g}s)")
     if exc.reason == "execution reverted":
         reason = _reason(exc.output)
         message = "execution reverted" + (f": {reason}" if reason else "")
@@ -197,7 +201,7 @@ def _register_node(registry: MethodRegistry) -> None:
 
 
 def _register_state(registry: MethodRegistry) -> None:
-    @registry.method("eth_blockNumber")
+    @registry.method("eth_blockNumber", on_loop=True)
     def block_number(ctx: RpcContext, params: list[Any]) -> str:
         return hex_quantity(ctx.backend.tip().number)
 
@@ -225,7 +229,8 @@ def _register_state(registry: MethodRegistry) -> None:
         return hex_data(ctx.backend.storage(block, address, slot).to_bytes(32, "big"))
 
     @registry.method("eth_call", Param("transaction", CallRequest),
-                     Param("block", BlockId, LATEST), Param("stateOverrides", Any, None))
+                     Param("block", BlockId, LATEST), Param("stateOverrides", Any, None),
+                     evm=True)
     def call(ctx: RpcContext, params: list[Any]) -> str:
         request, block, overrides = params
         if overrides is not None:
@@ -236,10 +241,11 @@ def _register_state(registry: MethodRegistry) -> None:
             return hex_data(ctx.backend.call(block, request.to, request.calldata,
                                              request.sender, request.value or 0, gas))
         except ExecutionError as exc:
-            raise revert_error(exc, gas, estimating=False) from None
+            raise revert_error(exc, gas, False, ctx.config.evm_timeout_s) from None
 
     @registry.method("eth_estimateGas", Param("transaction", CallRequest),
-                     Param("block", BlockId, LATEST), Param("stateOverrides", Any, None))
+                     Param("block", BlockId, LATEST), Param("stateOverrides", Any, None),
+                     evm=True)
     def estimate_gas(ctx: RpcContext, params: list[Any]) -> str:
         request, block, overrides = params
         if overrides is not None:
@@ -251,7 +257,7 @@ def _register_state(registry: MethodRegistry) -> None:
                                                          request.sender, request.value or 0,
                                                          cap))
         except ExecutionError as exc:
-            raise revert_error(exc, cap, estimating=True) from None
+            raise revert_error(exc, cap, True, ctx.config.evm_timeout_s) from None
 
 
 def _register_blocks(registry: MethodRegistry) -> None:

@@ -5,8 +5,9 @@ envelope (``jsonrpc``, ``method``, ``params``, ``id``), runs each call through t
 :class:`MethodRegistry` and returns the response bytes (``None`` when only notifications came).
 Handlers receive a :class:`RpcContext` and their parameters already validated by pydantic, one
 ``TypeAdapter`` per declared :class:`Param`, so a wrong argument is refused with -32602 naming
-it. Synchronous handlers run in a worker thread (they read SQLite and run the EVM); ``async``
-handlers and those registered ``on_loop`` run on the event loop.
+it. Synchronous handlers run in worker threads (they read SQLite and run the EVM): those registered
+``evm`` (calls, gas estimates) in a pool of their own, so slow calls cannot hold up the cheap
+reads of other clients; ``async`` handlers and those registered ``on_loop`` run on the event loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +138,7 @@ class _Method:
     params: tuple[Param, ...] | None
     adapters: tuple[TypeAdapter[Any], ...]
     on_loop: bool
+    evm: bool
 
     def validate(self, params: list[Any]) -> list[Any]:
         if self.params is None:  # the handler validates for itself
@@ -170,17 +173,24 @@ class MethodRegistry:
     LATEST))`` registers ``def handler(ctx, params)``; ``params`` arrive validated, optional ones
     filled with their defaults. Without declared parameters the handler gets the raw list."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_threads: int = 4, evm_threads: int = 2) -> None:
         self._methods: dict[str, _Method] = {}
+        self._reads = ThreadPoolExecutor(read_threads, thread_name_prefix="poqw-rpc")
+        self._evm = ThreadPoolExecutor(evm_threads, thread_name_prefix="poqw-rpc-evm")
+
+    def close(self) -> None:
+        """Stop the worker threads (calls still queued are dropped)."""
+        self._reads.shutdown(wait=False, cancel_futures=True)
+        self._evm.shutdown(wait=False, cancel_futures=True)
 
     def method(self, name: str, *params: Param, raw_params: bool = False,
-               on_loop: bool = False) -> Callable[[Handler], Handler]:
+               on_loop: bool = False, evm: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self._methods:
                 raise ValueError(f"JSON-RPC method {name} registered twice")
             specs = None if raw_params else tuple(params)
             adapters = tuple(TypeAdapter(p.type) for p in params)
-            self._methods[name] = _Method(handler, specs, adapters, on_loop)
+            self._methods[name] = _Method(handler, specs, adapters, on_loop, evm)
             return handler
         return register
 
@@ -199,7 +209,8 @@ class MethodRegistry:
             return await method.handler(ctx, values)
         if method.on_loop:
             return method.handler(ctx, values)
-        return await asyncio.to_thread(method.handler, ctx, values)
+        pool = self._evm if method.evm else self._reads
+        return await asyncio.get_running_loop().run_in_executor(pool, method.handler, ctx, values)
 
 
 def error_response(error: RpcError, request_id: Any = None) -> dict[str, Any]:
@@ -284,6 +295,17 @@ async def handle_body(registry: MethodRegistry, ctx: RpcContext, body: bytes,
                 f"{ctx.config.max_batch}")))
         answers = [await _one(registry, ctx, item, on_call) for item in payload]
         kept = [a for a in answers if a is not None]
-        return _dump(kept) if kept else None
+        return _limited(_dump(kept), ctx.config.max_response_bytes) if kept else None
     answer = await _one(registry, ctx, payload, on_call)
-    return None if answer is None else _dump(answer)
+    if answer is None:
+        return None
+    return _limited(_dump(answer), ctx.config.max_response_bytes, answer.get("id"))
+
+
+def _limited(body: bytes, limit: int, request_id: Any = None) -> bytes:
+    """``body``, or an error when it is over ``limit`` bytes (ask for less at a time)."""
+    if len(body) <= limit:
+        return body
+    return _dump(error_response(server_error(f"response of {len(body)} bytes exceeds the limit "
+                                             f"of {limit} bytes; ask for less at once"),
+                                request_id))

@@ -95,11 +95,18 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def build_app(backend: NodeBackend, config: RpcConfig,
-              registry: MethodRegistry | None = None) -> Starlette:
-    """The Starlette app serving ``backend`` (see the module docstring)."""
+def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry | None = None,
+              on_call: Callable[[str, float, bool], None] | None = None) -> Starlette:
+    """The Starlette app serving ``backend`` (see the module docstring); every JSON-RPC call
+    is counted in the node's metrics (``app.state.metrics``) and, if given, seen by
+    ``on_call(method, seconds, ok)``."""
     methods = registry or default_registry()
     metrics = node_metrics(backend, methods.names())  # before mining starts: counts every block
+
+    def observe(method: str, seconds: float, ok: bool) -> None:
+        metrics.observe_rpc(method, seconds, ok)
+        if on_call is not None:
+            on_call(method, seconds, ok)
     http_connection = ConnectionState(kind="http")
     ctx = RpcContext(backend, http_connection, config)
 
@@ -108,7 +115,7 @@ def build_app(backend: NodeBackend, config: RpcConfig,
         if body is None:
             return _refuse(413, f"request body exceeds the limit of {config.max_body_bytes} "
                            "bytes")
-        answer = await handle_body(methods, ctx, body, metrics.observe_rpc)
+        answer = await handle_body(methods, ctx, body, observe)
         return _json_response(answer)
 
     routes: list[BaseRoute] = [Route("/", rpc_http, methods=["POST"])]
@@ -203,6 +210,9 @@ class RpcServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._sock.close()
+        registry = getattr(getattr(self.app, "state", None), "registry", None)
+        if isinstance(registry, MethodRegistry):
+            registry.close()
         log.info("JSON-RPC on %s stopped", self.url)
 
 

@@ -9,12 +9,13 @@ The chain passes everything in (block environment, reward); the engine reads no 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
+from eth.exceptions import VMError
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.state import PragueState
@@ -49,7 +50,12 @@ from .types import (
     TransactionInfo,
 )
 
-__all__ = ["DEFAULT_CALL_GAS", "ExecutionEngine"]
+__all__ = ["CALL_INTERRUPTED", "DEFAULT_CALL_GAS", "ExecutionEngine", "StopCheck"]
+
+StopCheck = Callable[[], bool]
+"""Asked every :data:`_STOP_CHECK_EVERY` opcodes of a read-only call: True aborts it."""
+CALL_INTERRUPTED = "execution aborted: the call was stopped before it finished"
+_STOP_CHECK_EVERY = 1024
 
 DEFAULT_CALL_GAS = 30_000_000
 _CALL_ENV = BlockEnv(
@@ -249,13 +255,15 @@ class ExecutionEngine:
         value: int = 0,
         gas: int = DEFAULT_CALL_GAS,
         env: BlockEnv | None = None,
+        should_stop: StopCheck | None = None,
     ) -> bytes:
         """Run a message read-only (nothing persisted) and return its output.
 
         ``to=None`` simulates a contract creation. Raises :class:`ExecutionError` (with the
-        revert data in ``output``) when the call reverts or fails.
+        revert data in ``output``) when the call reverts or fails, or (reason
+        :data:`CALL_INTERRUPTED`) when ``should_stop()`` says so (e.g. past a deadline).
         """
-        computation = self._simulate(state_root, to, data, sender, value, gas, env)
+        computation = self._simulate(state_root, to, data, sender, value, gas, env, should_stop)
         if computation.is_error:
             raise _call_error(computation)
         return bytes(computation.output)
@@ -269,17 +277,21 @@ class ExecutionEngine:
         sender: Address | None = None,
         value: int = 0,
         env: BlockEnv | None = None,
+        should_stop: StopCheck | None = None,
     ) -> int:
-        """Smallest gas limit with which the message succeeds (binary search, like geth)."""
+        """Smallest gas limit with which the message succeeds (binary search, like geth);
+        ``should_stop`` as for :meth:`call`, over the whole search."""
         cap = (env or _CALL_ENV).gas_limit
-        top = self._simulate(state_root, to, data, sender, value, cap, env)
+        top = self._simulate(state_root, to, data, sender, value, cap, env, should_stop)
         if top.is_error:
             raise _call_error(top)
         low = intrinsic_gas(data, to is None) - 1
         high = cap
         while high - low > 1:
             mid = (low + high) // 2
-            comp = self._simulate(state_root, to, data, sender, value, mid, env)
+            comp = self._simulate(state_root, to, data, sender, value, mid, env, should_stop)
+            if isinstance(comp.error if comp.is_error else None, _CallInterrupted):
+                raise ExecutionError(CALL_INTERRUPTED)
             if comp.is_error:
                 low = mid
             else:
@@ -375,10 +387,13 @@ class ExecutionEngine:
         value: int,
         gas: int,
         env: BlockEnv | None,
+        should_stop: StopCheck | None = None,
     ) -> Any:
         # Calls pay no gas: base fee 0, fee caps 0 (what eth_call does without a gas price).
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
         state = self._state(state_root, call_env)
+        if should_stop is not None:
+            state.computation_class = _interruptible(state.computation_class, should_stop)
         origin = ZERO_ADDRESS if sender is None else _address(sender)
         unsigned = PragueTransactionBuilder.new_unsigned_dynamic_fee_transaction(
             chain_id=self.chain_id,
@@ -433,9 +448,36 @@ def _address(address: Address) -> Any:
     return address
 
 
+class _CallInterrupted(VMError):
+    """Raised inside py-evm when a read-only call's ``should_stop`` says so."""
+
+
+class _CheckedOpcodes(dict[int, Any]):
+    """py-evm's opcode table that asks ``should_stop`` every few lookups (one per opcode)."""
+
+    def __init__(self, table: Mapping[int, Any], should_stop: StopCheck) -> None:
+        super().__init__(table)
+        self._should_stop = should_stop
+        self._count = 0
+
+    def __getitem__(self, opcode: int) -> Any:
+        self._count += 1
+        if self._count % _STOP_CHECK_EVERY == 0 and self._should_stop():
+            raise _CallInterrupted(CALL_INTERRUPTED)
+        return super().__getitem__(opcode)
+
+
+def _interruptible(computation_class: Any, should_stop: StopCheck) -> Any:
+    """A subclass of ``computation_class`` (for one read-only call) that stops when asked."""
+    return type("InterruptibleComputation", (computation_class,),
+                {"opcodes": _CheckedOpcodes(computation_class.opcodes, should_stop)})
+
+
 def _call_error(computation: Any) -> ExecutionError:
     if computation.is_error:
         err = computation.error
+        if isinstance(err, _CallInterrupted):
+            return ExecutionError(CALL_INTERRUPTED)
         name = type(err).__name__
         if name == "Revert":
             return ExecutionError("execution reverted", bytes(computation.output))
