@@ -210,6 +210,7 @@
     chart = new uPlot({
       width, height: 240,
       scales: { x: { time: false } },
+      legend: { live: false },
       axes: [{ label: "block" }, { label: "block time (s)", scale: "s" },
         { label: "energy bound", scale: "e", side: 1, grid: { show: false } }],
       series: [{ label: "block" },
