@@ -103,6 +103,7 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     assert cells[4] == str(proof["energyBound"] - min(proof["energies"]))
     assert cells[5] == "1"  # one transaction
     page.locator("#chart canvas").first.wait_for(timeout=30_000)
+    assert "No peers connected" in page.locator("#peers").inner_text()  # a node on its own
     page.screenshot(path=str(tmp_path / "1-home.png"), full_page=True)
 
     log("home page checked; clicking the transfer's block")

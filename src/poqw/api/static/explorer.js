@@ -177,7 +177,8 @@
       h("span", { class: "hash" }, short(String(p.nodeId ?? p.node_id ?? p.id ?? "?"), 8)),
       String(p.address ?? ""), p.height === null || p.height === undefined ? "—" : String(num(p.height))]);
     const peersCard = card("Peers", peerRows.length
-      ? table(["Node", "Address", "Height"], peerRows, [2]) : h("p", { class: "muted" }, "No peers connected."));
+      ? [table(["Node", "Address", "Height"], peerRows, [2]),
+        h("p", { class: "muted note" }, "Heights as each peer last announced them.")] : h("p", { class: "muted" }, "No peers connected."));
     peersCard.id = "peers";
     show(card(null, stats),
       h("div", { class: "columns" }, card("Block time and difficulty", chartBox), peersCard), latest);
@@ -211,7 +212,8 @@
       width, height: 240,
       scales: { x: { time: false } },
       legend: { live: false },
-      axes: [{ label: "block" }, { label: "block time (s)", scale: "s" },
+      axes: [{ label: "block", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+        { label: "block time (s)", scale: "s" },
         { label: "energy bound", scale: "e", side: 1, grid: { show: false } }],
       series: [{ label: "block" },
         { label: "block time (s)", scale: "s", stroke: "#3b5bdb", width: 2 },
