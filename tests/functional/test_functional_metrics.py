@@ -1,20 +1,27 @@
 """Scrape a real node's ``/metrics``: two node processes on loopback, one mining three blocks and
 stopping there, the other following; both expositions parsed with prometheus_client's parser.
+Then a transfer sent to the follower shows in its mempool gauges.
 
 Oracles: the chain itself (``chain_info`` of each data directory: height and tip), the peer
-count each node writes to ``network.json``, and the JSON-RPC calls this test made.
+count each node writes to ``network.json``, the JSON-RPC calls this test made and the size of
+the raw transaction it signed.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 
+from eth_account import Account
 from framework import Network, log, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
+from poqw.node.testing import account_key, genesis_document
+
 HEIGHT = 3
+ALICE = Account.from_key(account_key("metrics-alice"))
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,16 +33,20 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def call(url: str, method: str, params: list[object]) -> object:
+def call(url: str, method: str, params: list[object]) -> dict[str, object]:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     request = urllib.request.Request(url, body, {"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+        answer: dict[str, object] = json.loads(response.read())
+        return answer
 
 
 def test_metrics_scraped_from_two_nodes_match_their_chains(
         network: Callable[[int], Network]) -> None:
     net = network(2)
+    net.genesis.write_text(json.dumps(genesis_document(
+        {bytes.fromhex(ALICE.address[2:]): 10**24}, max_future_drift=10**6,
+        timestamp=int(time.time()))))
     miner, follower = net[0], net[1]
     miner.start(stop_mining_at=HEIGHT)
     follower.start([miner], mine=False)
@@ -78,3 +89,14 @@ def test_metrics_scraped_from_two_nodes_match_their_chains(
     assert followed[("poqw_proof_verification_seconds_count", ())] == HEIGHT
     assert not any(name == "poqw_mining_attempts_total" for name, _ in followed)
     assert miner.tip() == follower.tip()
+
+    # a transfer sent to the follower waits in its mempool (nobody mines any more)
+    chain_id = int(str(call(follower_url, "eth_chainId", [])["result"]), 16)
+    signed = ALICE.sign_transaction({
+        "type": 2, "chainId": chain_id, "nonce": 0, "to": "0x" + "00" * 19 + "01", "value": 1,
+        "gas": 21000, "maxFeePerGas": 10**12, "maxPriorityFeePerGas": 1})
+    sent = call(follower_url, "eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+    assert "result" in sent, sent
+    wait_until(lambda: scrape(follower_url)[("poqw_mempool_transactions", ())] == 1, 30,
+               "the transfer in the follower's mempool")
+    assert scrape(follower_url)[("poqw_mempool_bytes", ())] == len(signed.raw_transaction)
