@@ -124,9 +124,8 @@ def test_optional_mining_stops_and_says_so_while_the_node_serves(
     new_key(key, PASSPHRASE, height=2)
     datadir = tmp_path / "data"
     cmd = [sys.executable, "-c", _NODE_MAIN, "node", "cpu", "--datadir", str(datadir),
-           "--port", "0", "--no-discover", "--auto-mine", "--keep-serving", "--key-file",
-           "--rpc-port", "0",
-           str(key), "--passphrase-file", str(passphrase_file)]
+           "--port", "0", "--rpc-port", "0", "--no-discover", "--auto-mine", "--keep-serving",
+           "--key-file", str(key), "--passphrase-file", str(passphrase_file)]
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         try:

@@ -76,6 +76,7 @@ class NodeBackend:
         self.rpc_url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._head_callbacks: list[Callable[[ImportResult], None]] = []
+        self._tip = node.tip()  # then kept by _on_head: no database read per eth_blockNumber
         node.subscribe(self._on_head)
 
     # --- identity ------------------------------------------------------------------------------
@@ -91,7 +92,8 @@ class NodeBackend:
     # --- blocks --------------------------------------------------------------------------------
 
     def tip(self) -> Tip:
-        return self.node.tip()
+        """The head of the canonical chain (as of the last head change)."""
+        return self._tip
 
     def confirmation_depth(self, tag: str) -> int:
         """How many blocks below the tip the ``safe`` / ``finalized`` tags point."""
@@ -295,6 +297,9 @@ class NodeBackend:
         return unsubscribe
 
     def _on_head(self, result: ImportResult) -> None:
+        # listeners of two imports may run out of order; each new head has more work
+        if result.tip.total_work > self._tip.total_work:
+            self._tip = result.tip
         loop = self._loop
         if loop is None or loop.is_closed() or not self._head_callbacks:
             return

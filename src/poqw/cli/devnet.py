@@ -118,7 +118,7 @@ def _poll(plan: NodePlan) -> dict[str, Any]:
 
     row: dict[str, Any] = {"name": plan.name, "kind": plan.kind, "port": plan.port,
                            "height": None, "tip": None, "peers": None, "mined": 0,
-                           "won": 0, "next_energy_bound": None}
+                           "won": 0, "next_energy_bound": None, "rpc": None}
     try:
         info = chain_info(plan.datadir)
         row.update(height=info["height"], tip=info["tip"],
@@ -130,6 +130,7 @@ def _poll(plan: NodePlan) -> dict[str, Any]:
     try:
         status = json.loads((plan.datadir / "network.json").read_text())
         row["peers"] = status["peer_count"]
+        row["rpc"] = status.get("rpc")
     except (OSError, ValueError, KeyError):
         pass
     try:
@@ -179,12 +180,12 @@ def _view(rows: list[dict[str, Any]], started: float, genesis_time: str = "",
     table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s"
                         f"{stamped}", caption=_phase(rows, blocks), caption_justify="left")
     for column in ("node", "miner", "port", "height", "tip", "peers", "mined here",
-                   "on chain", "next energy bound"):
+                   "on chain", "next energy bound", "rpc"):
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], r["kind"], str(r["port"]), _shown(r["height"]),
                       _shown(r["tip"])[:14], _shown(r["peers"]), str(r["mined"]), str(r["won"]),
-                      _shown(r["next_energy_bound"]))
+                      _shown(r["next_energy_bound"]), _shown(r.get("rpc")))
     return table
 
 
