@@ -1,6 +1,7 @@
 """Scrape a real node's ``/metrics``: two node processes on loopback, one mining three blocks and
 stopping there, the other following; both expositions parsed with prometheus_client's parser.
-Then a transfer sent to the follower shows in its mempool gauges.
+Then a transfer sent to the follower shows in its mempool gauges, and a peer that sends garbage
+to the miner is banned and counted.
 
 Oracles: the chain itself (``chain_info`` of each data directory: height and tip), the peer
 count each node writes to ``network.json``, the JSON-RPC calls this test made and the size of
@@ -9,13 +10,16 @@ the raw transaction it signed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
+from attackers import Attacker
 from eth_account import Account
-from framework import Network, log, wait_until
+from framework import Network, TestNode, log, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from poqw.node.testing import account_key, genesis_document
@@ -41,8 +45,20 @@ def call(url: str, method: str, params: list[object]) -> dict[str, object]:
         return answer
 
 
+async def send_garbage(node: TestNode, tmp: Path) -> None:
+    """Join ``node`` as a peer, send bytes that are no frame, and wait to be thrown out."""
+    attacker = Attacker("metrics-garbage", node.status(), tmp)
+    try:
+        session = await attacker.join(node.port)
+        session.protocol._outgoing += b"\x00garbage, not a frame" * 8  # past the encoder
+        session.flush()
+        await session.closed.wait()
+    finally:
+        await attacker.close()
+
+
 def test_metrics_scraped_from_two_nodes_match_their_chains(
-        network: Callable[[int], Network]) -> None:
+        network: Callable[[int], Network], tmp_path: Path) -> None:
     net = network(2)
     net.genesis.write_text(json.dumps(genesis_document(
         {bytes.fromhex(ALICE.address[2:]): 10**24}, max_future_drift=10**6,
@@ -100,3 +116,9 @@ def test_metrics_scraped_from_two_nodes_match_their_chains(
     wait_until(lambda: scrape(follower_url)[("poqw_mempool_transactions", ())] == 1, 30,
                "the transfer in the follower's mempool")
     assert scrape(follower_url)[("poqw_mempool_bytes", ())] == len(signed.raw_transaction)
+
+    # a peer sending garbage is banned, and the ban is counted
+    asyncio.run(asyncio.wait_for(send_garbage(miner, tmp_path), 60))
+    wait_until(lambda: scrape(miner_url)[("poqw_peers_banned_total", ())] == 1, 30,
+               "the ban to be counted")
+    assert "banned" in miner.log_text()
