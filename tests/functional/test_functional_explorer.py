@@ -3,9 +3,10 @@
 A node process mines a few blocks on a genesis that funds a test account; the test sends a
 transfer through JSON-RPC (``eth_sendRawTransaction``, signed here with eth-account), opens the
 explorer, clicks block -> transaction -> address and checks each page against the chain's own
-JSON-RPC answers; hostile route parameters show an error and run nothing. Screenshots of each
-page are saved in the test's temporary folder. Chromium is Debian's (``/usr/bin/chromium``, or
-``POQW_CHROMIUM``); Playwright never downloads a browser here.
+JSON-RPC answers; then deploys a contract and calls it, and checks its event log is shown as data
+and its address page as a contract; hostile route parameters show an error and run nothing.
+Screenshots of each page are saved in the test's temporary folder. Chromium is Debian's
+(``/usr/bin/chromium``, or ``POQW_CHROMIUM``); Playwright never downloads a browser here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp
 from eth_account import Account
+from eth_utils import keccak, to_checksum_address
 from framework import Network, log, wait_until
 
 from poqw.node.testing import account_key, genesis_document
@@ -33,6 +36,12 @@ ALICE = Account.from_key(account_key("explorer-alice"))
 BOB_CHECKSUM = Account.from_key(account_key("explorer-bob")).address
 BOB = BOB_CHECKSUM.lower()
 TRANSFER_WEI = 1_500_000_000_000_000_000  # 1.5 POQW
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+
+
+def contract_address(sender: str, nonce: int) -> bytes:
+    """The address a contract created by ``sender`` with ``nonce`` gets (CREATE)."""
+    return keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:]
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:
@@ -134,6 +143,38 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
     assert int(rpc(url, "eth_getBalance", BOB, "latest"), 16) == TRANSFER_WEI
     page.screenshot(path=str(tmp_path / "4-address.png"), full_page=True)
 
+    # a contract's event data is shown as data: Counter.store(42) emits Stored(who, 42)
+    counter = json.loads((VECTORS / "api_counter.json").read_text())
+    deploy, store = (ALICE.sign_transaction({
+        "type": 2, "chainId": chain_id, "nonce": nonce, "value": 0, "gas": gas, "data": data,
+        "maxFeePerGas": 4 * gas_price, "maxPriorityFeePerGas": 1, **extra})
+        for nonce, gas, data, extra in (
+            (1, 600_000, counter["bytecode"], {}),
+            (2, 100_000, "0x" + (keccak(text="store(uint256)")[:4]
+                                 + (42).to_bytes(32, "big")).hex(),
+             {"to": to_checksum_address(contract_address(ALICE.address, 1))})))
+    for signed_tx in (deploy, store):
+        rpc(url, "eth_sendRawTransaction", "0x" + signed_tx.raw_transaction.hex())
+    store_hash = "0x" + store.hash.hex()
+    wait_until(lambda: rpc(url, "eth_getTransactionReceipt", store_hash) is not None, 90,
+               "the contract call to be mined")
+    stored = rpc(url, "eth_getTransactionReceipt", store_hash)
+    assert stored["status"] == "0x1" and len(stored["logs"]) == 1
+    page.goto(url + f"/#/tx/{store_hash}")
+    page.locator("#logs").wait_for(timeout=30_000)
+    logs = page.locator("#logs").inner_text()
+    assert stored["logs"][0]["topics"][0] in logs
+    assert "0x" + keccak(text="Stored(address,uint256)").hex() in logs
+    assert stored["logs"][0]["data"] in logs
+    page.screenshot(path=str(tmp_path / "5-contract-call.png"), full_page=True)
+    contract = stored["logs"][0]["address"].lower()
+    page.locator(f'#logs a[href="#/address/{contract}"]').click()
+    page.locator("#code-size").wait_for(timeout=30_000)
+    code = rpc(url, "eth_getCode", contract, "latest")
+    assert page.locator("#code-size").inner_text() == \
+        f"{(len(code) - 2) // 2} bytes (a contract)"
+    assert page.locator(f'#recent-transactions a[href="#/tx/{store_hash}"]').count() == 1
+
     # the home page follows the chain by itself: the node keeps mining and the height moves on
     page.goto(url + "/#/")
     page.locator("#latest-blocks").wait_for(timeout=30_000)
@@ -148,6 +189,6 @@ def test_explorer_block_transaction_address(network: Callable[[int], Network], c
         page.locator(".error").wait_for(timeout=10_000)
         assert hostile in page.locator(".error").inner_text()  # shown as text
         assert page.locator("main img, main script").count() == 0
-    page.screenshot(path=str(tmp_path / "5-hostile.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "6-hostile.png"), full_page=True)
     assert not problems, problems
     log(f"screenshots in {tmp_path}")

@@ -304,7 +304,17 @@
       ["Max fee per gas", `${num(tx.maxFeePerGas)} wei`],
       mined ? ["Logs", String(Array.isArray(receipt.logs) ? receipt.logs.length : 0)] : null,
       ["Input", h("pre", { class: "bits data" }, String(tx.input ?? "0x"))],
-    ])));
+    ])), mined ? logsCard(receipt.logs) : null);
+  }
+
+  function logsCard(logs) {
+    if (!Array.isArray(logs) || !logs.length) return null;
+    const rows = logs.map((entry) => [String(num(entry.logIndex)), addressLink(entry.address),
+      h("pre", { class: "bits" }, (Array.isArray(entry.topics) ? entry.topics : []).map(String).join("\n")),
+      h("pre", { class: "bits data" }, String(entry.data ?? "0x"))]);
+    const t = card("Logs", table(["#", "Address", "Topics", "Data"], rows, [0], "logs"));
+    t.id = "logs";
+    return t;
   }
 
   async function addressPage(token, address) {
@@ -346,6 +356,7 @@
   async function render() {
     const token = ++route;
     clearTimeout(refreshTimer);
+    rpc("poqw_nodeInfo").then((info) => updateSummary(info, num(info.height)), () => {});
     try {
       const [page, ...rest] = decodeURIComponent(location.hash.replace(/^#\/?/, "")).split("/");
       const arg = rest.join("/");
