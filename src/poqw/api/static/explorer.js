@@ -137,7 +137,7 @@
   const bound = (proof) => (proof && proof.energyBound !== undefined ? Number(proof.energyBound) : null);
 
   // --- pages ------------------------------------------------------------------------------
-  async function home(token) {
+  async function home(token, refreshing = false) {
     const [info, tipHex, difficulty, peers, mining] = await batch([
       ["poqw_nodeInfo", []], ["eth_blockNumber", []], ["poqw_difficulty", []], ["poqw_peers", []],
       ["poqw_miningStatus", []],
@@ -174,14 +174,16 @@
 
     const chartBox = h("div", { class: "chart", id: "chart" });
     const peerRows = failed(peers) ? [] : peers.map((p) => [
-      h("span", { class: "hash" }, short(String(p.nodeId ?? p.node_id ?? p.id ?? "?"), 8)),
+      h("span", { class: "hash" }, short(String(p.nodeId ?? "?"), 8)),
       String(p.address ?? ""), p.height === null || p.height === undefined ? "—" : String(num(p.height))]);
     const peersCard = card("Peers", peerRows.length
       ? [table(["Node", "Address", "Height"], peerRows, [2]),
         h("p", { class: "muted note" }, "Heights as each peer last announced them.")] : h("p", { class: "muted" }, "No peers connected."));
     peersCard.id = "peers";
+    const scrolled = window.scrollY; // a refresh keeps the reader where they were
     show(card(null, stats),
       h("div", { class: "columns" }, card("Block time and difficulty", chartBox), peersCard), latest);
+    if (refreshing) window.scrollTo(0, scrolled);
     drawChart(chartBox, blocks, proofs);
   }
   function stat(label, value, id) {
@@ -372,7 +374,7 @@
     }
   }
   async function refresh(token) {
-    try { await home(token); } catch (e) { /* keep the last view; try again */ }
+    try { await home(token, true); } catch (e) { /* keep the last view; try again */ }
     if (token === route) refreshTimer = setTimeout(() => refresh(token), REFRESH_MS);
   }
   document.getElementById("search").addEventListener("submit", (event) => {
