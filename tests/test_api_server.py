@@ -85,13 +85,15 @@ def test_batch_answers_each_request_in_order(served: tuple[Node, RpcThread]) -> 
 ])
 def test_bad_requests_get_the_standard_error(served: tuple[Node, RpcThread], body: bytes,
                                              code: int, words: str) -> None:
-    _, server = served
+    node, server = served
+    tip = node.tip()
     status, answer = post(server.url, body)
     error = json.loads(answer)["error"]
     assert error["code"] == code, error
     assert words in error["message"], error
     assert status == (413 if "body exceeds" in words else 200)
     assert rpc_call(server.url, "eth_blockNumber")["result"] == "0x2"  # still serving
+    assert node.tip() == tip and len(node.mempool) == 0  # nothing changed
 
 
 def test_a_runaway_call_is_stopped_and_others_are_served_meanwhile(

@@ -30,6 +30,7 @@ class RpcConfig:
     port: int = DEFAULT_RPC_PORT
     enabled: bool = True
     cors_origins: tuple[str, ...] = ()
+    max_connections: int = 256
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch: int = 100
     max_response_bytes: int = 32 * 1024 * 1024

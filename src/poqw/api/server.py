@@ -144,7 +144,9 @@ class _Uvicorn(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP,
+    # and with Nagle on, every keep-alive request waits ~40 ms for a delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -162,7 +164,8 @@ class RpcServer:
     """uvicorn serving ``app`` on one socket inside the running loop."""
 
     def __init__(self, app: Any, host: str, port: int,
-                 on_failure: Callable[[BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[BaseException], None] | None = None,
+                 max_connections: int = 256) -> None:
         self.app = app
         self.host = host
         self._sock = _bind(host, port)
@@ -170,7 +173,8 @@ class RpcServer:
         self.on_failure = on_failure
         self._server = _Uvicorn(uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio",
-            timeout_graceful_shutdown=2, server_header=False))
+            timeout_graceful_shutdown=2, server_header=False,
+            limit_concurrency=max_connections))  # past it: HTTP 503, not a pile-up
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -217,10 +221,11 @@ class RpcServer:
 
 
 async def serve(app: Any, host: str, port: int,
-                on_failure: Callable[[BaseException], None] | None = None) -> RpcServer:
+                on_failure: Callable[[BaseException], None] | None = None,
+                max_connections: int = 256) -> RpcServer:
     """Start serving ``app`` on ``host:port`` (0: a free port) in this loop; the returned
     server has ``port``, ``url`` and ``stop()``."""
-    server = RpcServer(app, host, port, on_failure)
+    server = RpcServer(app, host, port, on_failure, max_connections)
     await server.start()
     return server
 
@@ -235,6 +240,6 @@ async def start_node_rpc(node: Node, config: NodeConfig, network: NetworkService
     backend = NodeBackend(node, rpc_config, network)
     backend.bind_loop(asyncio.get_running_loop())
     server = await serve(build_app(backend, rpc_config), rpc_config.host, rpc_config.port,
-                         on_failure)
+                         on_failure, rpc_config.max_connections)
     backend.rpc_url = server.url
     return server

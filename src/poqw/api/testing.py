@@ -42,7 +42,8 @@ class RpcThread:
         self.backend.rpc_url = self.url
 
     async def _start(self, config: RpcConfig) -> RpcServer:
-        server = RpcServer(self.app, config.host, config.port)
+        server = RpcServer(self.app, config.host, config.port,
+                           max_connections=config.max_connections)
         await server.start()
         return server
 
