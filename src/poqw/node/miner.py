@@ -114,7 +114,7 @@ class Miner:
                  kind: str = "simulated-annealing") -> None:
         self.chain = chain
         self.kind = kind
-        """What solves the puzzles (the sampler's name), as metrics label attempts."""
+        """What solves the puzzles (the sampler's name): the label of its attempts in metrics."""
         self.mempool = mempool
         self.signer = signer
         self.solver = solver
