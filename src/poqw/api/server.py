@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from poqw.api import eth, filters, logs, poqw_ns, subscriptions
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig, rpc_config_from
+from poqw.api.explorer import explorer_routes
 from poqw.api.jsonrpc import (
     INVALID_REQUEST,
     ConnectionState,
@@ -37,6 +38,7 @@ from poqw.api.jsonrpc import (
     error_response,
     handle_body,
 )
+from poqw.api.metrics import NodeMetrics, metrics_route, node_metrics
 from poqw.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,13 +63,13 @@ def default_registry() -> MethodRegistry:
     return registry
 
 
-def extension_routes(backend: NodeBackend, config: RpcConfig,
-                     registry: MethodRegistry) -> list[BaseRoute]:
+def extension_routes(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry,
+                     metrics: NodeMetrics) -> list[BaseRoute]:
     """Routes other API modules add beside ``POST /``: the WebSocket endpoint at ``/``
     (poqw.api.subscriptions), ``/metrics`` (poqw.api.metrics.metrics_route) and the explorer
-    at ``/`` and ``/explorer`` (poqw.api.explorer.explorer_routes). None yet: those paths
-    answer 404 (GET / answers 405: only POST is served there)."""
-    return [subscriptions.websocket_route(backend, config, registry)]
+    at ``/`` and ``/explorer`` (poqw.api.explorer.explorer_routes)."""
+    return [subscriptions.websocket_route(backend, config, registry), metrics_route(metrics),
+            *explorer_routes()]
 
 
 def _json_response(body: bytes | None, status: int = 200) -> Response:
@@ -98,9 +100,16 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry | None = None,
               on_call: Callable[[str, float, bool], None] | None = None) -> Starlette:
-    """The Starlette app serving ``backend`` (see the module docstring); ``on_call(method,
-    seconds, ok)`` sees every JSON-RPC call (for metrics)."""
+    """The Starlette app serving ``backend`` (see the module docstring); every JSON-RPC call
+    is counted in the node's metrics (``app.state.metrics``) and, if given, seen by
+    ``on_call(method, seconds, ok)``."""
     methods = registry or default_registry()
+    metrics = node_metrics(backend, methods.names())  # before mining starts: counts every block
+
+    def observe(method: str, seconds: float, ok: bool) -> None:
+        metrics.observe_rpc(method, seconds, ok)
+        if on_call is not None:
+            on_call(method, seconds, ok)
     http_connection = ConnectionState(kind="http")
     ctx = RpcContext(backend, http_connection, config)
 
@@ -109,11 +118,11 @@ def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry 
         if body is None:
             return _refuse(413, f"request body exceeds the limit of {config.max_body_bytes} "
                            "bytes")
-        answer = await handle_body(methods, ctx, body, on_call)
+        answer = await handle_body(methods, ctx, body, observe)
         return _json_response(answer)
 
     routes: list[BaseRoute] = [Route("/", rpc_http, methods=["POST"])]
-    routes += extension_routes(backend, config, methods)
+    routes += extension_routes(backend, config, methods, metrics)
     middleware = []
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
@@ -124,6 +133,7 @@ def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry 
     app.state.registry = methods
     app.state.rpc_config = config
     app.state.http_connection = http_connection
+    app.state.metrics = metrics
     return app
 
 

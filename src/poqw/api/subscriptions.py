@@ -280,8 +280,10 @@ async def _read(websocket: WebSocket, registry: MethodRegistry, ctx: RpcContext,
                 answer: bytes | None = json.dumps(error_response(invalid_request(
                     f"message of {len(body)} bytes exceeds the limit of "
                     f"{ctx.config.max_body_bytes} bytes"))).encode()
-            else:
-                answer = await handle_body(registry, ctx, body)
+            else:  # calls over the socket count in the node's metrics as HTTP calls do
+                metrics = getattr(websocket.app.state, "metrics", None)
+                answer = await handle_body(registry, ctx, body,
+                                           None if metrics is None else metrics.observe_rpc)
             if answer is not None:
                 outbox.push(answer.decode())
                 wake.set()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from poqw.errors import InvalidBlock, InvalidTransaction, StorageError
 from poqw.execution import BlockEnv, BlockExecutionResult, ExecutionEngine
 from poqw.node.onetime import ancestor_use, sibling_uses
 from poqw.node.storage import ChainStore, StoredBlock
+from poqw.node.telemetry import Telemetry
 
 __all__ = ["INITIAL_BASE_FEE", "Blockchain", "ImportResult", "OrphanPool"]
 
@@ -191,6 +193,7 @@ class Blockchain:
         self._headers: OrderedDict[bytes, Header] = OrderedDict()
         self._bad: OrderedDict[bytes, str] = OrderedDict()
         self.listeners: list[Callable[[ImportResult], None]] = []
+        self.telemetry = Telemetry()  # what metrics watch (poqw.api.metrics)
         if store.tip_hash() is None:
             self._store_genesis()
         self.repair_state()
@@ -277,6 +280,20 @@ class Blockchain:
 
     def import_block(self, block: Block, now: int) -> ImportResult:
         """Validate, execute and store ``block``; raise the precise :class:`InvalidBlock`."""
+        started = time.perf_counter()
+        try:
+            result = self._import(block, now)
+        except InvalidBlock:
+            self.telemetry.block_imported(time.perf_counter() - started, "invalid")
+            raise
+        self.telemetry.block_imported(time.perf_counter() - started, result.status,
+                                      result.reorg_depth)
+        if result.status == "new-tip":
+            for listener in list(self.listeners):
+                listener(result)
+        return result
+
+    def _import(self, block: Block, now: int) -> ImportResult:
         with self._lock:
             old_tip = self.tip()
             key = bytes(block.hash())
@@ -310,10 +327,7 @@ class Blockchain:
             if new_tip.block_hash == old_tip.block_hash:
                 return ImportResult("side", key, new_tip, tuple(imported))
             connected, disconnected = self._branch_change(old_tip.block_hash, new_tip.block_hash)
-        result = ImportResult("new-tip", key, new_tip, tuple(imported), connected, disconnected)
-        for listener in list(self.listeners):
-            listener(result)
-        return result
+        return ImportResult("new-tip", key, new_tip, tuple(imported), connected, disconnected)
 
     def _connect(self, block: Block, now: int) -> None:
         header = block.header
@@ -337,8 +351,8 @@ class Blockchain:
                 self.store, self, parent, *one_time_key) is not None
 
         try:
-            validate_block(block, parent, self, now, self.genesis, execution, self._verify,
-                           self._address_of, reused)
+            validate_block(block, parent, self, now, self.genesis, execution,
+                           self._timed_verifier(), self._address_of, reused)
         except InvalidBlock as exc:
             # a future timestamp may become valid later: do not remember it as bad
             if "in the future" not in exc.reason:
@@ -362,6 +376,23 @@ class Blockchain:
         self._store_with_fork_choice(stored)
         if one_time_key is not None:
             self._warn_sibling_reuse(stored, *one_time_key)
+
+    def _timed_verifier(self) -> SignatureVerifier | None:
+        """The signature verifier, reporting to telemetry how long the checks before the seal
+        took: :func:`validate_block` checks links, difficulty and the work proof, then the
+        signature, so its first call to the verifier marks the proof as verified."""
+        if not self.telemetry.watched:
+            return self._verify
+        from poqw.chain.signing import default_scheme
+
+        verify = self._verify or default_scheme()[0]
+        started = time.perf_counter()
+
+        def timed(public_key: bytes, message: bytes, signature: bytes) -> bool:
+            self.telemetry.proof_verified(time.perf_counter() - started)
+            return verify(public_key, message, signature)
+
+        return timed
 
     def _warn_sibling_reuse(self, stored: StoredBlock, key_id: bytes, index: int) -> None:
         """A one-time key used on two branches is valid on each but leaks signing power."""

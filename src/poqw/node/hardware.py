@@ -50,6 +50,8 @@ class GpuPuzzleSolver:
     Each puzzle gets ``num_reads`` reads of ``num_sweeps`` sweeps, seeded by its salt, as the
     CPU miner's runs; the colouring and CSR of the genesis graph are computed once."""
 
+    miner_kind = "gpu"  # the label its attempts carry in the node's metrics
+
     def __init__(self, *, backend: str = "cuda", devices: tuple[int, ...] = (0,),
                  num_reads: int = 64, num_sweeps: int = 16, batch_size: int = 256) -> None:
         self.backend = backend

@@ -138,8 +138,11 @@ class Miner:
                  salt_source: Callable[[int], bytes] = os.urandom,
                  on_block: Callable[[Block, ImportResult], None] | None = None,
                  key_label: str = "(in memory)",
-                 on_key_warning: Callable[[str], None] | None = None) -> None:
+                 on_key_warning: Callable[[str], None] | None = None,
+                 kind: str = "simulated-annealing") -> None:
         self.chain = chain
+        self.kind = kind
+        """What solves the puzzles (the sampler's name): the label of its attempts in metrics."""
         self.mempool = mempool
         self.signer = signer
         self.solver = solver
@@ -255,10 +258,13 @@ class Miner:
                 answers = self.solver.solve_many(instances, seeds)
             else:
                 answers = [self.solver(instances[0], seeds[0])]
-            self.stats.seconds_solving += time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            self.stats.seconds_solving += seconds
             self.stats.salts_tried += batch
             for salt, instance, spins in zip(salts, instances, answers, strict=True):
                 proof = _winning_proof(genesis, instance, spins, difficulty)
+                self.chain.telemetry.mining_attempt(self.kind, seconds / batch,
+                                                    proof is not None)
                 if proof is not None:
                     return salt, proof
             if time.monotonic() >= next_report:

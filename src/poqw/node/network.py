@@ -491,6 +491,7 @@ class NetworkService:
         who = session.protocol.peer.node_id.hex()[:16] if session.protocol.peer else "?"
         if event.banned:
             self.stats["peers_banned"] += 1
+            self.node.chain.telemetry.peer_banned()
             log.warning("peer %s banned: %s", who, event.reason)
             self._save_bans()
         else:

@@ -242,6 +242,8 @@ class QpuReport:
 class QpuPuzzleSolver:
     """Samples each block puzzle on the QPU through a fixed embedding."""
 
+    miner_kind = "qpu"  # the label its attempts carry in the node's metrics
+
     def __init__(self, sampler: Any, embedding: dict[int, list[int]], num_reads: int,
                  label: str) -> None:
         from dwave.system import FixedEmbeddingComposite

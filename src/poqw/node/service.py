@@ -322,7 +322,8 @@ class Node:
     def make_miner(self, on_block: Callable[[Any, ImportResult], None] | None = None) -> Miner:
         self.miner = Miner(self.chain, self.mempool, self.signer(), self._make_solver(),
                            clock=self.clock, on_block=on_block, key_label=str(self.key_path),
-                           on_key_warning=self._warn_key)
+                           on_key_warning=self._warn_key,
+                           kind=getattr(self._solver, "miner_kind", self.config.global_.sampler))
         self.miner.check_key()
         return self.miner
 
