@@ -95,8 +95,11 @@ library IsingTerms {
     }
 
     /// @notice The energy of `spins` under well-formed terms on `n` variables (see {validate}).
-    /// @dev Spins are first spread into a table of one +-1 word per variable, so each coupling
-    /// costs one calldata load, two memory loads and a few arithmetic operations.
+    /// @dev Overwrites memory below the free memory pointer (see the assembly block): call it only
+    /// where no memory object is live. Spins are first spread into a table of one sign-mask word per
+    /// variable, so each coupling
+    /// costs two memory loads and a few shifts, masks and xors; the loops are unrolled (8 variables
+    /// per spin byte, 10 couplings per calldata word) because stack shuffling dominates otherwise.
     function energy(uint256 n, bytes calldata spins, bytes calldata fields, bytes calldata couplings)
         internal
         pure
@@ -105,22 +108,120 @@ library IsingTerms {
         uint256 expected = (n + 7) >> 3;
         if (spins.length != expected) revert SpinsLengthMismatch(spins.length, expected);
         if (n & 7 != 0 && uint8(spins[expected - 1]) >> (n & 7) != 0) revert SpinsPaddingNotZero();
-        assembly ("memory-safe") {
-            let table := mload(0x40) // scratch beyond the free memory pointer, never allocated
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                let bit := and(shr(and(i, 7), byte(0, calldataload(add(spins.offset, shr(3, i))))), 1)
-                let s := sub(1, shl(1, bit))
-                mstore(add(table, shl(5, i)), s)
-                e := add(e, mul(signextend(0, byte(0, calldataload(add(fields.offset, i)))), s))
+        // Not memory-safe in the via-IR sense: the table starts at address 0 (saving an addition
+        // per lookup) and overwrites memory the caller no longer needs; the free memory pointer and
+        // the zero slot are restored before returning. Callers must hold no live memory objects.
+        assembly {
+            let freeMemory := mload(0x40)
+            // Word v of memory holds variable v's sign mask: 0 for spin +1 and all ones (-1) for
+            // spin -1, so that x * s_v is xor(x, mask) - mask and s_i * s_j is xor(mask_i, mask_j).
+            let fullBytes := shr(3, n)
+            for { let b := 0 } lt(b, fullBytes) { b := add(b, 1) } {
+                let bits := byte(0, calldataload(add(spins.offset, b)))
+                let hs := calldataload(add(fields.offset, shl(3, b))) // fields 8b .. 8b + 7 on top
+                let ptr := shl(8, b)
+                {
+                    let mask := sub(0, and(shr(0, bits), 1))
+                    mstore(add(ptr, 0), mask)
+                    e := add(e, sub(xor(signextend(0, byte(0, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(1, bits), 1))
+                    mstore(add(ptr, 32), mask)
+                    e := add(e, sub(xor(signextend(0, byte(1, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(2, bits), 1))
+                    mstore(add(ptr, 64), mask)
+                    e := add(e, sub(xor(signextend(0, byte(2, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(3, bits), 1))
+                    mstore(add(ptr, 96), mask)
+                    e := add(e, sub(xor(signextend(0, byte(3, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(4, bits), 1))
+                    mstore(add(ptr, 128), mask)
+                    e := add(e, sub(xor(signextend(0, byte(4, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(5, bits), 1))
+                    mstore(add(ptr, 160), mask)
+                    e := add(e, sub(xor(signextend(0, byte(5, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(6, bits), 1))
+                    mstore(add(ptr, 192), mask)
+                    e := add(e, sub(xor(signextend(0, byte(6, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(7, bits), 1))
+                    mstore(add(ptr, 224), mask)
+                    e := add(e, sub(xor(signextend(0, byte(7, hs)), mask), mask))
+                }
             }
+            for { let i := shl(3, fullBytes) } lt(i, n) { i := add(i, 1) } {
+                let mask := sub(0, and(shr(and(i, 7), byte(0, calldataload(add(spins.offset, shr(3, i))))), 1))
+                mstore(shl(5, i), mask)
+                e := add(e, sub(xor(signextend(0, byte(0, calldataload(add(fields.offset, i)))), mask), mask))
+            }
+            // Couplings, ten 3-byte terms per 32-byte load. Term k of a word sits at bits
+            // [232 - 24k, 256 - 24k): i * 32 is (w >> (241 - 24k)) & 0x7fe0, j * 32 is
+            // (w >> (231 - 24k)) & 0x7fe0, and J is the top nibble of w << (20 + 24k), shifted down
+            // arithmetically.
             let p := couplings.offset
-            for { let end := add(p, couplings.length) } lt(p, end) { p := add(p, 3) } {
-                let t := shr(232, calldataload(p))
-                // i * 32 = (t >> 14) << 5 and j * 32 = ((t >> 4) & 1023) << 5, each in one mask.
-                let si := mload(add(table, and(shr(9, t), 0x7fe0)))
-                let sj := mload(add(table, and(shl(1, t), 0x7fe0)))
-                e := add(e, mul(sub(xor(and(t, 0xf), 8), 8), mul(si, sj)))
+            let end := add(p, couplings.length)
+            for {} iszero(gt(add(p, 30), end)) { p := add(p, 30) } {
+                let w := calldataload(p)
+                {
+                    let x := xor(mload(and(shr(241, w), 0x7fe0)), mload(and(shr(231, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(20, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(217, w), 0x7fe0)), mload(and(shr(207, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(44, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(193, w), 0x7fe0)), mload(and(shr(183, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(68, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(169, w), 0x7fe0)), mload(and(shr(159, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(92, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(145, w), 0x7fe0)), mload(and(shr(135, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(116, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(121, w), 0x7fe0)), mload(and(shr(111, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(140, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(97, w), 0x7fe0)), mload(and(shr(87, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(164, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(73, w), 0x7fe0)), mload(and(shr(63, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(188, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(49, w), 0x7fe0)), mload(and(shr(39, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(212, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(25, w), 0x7fe0)), mload(and(shr(15, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(236, w)), x), x))
+                }
             }
+            for {} lt(p, end) { p := add(p, 3) } {
+                let w := calldataload(p)
+                let x := xor(mload(and(shr(241, w), 0x7fe0)), mload(and(shr(231, w), 0x7fe0)))
+                e := add(e, sub(xor(sar(252, shl(20, w)), x), x))
+            }
+            mstore(0x40, freeMemory)
+            mstore(0x60, 0)
         }
     }
 
