@@ -47,31 +47,86 @@ library IsingTerms {
         if (couplings.length % TERM_BYTES != 0) revert CouplingsNotWholeTerms(couplings.length);
         uint256 m = couplings.length / TERM_BYTES;
         if (m > MAX_COUPLINGS) revert TooManyCouplings(m, MAX_COUPLINGS);
-        uint256 badField = n;
+        bool bad;
         assembly ("memory-safe") {
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                if eq(byte(0, calldataload(add(fields.offset, i))), 0x80) {
-                    badField := i
-                    break
-                }
+            // A field byte of 0x80 (-128) is the one out of range: xor with 0x80.. turns it into a
+            // zero byte, which the borrow trick (x - 0x0101..) & ~x & 0x8080.. finds 32 at a time.
+            let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+            let highs := shl(7, ones)
+            for { let off := 0 } lt(off, n) { off := add(off, 32) } {
+                let x := xor(calldataload(add(fields.offset, off)), highs)
+                let rest := sub(n, off)
+                if lt(rest, 32) { x := or(x, shr(shl(3, rest), not(0))) } // bytes past the fields
+                if and(and(sub(x, ones), not(x)), highs) { bad := 1 }
             }
         }
-        if (badField != n) revert FieldOutOfRange(badField, -128);
-        uint256 badTerm = m;
+        if (bad) _revertBadField(fields);
         assembly ("memory-safe") {
+            // Ten 3-byte terms per load; term k: i = (w >> (246 - 24k)) & 1023,
+            // j = (w >> (236 - 24k)) & 1023, J nibble = (w >> (232 - 24k)) & 15 (8 means -8).
             let p := couplings.offset
-            for { let k := 0 } lt(k, m) { k := add(k, 1) } {
-                let t := shr(232, calldataload(p))
-                let i := shr(14, t)
-                let j := and(shr(4, t), 0x3ff)
-                if or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(t, 0xf), 8))) {
-                    badTerm := k
-                    break
+            let end := add(p, couplings.length)
+            for {} iszero(gt(add(p, 30), end)) { p := add(p, 30) } {
+                let w := calldataload(p)
+                {
+                    let i := and(shr(246, w), 0x3ff)
+                    let j := and(shr(236, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(232, w), 0xf), 8))))
                 }
-                p := add(p, 3)
+                {
+                    let i := and(shr(222, w), 0x3ff)
+                    let j := and(shr(212, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(208, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(198, w), 0x3ff)
+                    let j := and(shr(188, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(184, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(174, w), 0x3ff)
+                    let j := and(shr(164, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(160, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(150, w), 0x3ff)
+                    let j := and(shr(140, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(136, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(126, w), 0x3ff)
+                    let j := and(shr(116, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(112, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(102, w), 0x3ff)
+                    let j := and(shr(92, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(88, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(78, w), 0x3ff)
+                    let j := and(shr(68, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(64, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(54, w), 0x3ff)
+                    let j := and(shr(44, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(40, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(30, w), 0x3ff)
+                    let j := and(shr(20, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(16, w), 0xf), 8))))
+                }
+            }
+            for {} lt(p, end) { p := add(p, 3) } {
+                let w := calldataload(p)
+                let i := and(shr(246, w), 0x3ff)
+                let j := and(shr(236, w), 0x3ff)
+                bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(232, w), 0xf), 8))))
             }
         }
-        if (badTerm != m) _revertBadTerm(n, badTerm, couplings);
+        if (bad) _revertBadTerm(n, couplings);
     }
 
     /// @notice The coupling number `k` of `couplings`: its two variables and its value.
@@ -225,11 +280,21 @@ library IsingTerms {
         }
     }
 
-    function _revertBadTerm(uint256 n, uint256 k, bytes calldata couplings) private pure {
-        (uint256 i, uint256 j, int256 value) = coupling(couplings, k);
-        if (i >= n) revert IndexOutOfRange(k, i, n);
-        if (j >= n) revert IndexOutOfRange(k, j, n);
-        if (i == j) revert SelfCoupling(k, i);
-        revert CouplingOutOfRange(k, value);
+    /// @dev The slow path of {validate}: name the first field out of range.
+    function _revertBadField(bytes calldata fields) private pure {
+        for (uint256 v = 0; v < fields.length; v++) {
+            if (uint8(fields[v]) == 0x80) revert FieldOutOfRange(v, -128);
+        }
+    }
+
+    /// @dev The slow path of {validate}: name the first bad coupling and what is wrong with it.
+    function _revertBadTerm(uint256 n, bytes calldata couplings) private pure {
+        for (uint256 k = 0; k < couplings.length / TERM_BYTES; k++) {
+            (uint256 i, uint256 j, int256 value) = coupling(couplings, k);
+            if (i >= n) revert IndexOutOfRange(k, i, n);
+            if (j >= n) revert IndexOutOfRange(k, j, n);
+            if (i == j) revert SelfCoupling(k, i);
+            if (value == -8) revert CouplingOutOfRange(k, value);
+        }
     }
 }
