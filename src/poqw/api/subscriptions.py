@@ -281,7 +281,8 @@ async def _read(websocket: WebSocket, registry: MethodRegistry, ctx: RpcContext,
                     f"message of {len(body)} bytes exceeds the limit of "
                     f"{ctx.config.max_body_bytes} bytes"))).encode()
             else:  # calls over the socket count in the node's metrics as HTTP calls do
-                metrics = getattr(websocket.app.state, "metrics", None)
+                state = getattr(getattr(websocket, "app", None), "state", None)
+                metrics = getattr(state, "metrics", None)
                 answer = await handle_body(registry, ctx, body,
                                            None if metrics is None else metrics.observe_rpc)
             if answer is not None:
