@@ -18,13 +18,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from poqw.compute.coordinator import Coordinator
+from poqw.compute.coordinator import Coordinator, SolveSettings
 from poqw.compute.jobs import Job, JobResult, SolverNode
 from poqw.compute.strike_spec import StrikeRunner
 from poqw.errors import ComputeError, ConfigError, JobRejected, ResultRejected
 from poqw.problems import IsingModel
 
-__all__ = ["DaskTransport", "InProcessTransport", "Reply", "Transport", "run_job", "run_solve"]
+__all__ = [
+    "DaskTransport",
+    "InProcessTransport",
+    "Reply",
+    "Transport",
+    "run_job",
+    "run_solve",
+    "solve_on_cluster",
+]
 
 log = logging.getLogger(__name__)
 
@@ -214,3 +222,25 @@ def run_solve(coordinator: Coordinator, transport: Transport,
         if on_round is not None:
             on_round(coordinator)
     return coordinator.result()
+
+
+def solve_on_cluster(model: IsingModel, settings: SolveSettings, client: Any, *,
+                     state_path: str | None = None,
+                     on_round: Callable[[Coordinator], None] | None = None) -> dict[str, Any]:
+    """Match-strike on a trusted Dask cluster: every worker is a solver, strikes are cut into
+    jobs as :class:`SolveSettings` says, and the answer is what one process would find with the
+    same settings. ``state_path`` saves the solve after every round and resumes from it."""
+    if settings.verify_every:
+        raise ConfigError("a Dask cluster is trusted: spot checks (verify_every) are for the "
+                          "network of untrusted solvers")
+    transport = DaskTransport(client, model)
+    try:
+        coordinator = Coordinator(model, settings, transport.workers, state_path=state_path)
+        start = time.perf_counter()
+        doc = run_solve(coordinator, transport, on_round=on_round)
+    finally:
+        transport.close()
+    doc["seconds"] = time.perf_counter() - start
+    doc["dask"] = {"workers": len(transport.workers),
+                   "jobs_per_strike": len(settings.job_sizes())}
+    return doc
