@@ -46,7 +46,7 @@ def test_honest_backends_agree_and_check_each_other() -> None:
     rng = np.random.default_rng(1)
     for model in models():
         runners = {b: StrikeRunner(model, b) for b in BACKENDS}
-        for _ in range(15):
+        for _ in range(6):
             spec = random_spec(model, rng)
             probs = {b: r.probabilities(spec) for b, r in runners.items()}
             claims = {b: draw_indices(p, strike_uniforms(spec))[0] for b, p in probs.items()}

@@ -41,6 +41,7 @@ __all__ = [
     "samples_digest",
     "spins_from_indices",
     "strike_uniforms",
+    "uniform_words",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -132,8 +133,15 @@ def derive_job_seed(solve_seed: bytes, round_index: int, job_index: int) -> byte
                   job_index.to_bytes(4, "big"))
 
 
+def uniform_words(spec: StrikeSpec) -> list[int]:
+    """``spec.shots`` 53-bit integers: the top bits of big-endian 64-bit words of SHAKE-256
+    over the spec's digest."""
+    raw = shake_stream(_UNIFORM_DOMAIN, spec.digest(), 8 * spec.shots)
+    return [int.from_bytes(raw[k:k + 8], "big") >> 11 for k in range(0, len(raw), 8)]
+
+
 def strike_uniforms(spec: StrikeSpec) -> FloatArray:
-    """``spec.shots`` uniforms in [0, 1): 53-bit integers from SHAKE-256 of the spec, scaled."""
+    """``spec.shots`` uniforms in [0, 1): the 53-bit words times 2**-53 (exact in float64)."""
     raw = shake_stream(_UNIFORM_DOMAIN, spec.digest(), 8 * spec.shots)
     words = np.frombuffer(raw, dtype=">u8").astype(np.uint64) >> np.uint64(11)
     return words.astype(np.float64) * 2.0**-53
