@@ -15,7 +15,6 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -283,9 +282,3 @@ class StrikeRunner:
         """Re-run ``spec`` and compare the claimed indices (tolerating boundary draws)."""
         return check_shots(self.probabilities(spec), spec, claimed, tolerance)
 
-
-def describe(outcome: StrikeOutcome) -> dict[str, Any]:
-    """A JSON-ready summary of an outcome (for logs and reports)."""
-    return {"shots": int(outcome.indices.shape[0]),
-            "best_energy": float(outcome.energies.min()) if outcome.energies.size else None,
-            "min_margin": float(outcome.margins.min()) if outcome.margins.size else None}
