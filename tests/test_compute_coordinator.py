@@ -176,3 +176,13 @@ def test_jobs_decode_within_bounds() -> None:
     assert Job.from_bytes(job.to_bytes()) == job
     with pytest.raises(Exception, match="bytes"):
         Job.from_bytes(job.to_bytes() + b"x" * 1000)
+
+
+def test_the_ledger_never_pays_past_the_budget() -> None:
+    ledger = Ledger(budget=100, price_per_shot=1, fee_per_check=2)
+    ledger.credit_batch("s0", bytes(32), 64)
+    ledger.credit_checks("v", 10)
+    with pytest.raises(ComputeError, match="exceed the budget: 16 of 100 left"):
+        ledger.credit_batch("s1", bytes(32), 17)
+    assert ledger.balances() == {"s0": 64, "v": 20} and ledger.remaining == 16
+    assert Ledger.from_dict(ledger.to_dict()) == ledger
