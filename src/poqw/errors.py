@@ -28,6 +28,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   │   └── InvalidTransaction
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
+    │   └── InvalidStrikeCall            an input the strike precompile refuses (the call fails)
     ├── StorageError                     the node's database refused or is inconsistent
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
@@ -62,6 +63,7 @@ __all__ = [
     "InvalidProblem",
     "InvalidProof",
     "InvalidSignature",
+    "InvalidStrikeCall",
     "InvalidTransaction",
     "JobRejected",
     "KeyExhausted",
@@ -200,6 +202,10 @@ class ExecutionError(PoqwError):
         super().__init__(reason)
         self.reason = reason
         self.output = output
+
+
+class InvalidStrikeCall(ExecutionError):
+    """An input the strike precompile refuses: the EVM call fails, the node carries on."""
 
 
 class StorageError(PoqwError):
