@@ -180,25 +180,31 @@ class ExactStrike:
         cdf = (hi.astype(object) << FRACTION_BITS) + lo.astype(object)
         return [int(v) for v in np.diff(cdf, prepend=0)]
 
-    def draws(self, spec: StrikeSpec) -> ExactDraws:
-        """Every shot of ``spec``: canonical index and ambiguity."""
+    def draws(self, spec: StrikeSpec, tolerance_shift: int = TOLERANCE_SHIFT) -> ExactDraws:
+        """Every shot of ``spec``: canonical index and ambiguity (within ``total >>
+        tolerance_shift`` of an inner edge; the consensus rule is the default)."""
         hi, lo = self.cumulative(spec)
         total = (int(hi[-1]) << FRACTION_BITS) + int(lo[-1])
-        slack = total >> TOLERANCE_SHIFT
+        slack = total >> tolerance_shift
         targets = [(u * total) >> 53 for u in uniform_words(spec)]
         t_hi = np.array([t >> FRACTION_BITS for t in targets], dtype=np.int64)
+        t_lo = np.array([t & ((1 << FRACTION_BITS) - 1) for t in targets], dtype=np.int64)
+        # the first index whose (hi, lo) exceeds (t_hi, t_lo): past every hi below t_hi, then
+        # past the lo <= t_lo among the (almost always zero or one) entries whose hi is t_hi
         first = np.searchsorted(hi, t_hi, side="left")
         past = np.searchsorted(hi, t_hi, side="right")
+        indices = first.astype(np.int64)
         last = hi.shape[0] - 1
-        indices = np.empty(len(targets), dtype=np.int64)
-        ambiguous = np.zeros(len(targets), dtype=np.bool_)
-        for k, target in enumerate(targets):
+        single = past - first == 1
+        indices[single] += lo[first[single]] <= t_lo[single]
+        for k in np.flatnonzero(past - first > 1).tolist():
             a, b = int(first[k]), int(past[k])
-            t_lo = target & ((1 << FRACTION_BITS) - 1)
-            index = min(a + int(np.searchsorted(lo[a:b], t_lo, side="right")), last)
+            indices[k] = a + int(np.searchsorted(lo[a:b], t_lo[k], side="right"))
+        np.minimum(indices, last, out=indices)
+        ambiguous = np.zeros(len(targets), dtype=np.bool_)
+        for k, (target, index) in enumerate(zip(targets, indices.tolist(), strict=True)):
             lower = 0 if index == 0 else (int(hi[index - 1]) << FRACTION_BITS) + int(lo[index - 1])
             upper = (int(hi[index]) << FRACTION_BITS) + int(lo[index])
-            indices[k] = index
             ambiguous[k] = (index > 0 and target - lower <= slack) or \
                 (index < last and upper - target <= slack)
         return ExactDraws(indices, ambiguous, hi, lo)
