@@ -48,15 +48,26 @@ def test_floor_product_sum_is_the_exact_floor() -> None:
         assert got == (xs[k] * ys[k] + xs[k + 1] * ys[k + 1]) >> 60
 
 
-def test_bit_identical_to_the_python_integer_reference() -> None:
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_bit_identical_to_the_python_integer_reference(kernel: str) -> None:
     rng = np.random.default_rng(1)
     for n in (1, 2, 3, 5, 8, 9):
         model = random_model(rng, n)
         for _ in range(3):
             spec = random_spec(rng, model, 128)
-            exact, reference = ExactStrike(model), FixedPointStrike(model)
+            exact, reference = ExactStrike(model, kernel), FixedPointStrike(model)
             assert exact.probabilities(spec) == reference.probabilities(spec)
             assert exact.run(spec) == reference.run(spec)
+
+
+def test_kernels_agree_bit_for_bit_on_a_larger_strike() -> None:
+    model = maxcut_to_ising(random_regular_graph(3, 14, seed=3))
+    spec = StrikeSpec.create(model.content_hash(), [0.3, -1.2, 2.5], [0.9, 0.1, -0.4], 512,
+                             b"\x01" * 32)
+    fast, slow = ExactStrike(model, "numba"), ExactStrike(model, "numpy")
+    for mine, theirs in zip(fast.amplitudes(spec), slow.amplitudes(spec), strict=True):
+        assert np.array_equal(mine, theirs)
+    assert np.array_equal(fast.draws(spec).indices, slow.draws(spec).indices)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"n{v['n']}")
@@ -113,5 +124,7 @@ def test_limits() -> None:
         ExactStrike(IsingModel.from_dicts({0: 0.3}, {(0, 1): 1.0}))
     with pytest.raises(JobRejected, match="at most 20"):
         ExactStrike(maxcut_to_ising(random_regular_graph(3, 22, seed=1)))
+    with pytest.raises(JobRejected, match="unknown integer kernel"):
+        ExactStrike(IsingModel.from_dicts({0: 1.0}, {}), "float")
     with pytest.raises(JobRejected, match="doubled absolute sum"):
         ExactStrike(IsingModel.from_dicts({0: 1e6}, {(0, 1): 1.0}))

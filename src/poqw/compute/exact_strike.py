@@ -31,6 +31,7 @@ from poqw.errors import JobRejected
 from poqw.problems import IsingModel
 
 __all__ = [
+    "KERNELS",
     "MAX_ENERGY_SPREAD",
     "ExactDraws",
     "ExactStrike",
@@ -44,14 +45,20 @@ MASK = (1 << LIMB) - 1
 #: The widest range of 2 * (E(x) - E_min) the engine takes: the phase table has one entry per
 #: level, so an unbounded spread (huge weights) would be unbounded work.
 MAX_ENERGY_SPREAD = 1 << 16
+#: "numba" (one pass per qubit, the default) and "numpy" (the readable reference) give the same
+#: bits; the numba loops are in poqw.compute._exact_kernels.
+KERNELS = ("numba", "numpy")
 
 
-def strike_work(num_qubits: int, depth: int, spread: int, shots: int) -> int:
+def strike_work(num_qubits: int, num_terms: int, depth: int, spread: int, shots: int) -> int:
     """The engine's work in amplitude updates: a mixer per qubit and a phase per layer over the
-    2**n amplitudes, the phase table, the exact cumulative sum, and one search per shot. Gas is
-    this times a measured constant (:mod:`poqw.execution.strike_precompile`)."""
+    2**n amplitudes, the phase table, the exact cumulative sum and one search per shot, plus the
+    energy levels (``num_terms`` fields and couplings over 2**n states, measured at about 1/16
+    of an amplitude update each). Gas is this times a measured constant
+    (:data:`poqw.execution.strike_precompile.GAS_PER_WORK`)."""
     size = 1 << num_qubits
-    return depth * (size * (num_qubits + 1) + spread) + 2 * size + shots * (num_qubits + 1)
+    return depth * (size * (num_qubits + 1) + spread) + 2 * size + shots * (num_qubits + 1) \
+        + size * num_terms // 16
 
 
 def _split(x: Words | int) -> tuple[Words, Words]:
@@ -102,19 +109,26 @@ def half_grid_levels(model: IsingModel) -> Words:
     if not (np.array_equal(h2, np.round(h2)) and np.array_equal(j2, np.round(j2))):
         raise JobRejected("the integer re-run needs fields and couplings that are multiples "
                           "of 1/2")
-    n = model.num_variables
-    x = np.arange(1 << n, dtype=np.int64)
-    spins = 1 - 2 * ((x[:, None] >> np.arange(n, dtype=np.int64)) & 1)
-    levels: Words = spins @ h2.astype(np.int64)
+    x = np.arange(1 << model.num_variables, dtype=np.int64)
+    spins = [(1 - 2 * ((x >> i) & 1)).astype(np.int8) for i in range(model.num_variables)]
+    levels: Words = np.zeros(x.shape[0], dtype=np.int64)
+    for spin, w in zip(spins, h2.astype(np.int64).tolist(), strict=True):
+        if w:
+            levels += w * spin
     for (i, j), w in zip(model.edges.tolist(), j2.astype(np.int64).tolist(), strict=True):
-        levels += w * spins[:, i] * spins[:, j]
+        if w:
+            levels += w * (spins[i] * spins[j])
     return levels
 
 
 class ExactStrike:
     """Deterministic strikes of one model of up to ``MAX_EXACT_QUBITS`` variables."""
 
-    def __init__(self, model: IsingModel) -> None:
+    def __init__(self, model: IsingModel, kernel: str = "numba") -> None:
+        if kernel not in KERNELS:
+            raise JobRejected(f"unknown integer kernel {kernel!r}; choose one of "
+                              f"{', '.join(KERNELS)}")
+        self.kernel = kernel
         if model.num_variables > MAX_EXACT_QUBITS:
             raise JobRejected(f"the integer re-run takes at most {MAX_EXACT_QUBITS} variables, "
                               f"got {model.num_variables}")
@@ -122,12 +136,13 @@ class ExactStrike:
             raise JobRejected("the integer re-run needs at least one variable")
         self.model_hash = model.content_hash()
         self.n = model.num_variables
+        self.terms = model.num_variables + model.num_interactions
         levels = half_grid_levels(model)
         self.offsets: Words = levels - levels.min()
         self.spread = int(self.offsets.max())
 
     def work(self, spec: StrikeSpec) -> int:
-        return strike_work(self.n, spec.depth, self.spread, spec.shots)
+        return strike_work(self.n, self.terms, spec.depth, self.spread, spec.shots)
 
     def amplitudes(self, spec: StrikeSpec) -> tuple[Words, Words]:
         """Real and imaginary parts of the final state in 2**-60 units."""
@@ -139,24 +154,35 @@ class ExactStrike:
         re: Words = np.full(1 << n, start, dtype=np.int64)
         im: Words = np.zeros(1 << n, dtype=np.int64)
         for gamma, beta in zip(spec.gammas, spec.betas, strict=True):
-            re, im = self._phase(re, im, gamma)
+            table_re, table_im = self._phase_table(gamma)
             c, s = fixed_cos_sin(beta)
+            if self.kernel == "numba":
+                from poqw.compute import _exact_kernels
+
+                _exact_kernels.phase(re, im, self.offsets, table_re, table_im)
+                _exact_kernels.mix_all(re, im, n, c, s)
+                continue
+            re, im = self._phase(re, im, table_re[self.offsets], table_im[self.offsets])
             cs, ss, neg_ss = _split(c), _split(s), _split(-s)
             for qubit in range(n):
                 re, im = _mix(re, im, qubit, cs, ss, neg_ss)
         return re, im
 
-    def _phase(self, re: Words, im: Words, gamma: float) -> tuple[Words, Words]:
-        """Amplitude x times exp(-i gamma (E(x) - E_min)), from a table of integer powers of
-        exp(-i gamma / 2) built exactly as the reference builds it."""
+    def _phase_table(self, gamma: float) -> tuple[Words, Words]:
+        """exp(-i gamma k / 2) for k = 0 .. spread, as integer powers built exactly as the
+        reference builds them (the phase of level k above the minimum energy)."""
         c, s = fixed_cos_sin(gamma / 2)
         table_re, table_im = [1 << FRACTION_BITS], [0]
         for _ in range(self.spread):
             a, b = table_re[-1], table_im[-1]
             table_re.append((a * c + b * s) >> FRACTION_BITS)  # (a + ib)(c - is)
             table_im.append((b * c - a * s) >> FRACTION_BITS)
-        pr = np.array(table_re, dtype=np.int64)[self.offsets]
-        pi = np.array(table_im, dtype=np.int64)[self.offsets]
+        return np.array(table_re, dtype=np.int64), np.array(table_im, dtype=np.int64)
+
+    @staticmethod
+    def _phase(re: Words, im: Words, pr: Words, pi: Words) -> tuple[Words, Words]:
+        """Amplitude x times pr[x] + i pi[x] (the global phase exp(-i gamma E_min) is dropped:
+        it changes no probability)."""
         rs, is_, prs, pis = _split(re), _split(im), _split(pr), _split(pi)
         return (floor_product_sum(rs, prs, is_, _split(-pi)),
                 floor_product_sum(rs, pis, is_, prs))

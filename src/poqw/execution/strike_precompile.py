@@ -55,9 +55,11 @@ MAX_INPUT_BYTES = 8192
 MAX_ASKED_SHOTS = 256
 #: Decoding, hashing the model and spec, and drawing the uniforms.
 STRIKE_BASE_GAS = 30_000
-#: Gas per unit of :func:`poqw.compute.exact_strike.strike_work` (an amplitude update). Measured
-#: by bench/bench_strike_precompile.py: see the README's consensus section.
-GAS_PER_WORK = 8
+#: Gas per unit of :func:`poqw.compute.exact_strike.strike_work` (about one amplitude update).
+#: bench/bench_strike_precompile.py measured ~25-35 ns a unit (numba kernel, 2-core EPYC): one
+#: gas a unit charges ~30-40 Mgas per second of re-run, 60x the gas per second of py-evm's own
+#: opcodes on the same machine, and one n=20 depth-1 re-run fits a 30M-gas block.
+GAS_PER_WORK = 1
 _MODEL_HASH_PREFIX = b"poqw/ising-hash/v1\x00"
 _MODEL_HEAD = struct.Struct(">II")
 
@@ -164,9 +166,9 @@ def _spread_bound(model: IsingModel) -> int:
 def strike_call_gas(call: StrikeCall) -> int:
     """The gas of a decoded call, from its sizes alone (charged before the re-run)."""
     n = call.model.num_variables
-    levels = (1 << n) * (n + call.model.num_interactions)
-    work = strike_work(n, call.spec.depth, _spread_bound(call.model), call.spec.shots)
-    return STRIKE_BASE_GAS + GAS_PER_WORK * (work + levels)
+    work = strike_work(n, n + call.model.num_interactions, call.spec.depth,
+                       _spread_bound(call.model), call.spec.shots)
+    return STRIKE_BASE_GAS + GAS_PER_WORK * work
 
 
 def run_strike_call(call: StrikeCall) -> bytes:
