@@ -23,9 +23,11 @@ from web3 import Web3
 
 from poqw.compute.commitment import SignedCommitment, StrikeLeaf, commit_leaves
 from poqw.compute.merkle import MerkleTree
+from poqw.compute.settlement import settle_arguments
 from poqw.compute.strike_spec import StrikeRunner, StrikeSpec, energies_digest
+from poqw.compute.verifier import FraudEvidence, check_fraud_evidence
 from poqw.crypto.ecdsa import EcdsaPrivateKey
-from poqw.errors import ExecutionError
+from poqw.errors import ExecutionError, InvalidCommitment
 from poqw.execution import BlockEnv, ExecutionEngine
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph
 
@@ -178,7 +180,10 @@ def test_a_faked_strike_is_slashed_once(market: dict[str, Any]) -> None:
     # the honest leaves of a cheating solver's commitment prove nothing
     args = settle_args(signed, tree, 2, leaves[2], list(range(64)))
     assert revert_selector(chain, judge, "settle", args) == selector("NoFraud()")
-    args = settle_args(signed, tree, 3, leaves[3], [0, 5, 17, 40])
+    evidence = FraudEvidence(signed, tree.proof(3), leaves[3], ())
+    assert "not the spec's draws" in check_fraud_evidence(evidence, MODEL, "reference")
+    args = settle_arguments(evidence, MODEL)
+    assert args[4] == [17]
     before, reporter_before = stake_of(market), market["chain"].call(
         market["token"], "PoQWToken", "balanceOf", market["reporter"].address)
     receipt = chain.transact(market["reporter"], judge, "StrikeFraudJudge", "settle", *args)
@@ -198,6 +203,13 @@ def test_a_faked_strike_is_slashed_once(market: dict[str, Any]) -> None:
     # the same commitment cannot be slashed twice
     again = chain.transact(market["reporter"], judge, "StrikeFraudJudge", "settle", *args)
     assert not again.status and stake_of(market) == before - SLASH
+
+
+def test_an_honest_leaf_gives_no_settlement() -> None:
+    leaves = honest_leaves(2, seed=4)
+    signed, tree = commit_leaves(EcdsaPrivateKey(b"\x06" * 32), b"\x45" * 32, leaves)
+    with pytest.raises(InvalidCommitment, match="no shot of the leaf is provably faked"):
+        settle_arguments(FraudEvidence(signed, tree.proof(0), leaves[0], ()), MODEL)
 
 
 def test_evidence_that_does_not_verify_is_refused(market: dict[str, Any]) -> None:
