@@ -2,7 +2,7 @@
 
 Run ``.venv/bin/python bench/bench_strike_precompile.py``. Part one times the integer re-run
 (poqw.compute.exact_strike, what the precompile runs) on 3-regular MaxCut models of each size,
-and through the EVM (an eth_call to 0x...0100) for one size: seconds per unit of
+and through the EVM (an eth_call to 0x...504f5157) for one size: seconds per unit of
 ``strike_work``, the gas the precompile charges at ``GAS_PER_WORK`` and the gas per second that
 price means on this machine. Part two re-runs ``--strikes`` random strikes with the integer
 engine and the float kernels (reference, fast, exact MPS) and counts the float shots that differ

@@ -1,4 +1,4 @@
-"""The strike precompile at 0x...0100 on the PoQW execution engine: its answer is the integer
+"""The strike precompile at 0x...504f5157 on the PoQW execution engine: its answer is the integer
 engine's, its gas is charged before the re-run, and every bad input is a failed call that
 leaves the node and the chain working."""
 

@@ -8,7 +8,7 @@ import {ISolverRegistry} from "./interfaces/ISolverRegistry.sol";
 /// stake in the registry) the Merkle root of its strike leaves. Anyone holding a leaf whose shots
 /// are not the strike's draws brings the signed commitment, the leaf, its Merkle path, the model and
 /// the shot numbers to check; the judge re-runs the strike through the PoQW chain's strike
-/// precompile (0x...0100) and slashes the solver through the registry (this contract holds its
+/// precompile (0x...504f5157) and slashes the solver through the registry (this contract holds its
 /// SLASHER_ROLE) when a claimed shot differs from the canonical one and is not ambiguous. Hashes
 /// are poqw's domain-separated SHA-256 (`sha256(len(domain) || domain || data)`), exactly
 /// poqw.compute.merkle and poqw.compute.commitment, so no hash is re-encoded for the EVM.
@@ -16,7 +16,7 @@ import {ISolverRegistry} from "./interfaces/ISolverRegistry.sol";
 /// PrecompileFailed (see the README: a quorum of staked verifiers settles there instead).
 contract StrikeFraudJudge {
     /// @notice The PoQW chain's strike precompile.
-    address public constant STRIKE_PRECOMPILE = address(0x100);
+    address public constant STRIKE_PRECOMPILE = address(0x504F5157);
     /// @notice The most shot numbers one settlement asks the precompile about.
     uint256 public constant MAX_ASKED_SHOTS = 256;
 

@@ -1,6 +1,6 @@
 """The PoQW chain's EVM rules: Prague plus the strike precompile, from genesis.
 
-Every PoQW chain runs Prague's opcodes and precompiles and, at 0x...0100, the strike precompile
+Every PoQW chain runs Prague's opcodes and precompiles and, at 0x...504f5157, the strike precompile
 of :mod:`poqw.execution.strike_precompile`. It is a consensus rule with no activation height:
 a node without it would compute other state roots for any block that calls that address.
 """

@@ -1,6 +1,6 @@
 """The strike precompile: the PoQW chain re-runs one small QAOA strike inside the EVM.
 
-At :data:`STRIKE_PRECOMPILE_ADDRESS` (0x...0100), active from genesis on every PoQW chain, a
+At :data:`STRIKE_PRECOMPILE_ADDRESS` (0x...504f5157), active from genesis on every PoQW chain, a
 call re-runs a verifiable strike with :class:`poqw.compute.exact_strike.ExactStrike` (integer
 arithmetic only, so every node returns the same bytes) and answers the canonical basis index of
 the shots it was asked about, each with an "ambiguous" flag. Input, all big-endian::
@@ -49,7 +49,9 @@ __all__ = [
     "strike_precompile",
 ]
 
-STRIKE_PRECOMPILE_ADDRESS = (0x100).to_bytes(20, "big")
+#: "PoQW" in ASCII: far from Ethereum's precompiles (0x01..0x11) and from 0x0100, which
+#: RIP-7212 and EIP-7951 give to P256VERIFY on other chains.
+STRIKE_PRECOMPILE_ADDRESS = (0x504F5157).to_bytes(20, "big")
 #: The largest input: a 20-variable model with every coupling is 3,069 bytes.
 MAX_INPUT_BYTES = 8192
 MAX_ASKED_SHOTS = 256
