@@ -112,9 +112,7 @@ contract StrikeFraudJudge {
         Finding memory found = findFakedShot(leaf, model, shots);
         if (!found.fraud) revert NoFraud();
         amount = registry.slash(solver, msg.sender, ISolverRegistry.Offence.FakedWork, digest);
-        emit FraudSettled(
-            solver, msg.sender, digest, proof.index, found.shot, found.claimed, found.canonical, amount
-        );
+        emit FraudSettled(solver, msg.sender, digest, proof.index, found.shot, found.claimed, found.canonical, amount);
     }
 
     /// @notice The signer's address and the commitment's digest, if `leaf` is committed at
@@ -155,8 +153,8 @@ contract StrikeFraudJudge {
     }
 
     function _claimedShot(bytes calldata samples, uint32 shot) private pure returns (uint32) {
-        uint256 at = 4 * uint256(shot);
-        return uint32(bytes4(samples[at:at + 4]));
+        uint256 offset = 4 * uint256(shot);
+        return uint32(bytes4(samples[offset:offset + 4]));
     }
 
     /// @dev The precompile's answer for `shots` of the strike `spec` over `model`.
@@ -226,9 +224,8 @@ contract StrikeFraudJudge {
         uint256 x = uint256(bytes32(key[1:33]));
         if (x >= P) revert BadSolverKey();
         uint256 rhs = addmod(mulmod(mulmod(x, x, P), x, P), 7, P);
-        (bool ok, bytes memory out) = address(0x05).staticcall(
-            abi.encodePacked(uint256(32), uint256(32), uint256(32), rhs, (P + 1) / 4, P)
-        );
+        (bool ok, bytes memory out) =
+            address(0x05).staticcall(abi.encodePacked(uint256(32), uint256(32), uint256(32), rhs, (P + 1) / 4, P));
         if (!ok || out.length != 32) revert BadSolverKey();
         uint256 y = uint256(bytes32(out));
         if (mulmod(y, y, P) != rhs) revert BadSolverKey();
