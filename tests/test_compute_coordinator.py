@@ -3,6 +3,7 @@ solvers lose their jobs, a restart resumes, and a cheater is caught, banned and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from poqw.compute.ledger import Ledger
 from poqw.compute.transport import InProcessTransport, run_solve
 from poqw.compute.verifier import check_fraud_evidence
 from poqw.crypto.ecdsa import EcdsaPrivateKey
-from poqw.errors import ComputeError, ResultRejected
+from poqw.errors import ComputeError, ConfigError, ResultRejected
 from poqw.problems import IsingModel, maxcut_to_ising, random_regular_graph
 
 MODEL = maxcut_to_ising(random_regular_graph(3, 10, seed=5))
@@ -143,8 +144,15 @@ def test_a_restarted_coordinator_resumes_from_its_state(tmp_path: Path,
     assert trace(again) == trace(alone)
     assert again.result()["energy"] == alone.result()["energy"]
     other = SolveSettings(p=2, shots=192, rounds=8, seed=4, job_shots=64)
-    with pytest.raises(Exception, match="settings"):
+    with pytest.raises(ConfigError, match="settings"):
         Coordinator(MODEL, other, ["a"], state_path=state)
+    state.write_text(json.dumps({"version": 1, "model": MODEL.content_hash().hex(),
+                                 "settings": vars(SETTINGS)}))
+    with pytest.raises(ConfigError, match="malformed"):
+        Coordinator(MODEL, SETTINGS, ["a"], state_path=state)
+    state.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read"):
+        Coordinator(MODEL, SETTINGS, ["a"], state_path=state)
 
 
 def test_a_cheater_is_caught_banned_and_unpaid(alone: Coordinator) -> None:

@@ -153,9 +153,7 @@ class Coordinator:
         self.round = 0
         self.told: list[tuple[list[float], float]] = []
         self.history: list[RoundRecord] = []
-        n = self.model.num_variables
         self.best_energy, self.best_spins = math.inf, np.zeros(0, dtype=np.int8)
-        self.pool = (np.zeros((0, n), dtype=np.int8), np.zeros(0))
 
     def _snapshot(self) -> dict[str, Any]:
         """The solve's state as plain JSON values (a copy: later rounds do not change it)."""
@@ -163,9 +161,7 @@ class Coordinator:
                 "settings": vars(self.settings), "round": self.round, "told": self.told,
                 "history": [vars(r) for r in self.history],
                 "best_energy": None if not math.isfinite(self.best_energy) else self.best_energy,
-                "best_spins": self.best_spins.tolist(), "pool": [self.pool[0].tolist(),
-                                                                self.pool[1].tolist()],
-                "banned": sorted(self.banned),
+                "best_spins": self.best_spins.tolist(), "banned": sorted(self.banned),
                 "ledger": None if self.ledger is None else self.ledger.to_dict()}
         copied: dict[str, Any] = json.loads(json.dumps(doc))
         return copied
@@ -187,10 +183,7 @@ class Coordinator:
                                        "solvers": tuple(r["solvers"])}) for r in doc["history"]]
         energy = doc["best_energy"]
         self.best_energy = math.inf if energy is None else float(energy)
-        n = self.model.num_variables
         self.best_spins = np.asarray(doc["best_spins"], dtype=np.int8)
-        self.pool = (np.asarray(doc["pool"][0], dtype=np.int8).reshape(-1, n),
-                     np.asarray(doc["pool"][1], dtype=np.float64))
         self.banned = set(doc["banned"])
         if self.ledger is not None and doc["ledger"] is not None:
             self.ledger = type(self.ledger).from_dict(doc["ledger"])
@@ -202,7 +195,13 @@ class Coordinator:
                 doc = json.loads(self.state_path.read_text())
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read the solve state {self.state_path}: {exc}") from exc
-            self._load(doc)
+            try:
+                self._load(doc)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                if isinstance(exc, ConfigError):
+                    raise
+                raise ConfigError(f"the solve state {self.state_path} is malformed: "
+                                  f"{exc!r}") from exc
             self.notes.append(f"resumed at round {self.round} from {self.state_path}")
         self._checkpoint = self._snapshot()
         self.epoch = _Epoch(Beacon(self.random_bytes(32)))
