@@ -47,31 +47,86 @@ library IsingTerms {
         if (couplings.length % TERM_BYTES != 0) revert CouplingsNotWholeTerms(couplings.length);
         uint256 m = couplings.length / TERM_BYTES;
         if (m > MAX_COUPLINGS) revert TooManyCouplings(m, MAX_COUPLINGS);
-        uint256 badField = n;
+        bool bad;
         assembly ("memory-safe") {
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                if eq(byte(0, calldataload(add(fields.offset, i))), 0x80) {
-                    badField := i
-                    break
-                }
+            // A field byte of 0x80 (-128) is the one out of range: xor with 0x80.. turns it into a
+            // zero byte, which the borrow trick (x - 0x0101..) & ~x & 0x8080.. finds 32 at a time.
+            let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+            let highs := shl(7, ones)
+            for { let off := 0 } lt(off, n) { off := add(off, 32) } {
+                let x := xor(calldataload(add(fields.offset, off)), highs)
+                let rest := sub(n, off)
+                if lt(rest, 32) { x := or(x, shr(shl(3, rest), not(0))) } // bytes past the fields
+                if and(and(sub(x, ones), not(x)), highs) { bad := 1 }
             }
         }
-        if (badField != n) revert FieldOutOfRange(badField, -128);
-        uint256 badTerm = m;
+        if (bad) _revertBadField(fields);
         assembly ("memory-safe") {
+            // Ten 3-byte terms per load; term k: i = (w >> (246 - 24k)) & 1023,
+            // j = (w >> (236 - 24k)) & 1023, J nibble = (w >> (232 - 24k)) & 15 (8 means -8).
             let p := couplings.offset
-            for { let k := 0 } lt(k, m) { k := add(k, 1) } {
-                let t := shr(232, calldataload(p))
-                let i := shr(14, t)
-                let j := and(shr(4, t), 0x3ff)
-                if or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(t, 0xf), 8))) {
-                    badTerm := k
-                    break
+            let end := add(p, couplings.length)
+            for {} iszero(gt(add(p, 30), end)) { p := add(p, 30) } {
+                let w := calldataload(p)
+                {
+                    let i := and(shr(246, w), 0x3ff)
+                    let j := and(shr(236, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(232, w), 0xf), 8))))
                 }
-                p := add(p, 3)
+                {
+                    let i := and(shr(222, w), 0x3ff)
+                    let j := and(shr(212, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(208, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(198, w), 0x3ff)
+                    let j := and(shr(188, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(184, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(174, w), 0x3ff)
+                    let j := and(shr(164, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(160, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(150, w), 0x3ff)
+                    let j := and(shr(140, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(136, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(126, w), 0x3ff)
+                    let j := and(shr(116, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(112, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(102, w), 0x3ff)
+                    let j := and(shr(92, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(88, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(78, w), 0x3ff)
+                    let j := and(shr(68, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(64, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(54, w), 0x3ff)
+                    let j := and(shr(44, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(40, w), 0xf), 8))))
+                }
+                {
+                    let i := and(shr(30, w), 0x3ff)
+                    let j := and(shr(20, w), 0x3ff)
+                    bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(16, w), 0xf), 8))))
+                }
+            }
+            for {} lt(p, end) { p := add(p, 3) } {
+                let w := calldataload(p)
+                let i := and(shr(246, w), 0x3ff)
+                let j := and(shr(236, w), 0x3ff)
+                bad := or(bad, or(or(iszero(lt(i, n)), iszero(lt(j, n))), or(eq(i, j), eq(and(shr(232, w), 0xf), 8))))
             }
         }
-        if (badTerm != m) _revertBadTerm(n, badTerm, couplings);
+        if (bad) _revertBadTerm(n, couplings);
     }
 
     /// @notice The coupling number `k` of `couplings`: its two variables and its value.
@@ -95,8 +150,11 @@ library IsingTerms {
     }
 
     /// @notice The energy of `spins` under well-formed terms on `n` variables (see {validate}).
-    /// @dev Spins are first spread into a table of one +-1 word per variable, so each coupling
-    /// costs one calldata load, two memory loads and a few arithmetic operations.
+    /// @dev Overwrites memory below the free memory pointer (see the assembly block): call it only
+    /// where no memory object is live. Spins are first spread into a table of one sign-mask word per
+    /// variable, so each coupling
+    /// costs two memory loads and a few shifts, masks and xors; the loops are unrolled (8 variables
+    /// per spin byte, 10 couplings per calldata word) because stack shuffling dominates otherwise.
     function energy(uint256 n, bytes calldata spins, bytes calldata fields, bytes calldata couplings)
         internal
         pure
@@ -105,30 +163,138 @@ library IsingTerms {
         uint256 expected = (n + 7) >> 3;
         if (spins.length != expected) revert SpinsLengthMismatch(spins.length, expected);
         if (n & 7 != 0 && uint8(spins[expected - 1]) >> (n & 7) != 0) revert SpinsPaddingNotZero();
-        assembly ("memory-safe") {
-            let table := mload(0x40) // scratch beyond the free memory pointer, never allocated
-            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                let bit := and(shr(and(i, 7), byte(0, calldataload(add(spins.offset, shr(3, i))))), 1)
-                let s := sub(1, shl(1, bit))
-                mstore(add(table, shl(5, i)), s)
-                e := add(e, mul(signextend(0, byte(0, calldataload(add(fields.offset, i)))), s))
+        // Not memory-safe in the via-IR sense: the table starts at address 0 (saving an addition
+        // per lookup) and overwrites memory the caller no longer needs; the free memory pointer and
+        // the zero slot are restored before returning. Callers must hold no live memory objects.
+        assembly {
+            let freeMemory := mload(0x40)
+            // Word v of memory holds variable v's sign mask: 0 for spin +1 and all ones (-1) for
+            // spin -1, so that x * s_v is xor(x, mask) - mask and s_i * s_j is xor(mask_i, mask_j).
+            let fullBytes := shr(3, n)
+            for { let b := 0 } lt(b, fullBytes) { b := add(b, 1) } {
+                let bits := byte(0, calldataload(add(spins.offset, b)))
+                let hs := calldataload(add(fields.offset, shl(3, b))) // fields 8b .. 8b + 7 on top
+                let ptr := shl(8, b)
+                {
+                    let mask := sub(0, and(shr(0, bits), 1))
+                    mstore(add(ptr, 0), mask)
+                    e := add(e, sub(xor(signextend(0, byte(0, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(1, bits), 1))
+                    mstore(add(ptr, 32), mask)
+                    e := add(e, sub(xor(signextend(0, byte(1, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(2, bits), 1))
+                    mstore(add(ptr, 64), mask)
+                    e := add(e, sub(xor(signextend(0, byte(2, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(3, bits), 1))
+                    mstore(add(ptr, 96), mask)
+                    e := add(e, sub(xor(signextend(0, byte(3, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(4, bits), 1))
+                    mstore(add(ptr, 128), mask)
+                    e := add(e, sub(xor(signextend(0, byte(4, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(5, bits), 1))
+                    mstore(add(ptr, 160), mask)
+                    e := add(e, sub(xor(signextend(0, byte(5, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(6, bits), 1))
+                    mstore(add(ptr, 192), mask)
+                    e := add(e, sub(xor(signextend(0, byte(6, hs)), mask), mask))
+                }
+                {
+                    let mask := sub(0, and(shr(7, bits), 1))
+                    mstore(add(ptr, 224), mask)
+                    e := add(e, sub(xor(signextend(0, byte(7, hs)), mask), mask))
+                }
             }
+            for { let i := shl(3, fullBytes) } lt(i, n) { i := add(i, 1) } {
+                let mask := sub(0, and(shr(and(i, 7), byte(0, calldataload(add(spins.offset, shr(3, i))))), 1))
+                mstore(shl(5, i), mask)
+                e := add(e, sub(xor(signextend(0, byte(0, calldataload(add(fields.offset, i)))), mask), mask))
+            }
+            // Couplings, ten 3-byte terms per 32-byte load. Term k of a word sits at bits
+            // [232 - 24k, 256 - 24k): i * 32 is (w >> (241 - 24k)) & 0x7fe0, j * 32 is
+            // (w >> (231 - 24k)) & 0x7fe0, and J is the top nibble of w << (20 + 24k), shifted down
+            // arithmetically.
             let p := couplings.offset
-            for { let end := add(p, couplings.length) } lt(p, end) { p := add(p, 3) } {
-                let t := shr(232, calldataload(p))
-                // i * 32 = (t >> 14) << 5 and j * 32 = ((t >> 4) & 1023) << 5, each in one mask.
-                let si := mload(add(table, and(shr(9, t), 0x7fe0)))
-                let sj := mload(add(table, and(shl(1, t), 0x7fe0)))
-                e := add(e, mul(sub(xor(and(t, 0xf), 8), 8), mul(si, sj)))
+            let end := add(p, couplings.length)
+            for {} iszero(gt(add(p, 30), end)) { p := add(p, 30) } {
+                let w := calldataload(p)
+                {
+                    let x := xor(mload(and(shr(241, w), 0x7fe0)), mload(and(shr(231, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(20, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(217, w), 0x7fe0)), mload(and(shr(207, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(44, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(193, w), 0x7fe0)), mload(and(shr(183, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(68, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(169, w), 0x7fe0)), mload(and(shr(159, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(92, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(145, w), 0x7fe0)), mload(and(shr(135, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(116, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(121, w), 0x7fe0)), mload(and(shr(111, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(140, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(97, w), 0x7fe0)), mload(and(shr(87, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(164, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(73, w), 0x7fe0)), mload(and(shr(63, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(188, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(49, w), 0x7fe0)), mload(and(shr(39, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(212, w)), x), x))
+                }
+                {
+                    let x := xor(mload(and(shr(25, w), 0x7fe0)), mload(and(shr(15, w), 0x7fe0)))
+                    e := add(e, sub(xor(sar(252, shl(236, w)), x), x))
+                }
             }
+            for {} lt(p, end) { p := add(p, 3) } {
+                let w := calldataload(p)
+                let x := xor(mload(and(shr(241, w), 0x7fe0)), mload(and(shr(231, w), 0x7fe0)))
+                e := add(e, sub(xor(sar(252, shl(20, w)), x), x))
+            }
+            mstore(0x40, freeMemory)
+            mstore(0x60, 0)
         }
     }
 
-    function _revertBadTerm(uint256 n, uint256 k, bytes calldata couplings) private pure {
-        (uint256 i, uint256 j, int256 value) = coupling(couplings, k);
-        if (i >= n) revert IndexOutOfRange(k, i, n);
-        if (j >= n) revert IndexOutOfRange(k, j, n);
-        if (i == j) revert SelfCoupling(k, i);
-        revert CouplingOutOfRange(k, value);
+    /// @dev The slow path of {validate}: name the first field out of range.
+    function _revertBadField(bytes calldata fields) private pure {
+        for (uint256 v = 0; v < fields.length; v++) {
+            if (uint8(fields[v]) == 0x80) revert FieldOutOfRange(v, -128);
+        }
+    }
+
+    /// @dev The slow path of {validate}: name the first bad coupling and what is wrong with it.
+    function _revertBadTerm(uint256 n, bytes calldata couplings) private pure {
+        for (uint256 k = 0; k < couplings.length / TERM_BYTES; k++) {
+            (uint256 i, uint256 j, int256 value) = coupling(couplings, k);
+            if (i >= n) revert IndexOutOfRange(k, i, n);
+            if (j >= n) revert IndexOutOfRange(k, j, n);
+            if (i == j) revert SelfCoupling(k, i);
+            if (value == -8) revert CouplingOutOfRange(k, value);
+        }
     }
 }

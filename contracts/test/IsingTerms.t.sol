@@ -77,4 +77,23 @@ contract IsingTermsTest is TestBase {
         }
         h.validate(n, new bytes(n), couplings);
     }
+
+    function testFuzz_validateFindsTheFieldOutOfRange(uint256 seed, uint256 n, uint256 pos, bool plant) public {
+        n = bound(n, 1, 1024);
+        (bytes memory fields,) = Ising.randomProblem(seed, n, 0);
+        if (plant) {
+            pos = bound(pos, 0, n - 1);
+            fields[pos] = bytes1(uint8(0x80));
+        }
+        bytes memory data = abi.encodeCall(IsingTermsHarness.validate, (n, fields, ""));
+        // Fill the ABI padding after the fields with 0x80 bytes: they are not fields and must pass.
+        for (uint256 b = 4 + 128 + n; b < 4 + 128 + (n + 31) / 32 * 32; b++) data[b] = bytes1(uint8(0x80));
+        if (plant) vm.expectRevert(abi.encodeWithSelector(IsingTerms.FieldOutOfRange.selector, pos, -128));
+        (bool ok, bytes memory ret) = address(h).call(data);
+        if (!ok) {
+            assembly {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+    }
 }
