@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = ROOT / "contracts"
 ARTIFACTS = ROOT / "src" / "poqw" / "market" / "artifacts"
 SHIPPED = ["ProblemMarket", "SolverRegistry", "WrappedPoQW", "PoQWToken", "StrikeFraudJudge",
+           "StrikeFraudQuorum",
            "ISolverRegistry"]
 
 

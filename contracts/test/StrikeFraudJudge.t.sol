@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {SolverRegistry} from "../src/SolverRegistry.sol";
 import {StrikeFraudJudge} from "../src/StrikeFraudJudge.sol";
+import {StrikeFraudQuorum} from "../src/StrikeFraudQuorum.sol";
 import {ISolverRegistry} from "../src/interfaces/ISolverRegistry.sol";
 import {MarketFixture} from "./utils/MarketFixture.sol";
 
@@ -10,7 +11,7 @@ interface VmMock {
     function mockCall(address callee, bytes calldata data, bytes calldata returnData) external;
 }
 
-/// @notice The judge's own logic: signatures, Merkle paths, the decision on the precompile's answer
+/// @notice The judge's own logic (and the quorum that replaces its re-run on other chains): signatures, Merkle paths, the decision on the precompile's answer
 /// and the slash. forge has no strike precompile, so its answer is mocked here (the real one runs in
 /// pytest, tests/test_strike_fraud_judge.py); without a mock, as on any other EVM chain, settling
 /// reverts with PrecompileFailed.
@@ -145,5 +146,66 @@ contract StrikeFraudJudgeTest is MarketFixture {
             (_signed(SOLVER_KEY), _proof(0));
         vm.expectRevert(StrikeFraudJudge.PrecompileFailed.selector);
         judge.settle(c, p, leaves[0], "", _shots());
+    }
+
+    function _quorum() internal returns (StrikeFraudQuorum q) {
+        address[] memory committee = new address[](3);
+        (committee[0], committee[1], committee[2]) = (alice, bob, carol);
+        q = new StrikeFraudQuorum(judge, ISolverRegistry(address(registry)), committee, 2);
+        vm.startPrank(admin);
+        registry.grantRole(registry.SLASHER_ROLE(), address(q));
+        vm.stopPrank();
+    }
+
+    function test_quorumSlashesAtTheThreshold() public {
+        StrikeFraudQuorum q = _quorum();
+        (StrikeFraudJudge.SignedCommitment memory c, StrikeFraudJudge.LeafProof memory p) =
+            (_signed(SOLVER_KEY), _proof(1));
+        vm.prank(reporter);
+        bytes32 id = q.accuse(c, p, leaves[1], _shots());
+        vm.prank(alice);
+        vm.assertEq(q.vote(id, true), false, "one vote of two");
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(StrikeFraudQuorum.AlreadyVoted.selector, alice));
+        q.vote(id, true);
+        vm.prank(reporter);
+        vm.expectRevert(abi.encodeWithSelector(StrikeFraudQuorum.NotMember.selector, reporter));
+        q.vote(id, true);
+        uint256 before = token.balanceOf(reporter);
+        vm.prank(bob);
+        vm.assertEq(q.vote(id, true), true, "settled");
+        vm.assertEq(registry.solverInfo(solver).stake, MIN_STAKE - SLASH, "slashed");
+        vm.assertEq(token.balanceOf(reporter) - before, SLASH * REPORTER_BPS / 10_000, "reporter paid");
+        vm.prank(carol);
+        vm.expectRevert(abi.encodeWithSelector(StrikeFraudQuorum.NotOpen.selector, id));
+        q.vote(id, false);
+    }
+
+    function test_quorumClearsAnInnocentSolver() public {
+        StrikeFraudQuorum q = _quorum();
+        (StrikeFraudJudge.SignedCommitment memory c, StrikeFraudJudge.LeafProof memory p) =
+            (_signed(SOLVER_KEY), _proof(0));
+        bytes32 id = q.accuse(c, p, leaves[0], _shots());
+        vm.prank(alice);
+        q.vote(id, true);
+        vm.prank(bob);
+        q.vote(id, false);
+        vm.prank(carol);
+        vm.assertEq(q.vote(id, false), true, "cleared by two of three");
+        vm.assertEq(registry.solverInfo(solver).stake, MIN_STAKE, "not slashed");
+        vm.expectRevert(abi.encodeWithSelector(StrikeFraudQuorum.AlreadyAccused.selector, id));
+        q.accuse(c, p, leaves[0], _shots());
+    }
+
+    function test_quorumChecksWhatTheChainCan() public {
+        StrikeFraudQuorum q = _quorum();
+        (StrikeFraudJudge.SignedCommitment memory forged, StrikeFraudJudge.LeafProof memory p) =
+            (_signed(SOLVER_KEY + 1), _proof(0));
+        vm.expectRevert(StrikeFraudJudge.BadSignature.selector);
+        q.accuse(forged, p, leaves[0], _shots());
+        address[] memory committee = new address[](3);
+        (committee[0], committee[1], committee[2]) = (alice, bob, carol);
+        vm.expectRevert(StrikeFraudQuorum.BadCommittee.selector);
+        new StrikeFraudQuorum(judge, ISolverRegistry(address(registry)), committee, 1);
     }
 }
