@@ -139,3 +139,14 @@ def test_every_asked_shot_is_answered_with_its_index_and_flag(engine: ExecutionE
                                                                       list(range(256)))))
         assert [a for _, a in answer.shots] == draws.ambiguous.tolist()
         assert [i for i, _ in answer.shots] == draws.indices.tolist()
+
+
+def test_a_20_variable_depth_1_rerun_fits_a_30m_gas_block() -> None:
+    """The cap (20 variables) is usable: one such re-run with 64 shots costs under 28M gas,
+    leaving room for the judge contract in a 30M-gas block; depth 2 does not fit."""
+    model = maxcut_to_ising(random_regular_graph(3, 20, seed=2))
+    for depth, fits in ((1, True), (2, False)):
+        spec = StrikeSpec.create(model.content_hash(), [0.1] * depth, [0.2] * depth, 64,
+                                 b"\x00" * 32)
+        gas = strike_call_gas(decode_strike_call(encode_strike_call(model, spec, [0])))
+        assert (gas < 28_000_000) is fits, gas
