@@ -80,9 +80,10 @@ class Chain:
         assert receipt.status and receipt.contract_address is not None, name
         return bytes(receipt.contract_address)
 
-    def transact(self, account: Any, to: bytes, name: str, fn: str, *args: Any) -> Any:
+    def transact(self, account: Any, to: bytes, name: str, fn: str, *args: Any,
+                 gas: int = 8_000_000) -> Any:
         return self.send(account, to, bytes.fromhex(
-            artifact(name).encode_abi(fn, args=list(args))[2:]))
+            artifact(name).encode_abi(fn, args=list(args))[2:]), gas=gas)
 
     def call(self, to: bytes, name: str, fn: str, *args: Any) -> bytes:
         return self.engine.call(self.root, to, bytes.fromhex(
@@ -249,3 +250,25 @@ def test_solidity_hashing_matches_python(market: dict[str, Any], count: int) -> 
         assert bytes.fromhex(solver[2:]) == key.address()
         assert digest == signed.commitment.digest()
         assert chain.call(judge, "StrikeFraudJudge", "leafDigest", args[2]) == leaf.digest()
+
+
+@pytest.mark.slow
+def test_a_20_variable_strike_settles_within_one_block(market: dict[str, Any]) -> None:
+    """At the precompile's cap, a faked depth-1 strike of 20 variables is settled by one
+    transaction in a 30M-gas block."""
+    chain, judge = market["chain"], market["judge"]
+    model = maxcut_to_ising(random_regular_graph(3, 20, seed=7))
+    spec = StrikeSpec.create(model.content_hash(), [0.5], [0.35], 64, b"\x20" * 32)
+    outcome = StrikeRunner(model, "fast").run(spec)
+    honest = StrikeLeaf(spec, outcome.indices, outcome.energies)
+    indices = honest.indices.copy()
+    indices[9] ^= 0b1011
+    faked = StrikeLeaf(spec, indices, honest.energies)
+    signed, tree = commit_leaves(market["node_key"], b"\x46" * 32, [honest, faked])
+    args = settle_args(signed, tree, 1, faked, [9], model)
+    before = stake_of(market)
+    receipt = chain.transact(market["reporter"], judge, "StrikeFraudJudge", "settle", *args,
+                             gas=29_900_000)
+    assert receipt.status, receipt
+    assert stake_of(market) == before - min(SLASH, before)
+    print(f"settled a 20-variable strike with {receipt.gas_used} gas")
