@@ -58,9 +58,9 @@ MAX_ASKED_SHOTS = 256
 #: Decoding, hashing the model and spec, and drawing the uniforms.
 STRIKE_BASE_GAS = 30_000
 #: Gas per unit of :func:`poqw.compute.exact_strike.strike_work` (about one amplitude update).
-#: bench/bench_strike_precompile.py measured ~25-35 ns a unit (numba kernel, 2-core EPYC): one
-#: gas a unit charges ~30-40 Mgas per second of re-run, 60x the gas per second of py-evm's own
-#: opcodes on the same machine, and one n=20 depth-1 re-run fits a 30M-gas block.
+#: bench/bench_strike_precompile.py measured 19-41 ns a unit at n = 14..20 (numba kernel, 2-core
+#: EPYC under load): one gas a unit charges 25-53 Mgas per second of re-run, dozens of times the
+#: gas per second of py-evm's own opcodes there, and one n=20 depth-1 re-run fits a 30M-gas block.
 GAS_PER_WORK = 1
 _MODEL_HASH_PREFIX = b"poqw/ising-hash/v1\x00"
 _MODEL_HEAD = struct.Struct(">II")
