@@ -16,7 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = ROOT / "contracts"
 ARTIFACTS = ROOT / "src" / "poqw" / "market" / "artifacts"
-SHIPPED = ["ProblemMarket", "SolverRegistry", "WrappedPoQW", "PoQWToken", "ISolverRegistry"]
+SHIPPED = ["ProblemMarket", "SolverRegistry", "WrappedPoQW", "PoQWToken", "StrikeFraudJudge",
+           "StrikeFraudQuorum",
+           "ISolverRegistry"]
 
 
 def source_hash(contracts: Path = CONTRACTS) -> str:

@@ -28,6 +28,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     │   │   └── InvalidTransaction
     │   └── InvalidGenesis
     ├── ExecutionError                   an EVM call reverted or could not run (carries output)
+    │   └── InvalidStrikeCall            an input the strike precompile refuses (the call fails)
     ├── StorageError                     the node's database refused or is inconsistent
     ├── QueryRejected (ValueError)       an API query (logs, filters, subscriptions) not served
     │   ├── InvalidQuery                 a malformed query parameter (carries its name)
@@ -38,6 +39,10 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── MarketError                      the problem market's client could not do what was asked
     │   └── ContractReverted             a market contract refused, with its custom error decoded
     ├── RpcError                         a JSON-RPC request refused: carries code, message, data
+    ├── ComputeError                     layer-2 compute jobs, results and their proofs
+    │   ├── JobRejected                  a job a solver will not run (unknown model, too large)
+    │   ├── ResultRejected               a result the coordinator will not take (carries it)
+    │   └── InvalidCommitment            a commitment, Merkle proof or fraud evidence that fails
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -52,6 +57,7 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "ComputeError",
     "ConfigError",
     "ConsensusError",
     "ContractReverted",
@@ -59,13 +65,16 @@ __all__ = [
     "DecodeError",
     "ExecutionError",
     "InvalidBlock",
+    "InvalidCommitment",
     "InvalidGenesis",
     "InvalidHeader",
     "InvalidProblem",
     "InvalidProof",
     "InvalidQuery",
     "InvalidSignature",
+    "InvalidStrikeCall",
     "InvalidTransaction",
+    "JobRejected",
     "KeyExhausted",
     "KeyStateBehind",
     "KeyStoreError",
@@ -82,6 +91,7 @@ __all__ = [
     "QueryLimitExceeded",
     "QueryRejected",
     "RemoteProtocolError",
+    "ResultRejected",
     "RpcError",
     "SamplerError",
     "SimulationError",
@@ -208,6 +218,10 @@ class ExecutionError(PoqwError):
         self.output = output
 
 
+class InvalidStrikeCall(ExecutionError):
+    """An input the strike precompile refuses: the EVM call fails, the node carries on."""
+
+
 class StorageError(PoqwError):
     """The node's storage refused an operation or found itself inconsistent."""
 
@@ -289,6 +303,30 @@ class RpcError(PoqwError):
         self.code = code
         self.message = message
         self.data = data
+
+
+class ComputeError(PoqwError):
+    """A layer-2 compute job, result, commitment or proof was refused."""
+
+
+class JobRejected(ComputeError):
+    """A solver will not run a job: a model it does not hold, a job too large, bad fields."""
+
+    def __init__(self, reason: str, job: Any = None) -> None:
+        super().__init__(reason)
+        self.job = job
+
+
+class ResultRejected(ComputeError):
+    """The coordinator will not take a result: unknown job, wrong model, oversized, malformed."""
+
+    def __init__(self, reason: str, result: Any = None) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+class InvalidCommitment(ComputeError):
+    """A signed commitment, Merkle proof or fraud evidence that does not verify."""
 
 
 class ProtocolError(PoqwError):

@@ -1,4 +1,5 @@
-"""The EVM state transition of poqw: py-evm's Prague rules behind a small interface.
+"""The EVM state transition of poqw: py-evm's Prague rules (plus the strike precompile, see
+:mod:`poqw.execution.fork`) behind a small interface.
 
 :class:`ExecutionEngine` applies a block's transactions on top of a parent state root and
 returns the new root, receipts and gas; state lives in :class:`SqliteStateDB`, content-addressed,
@@ -18,7 +19,6 @@ from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
 from eth.exceptions import VMError
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address as EvmAddress
@@ -30,6 +30,7 @@ from eth_utils.exceptions import ValidationError
 from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransaction, StorageError
 
 from .db import BlockRecord, SqliteStateDB
+from .fork import PoqwState
 from .prune import reachable_keys
 from .receipts import (
     decode_stored_receipts,
@@ -339,7 +340,7 @@ class ExecutionEngine:
             raise StorageError(f"a state root is 32 bytes, got {state_root!r}")
         if not self.has_state(state_root):
             raise StorageError(f"unknown state root {state_root.hex()}")
-        return PragueState(self.db, self._context(env), EvmHash32(state_root))
+        return PoqwState(self.db, self._context(env), EvmHash32(state_root))
 
     def _apply_one(
         self,
@@ -413,7 +414,7 @@ class ExecutionEngine:
 
     def _build_genesis(self, alloc: Mapping[Address, int | GenesisAccount]) -> Hash32:
         with self.db.transaction():
-            state = PragueState(self.db, self._context(_CALL_ENV), BLANK_ROOT_HASH)
+            state = PoqwState(self.db, self._context(_CALL_ENV), BLANK_ROOT_HASH)
             for address in sorted(alloc):
                 entry = alloc[address]
                 account = entry if isinstance(entry, GenesisAccount) else GenesisAccount(entry)
