@@ -16,6 +16,7 @@ from poqw.p2p.messages import (
     MAX_PAYLOAD,
     BlockRequest,
     BlockSubmit,
+    CapabilityRecord,
     Disconnect,
     DisconnectReason,
     Error,
@@ -66,6 +67,7 @@ SAMPLES: list[Message] = [
     Disconnect(DisconnectReason.SHUTDOWN, "bye"),
     TxRequest((H1, H2)),
     Transactions((b"\x02" + b"\xf8" * 200, b"raw tx")),
+    CapabilityRecord(b"\xf8" * 300),
 ]
 
 

@@ -48,7 +48,8 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
         └── RemoteProtocolError          the peer broke the rules (its fault)
             ├── MalformedMessage         a well-framed message whose payload does not decode
             ├── UnsupportedVersion       a peer speaking another version of the protocol
-            └── UntrustedPeer            a peer whose identity does not match what we pinned
+            ├── UntrustedPeer            a peer whose identity does not match what we pinned
+            └── InvalidCapability        a capability record that is forged, relayed or malformed
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ __all__ = [
     "DecodeError",
     "ExecutionError",
     "InvalidBlock",
+    "InvalidCapability",
     "InvalidCommitment",
     "InvalidGenesis",
     "InvalidHeader",
@@ -351,3 +353,12 @@ class UnsupportedVersion(RemoteProtocolError):
 
 class UntrustedPeer(RemoteProtocolError):
     """A peer whose key or certificate does not match what we verified or pinned before."""
+
+
+class InvalidCapability(RemoteProtocolError):
+    """A peer's capability record that does not decode, is not signed by the peer's own node
+    key, or is for another chain; ``record`` is the offending bytes."""
+
+    def __init__(self, message: str, record: bytes) -> None:
+        super().__init__(message)
+        self.record = record

@@ -270,7 +270,8 @@ class NodeBackend:
             out.append({"node_id": bytes(node_id), "address": session.remote_address,
                         "height": None if tip is None else tip.height,
                         "head": None if tip is None else bytes(tip.tip),
-                        "work": None if tip is None else tip.work})
+                        "work": None if tip is None else tip.work,
+                        "capability": self.network.capabilities.json_of(bytes(node_id))})
         return out
 
     def highest_peer_height(self) -> int | None:

@@ -109,7 +109,8 @@ def register(registry: MethodRegistry) -> None:
                  f"{p['address'][1]}",
                  "height": p["height"], "head": None if p["head"] is None
                  else hex_data(p["head"]),
-                 "totalWork": None if p["work"] is None else hex_quantity(p["work"])}
+                 "totalWork": None if p["work"] is None else hex_quantity(p["work"]),
+                 "capability": p.get("capability")}
                 for p in ctx.backend.peers()]
 
     @registry.method("poqw_nodeInfo", on_loop=True)

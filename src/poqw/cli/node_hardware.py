@@ -168,8 +168,10 @@ def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis 
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                ) -> None:
     """Measure this machine (cores, memory, GPUs, QPU access, throughput) and print the
-    capability record signed with the node key (DATADIR/p2p.key, made if missing)."""
+    capability record signed with the node key (DATADIR/p2p.key, made if missing). The record
+    is saved as DATADIR/capability.rlp; a node running on DATADIR sends it to its peers."""
     from poqw.cli.common import console, print_json
+    from poqw.node.capabilities import CAPABILITY_FILE
     from poqw.node.capability import decode_capability, measure_capability, sign_capability
     from poqw.node.network import load_node_key
     from poqw.node.qpu import find_token
@@ -184,7 +186,12 @@ def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis 
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     record = sign_capability(measured, load_node_key(cfg.datadir)).encode()
     signed = decode_capability(record)  # what a peer would check
+    saved = cfg.datadir / CAPABILITY_FILE  # a running node gossips it (re-read on change)
+    tmp = saved.with_suffix(".tmp")
+    tmp.write_bytes(record)
+    tmp.replace(saved)
     doc = {"node_id": "0x" + signed.node_id.hex(), "record_bytes": len(record),
+           "saved_to": str(saved),
            "record": "0x" + record.hex(), "chain_id": measured.chain_id,
            "cores": measured.cores, "memory_bytes": measured.memory_bytes,
            "gpus": [{"name": g.name, "memory_bytes": g.memory_bytes} for g in measured.gpus],

@@ -45,12 +45,14 @@ from poqw.errors import (
     ConfigError,
     DecodeError,
     InvalidBlock,
+    InvalidCapability,
     LocalProtocolError,
     PoqwError,
     ProtocolError,
     StorageError,
 )
 from poqw.node.blockchain import ImportResult
+from poqw.node.capabilities import CapabilityBook, capability_json
 from poqw.node.importer import UntrustedWork
 from poqw.node.service import Node
 from poqw.p2p import events as ev
@@ -207,6 +209,8 @@ class NetworkService:
         self.sync = self._new_sync()
         self.stats = {"blocks_received": 0, "blocks_imported": 0, "invalid_blocks": 0,
                       "peers_banned": 0}
+        self.capabilities = CapabilityBook(datadir, self.local.node_id, self.local.chain_id,
+                                           max_entries=max(1, max_peers))
         self._requests: dict[tuple[bytes, int], tuple[str, tuple[bytes, ...]]] = {}
         self._sync_source: dict[bytes, bytes] = {}  # block hash -> node id that sent it
         # headers checked for the sync (with their total work), a continuation builds on them
@@ -313,6 +317,8 @@ class NetworkService:
             self._log_refused()
             self._announce_new_transactions()
             self._save_bans()
+            if self.capabilities.reload():
+                self._send_capability(tuple(self.peers.values()))
             if self._dirty:
                 self._write_status()
 
@@ -429,6 +435,7 @@ class NetworkService:
             if key is not None and self.peers.get(key) is session:
                 del self.peers[key]
                 self.sync.remove_peer(key)
+                self.capabilities.forget(key)
                 self._requests = {k: v for k, v in self._requests.items() if k[0] != key}
                 self._dirty = True
                 log.info("peer %s left (%d peers)", key.hex()[:16], len(self.peers))
@@ -484,8 +491,20 @@ class NetworkService:
             if self.discover:
                 session.protocol.request_peers(self._now())
             session.protocol.send_gossip(blocks=(self.node.tip().block_hash,))
+        self._send_capability((session,))
         session.flush()
         return key
+
+    def _send_capability(self, sessions: Sequence[PeerSession]) -> None:
+        """Our capability record (if we have one) to ``sessions``."""
+        record = self.capabilities.local_record
+        if record is None:
+            return
+        for session in sessions:
+            with contextlib.suppress(LocalProtocolError):
+                session.protocol.send_capability(record)
+                session.flush()
+        self._dirty = True
 
     def _log_close(self, session: PeerSession, event: ev.ConnectionClosed) -> None:
         who = session.protocol.peer.node_id.hex()[:16] if session.protocol.peer else "?"
@@ -534,6 +553,12 @@ class NetworkService:
                 i.raw for i in node.mempool.transactions() if i.tx_hash in wanted_txs)[:64])
         elif isinstance(event, ev.RequestTimedOut | ev.RequestFailed):
             self._request_failed(key, event.request_id)
+        elif isinstance(event, ev.CapabilityReceived):
+            try:
+                self.capabilities.receive(key, event.record)
+            except InvalidCapability as exc:
+                self._penalize(key, session, str(exc), Penalty.INVALID_DATA)
+            self._dirty = True
         elif isinstance(event, ev.PeerMisbehaved):
             log.info("peer %s misbehaved (+%d, score %.0f): %s", key.hex()[:16], event.points,
                      event.score, event.reason)
@@ -954,8 +979,12 @@ class NetworkService:
             "node_id": self.local.node_id.hex(), "host": self.host, "port": self.port,
             "chain_id": self.local.chain_id, "genesis_hash": self.local.genesis_hash.hex(),
             "pid": os.getpid(), "peer_count": len(self.peers),
-            "peers": [{"node_id": k.hex(), "address": list(s.remote_address or ())}
+            "peers": [{"node_id": k.hex(), "address": list(s.remote_address or ()),
+                       "capability": self.capabilities.json_of(k)}
                       for k, s in self.peers.items()],
+            "capability": None if self.capabilities.local is None
+            else capability_json(self.capabilities.local),
+            "capabilities_refused": self.capabilities.refused,
             "height": tip.number, "tip": "0x" + bytes(tip.block_hash).hex(),
             "total_work": tip.total_work, "updated": time.time(), "running": not self._closing,
             "mining": self.node.mining, **self.stats, **self._orphan_stats(),

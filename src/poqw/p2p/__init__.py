@@ -11,6 +11,7 @@ from poqw.p2p.config import ChainTip, LocalNode, PeerConfig, SeenHashes
 from poqw.p2p.events import (
     BlocksReceived,
     BlocksRequested,
+    CapabilityReceived,
     ConnectionClosed,
     Event,
     GossipReceived,
@@ -48,6 +49,7 @@ __all__ = [
     "BanList",
     "BlocksReceived",
     "BlocksRequested",
+    "CapabilityReceived",
     "ChainTip",
     "ConnectionClosed",
     "ConnectionState",

@@ -46,6 +46,8 @@ def _default_rates() -> dict[TrafficClass, tuple[float, float]]:
         TrafficClass.GOSSIP: (20.0, 100.0),
         TrafficClass.REQUEST: (20.0, 100.0),
         TrafficClass.PUSH: (5.0, 20.0),
+        # a record after the join and on each change: a few per minute is plenty
+        TrafficClass.CAPABILITY: (1.0 / 20.0, 4.0),
     }
 
 

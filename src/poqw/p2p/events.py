@@ -15,6 +15,7 @@ from poqw.p2p.messages import Hello, MessageType, PeerAddress
 __all__ = [
     "BlocksReceived",
     "BlocksRequested",
+    "CapabilityReceived",
     "ConnectionClosed",
     "DecodeRequested",
     "Event",
@@ -89,6 +90,13 @@ class BlocksReceived(Event):
 
     request_id: int
     blocks: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class CapabilityReceived(Event):
+    """The peer's signed capability record, unchecked (the node verifies it)."""
+
+    record: bytes
 
 
 @dataclass(frozen=True)

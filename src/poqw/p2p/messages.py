@@ -30,6 +30,7 @@ from poqw.p2p.codec import (
 __all__ = [
     "MAX_BLOCKS_PER_MESSAGE",
     "MAX_BLOCK_BYTES",
+    "MAX_CAPABILITY_BYTES",
     "MAX_GOSSIP_HASHES",
     "MAX_HEADERS_PER_MESSAGE",
     "MAX_HEADER_BYTES",
@@ -41,6 +42,7 @@ __all__ = [
     "SIGNATURE_SIZE",
     "BlockRequest",
     "BlockSubmit",
+    "CapabilityRecord",
     "Disconnect",
     "DisconnectReason",
     "Error",
@@ -87,6 +89,7 @@ MAX_PEERS_PER_MESSAGE = 64
 MAX_STATS_ENTRIES = 64
 MAX_STAT_KEY_BYTES = 64
 MAX_STAT_TEXT_BYTES = 256
+MAX_CAPABILITY_BYTES = 2048  # one signed capability record (poqw.node.capability checks it)
 
 
 class MessageType(enum.IntEnum):
@@ -111,6 +114,7 @@ class MessageType(enum.IntEnum):
     DISCONNECT = 17
     TX_REQUEST = 18
     TRANSACTIONS = 19
+    CAPABILITY = 20
 
 
 class DisconnectReason(enum.IntEnum):
@@ -161,6 +165,7 @@ MAX_PAYLOAD: dict[MessageType, int] = {
     + 32 * MAX_TRANSACTIONS_PER_MESSAGE,
     MessageType.TRANSACTIONS: _list_overhead(MAX_TRANSACTIONS_PER_MESSAGE)
     + MAX_TRANSACTION_BYTES * MAX_TRANSACTIONS_PER_MESSAGE,
+    MessageType.CAPABILITY: _list_overhead(1) + MAX_CAPABILITY_BYTES + 9,
 }
 
 
@@ -671,11 +676,34 @@ class Transactions(Message):
                           MAX_TRANSACTION_BYTES))
 
 
+@dataclass(frozen=True)
+class CapabilityRecord(Message):
+    """The sender's signed capability record (always pushed, request id 0): opaque bytes here,
+    checked by the node (signature, signer, chain) before it is stored."""
+
+    TYPE = MessageType.CAPABILITY
+    SHAPE = _record(record=Bytes(MAX_CAPABILITY_BYTES))
+    record: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.record) > MAX_CAPABILITY_BYTES:
+            raise LocalProtocolError(f"CAPABILITY.record of {len(self.record)} bytes is over "
+                                     f"{MAX_CAPABILITY_BYTES}")
+
+    def to_rlp(self) -> list[Any]:
+        return [self.record]
+
+    @classmethod
+    def from_rlp(cls, items: list[Any]) -> CapabilityRecord:
+        return cls(read_bytes(items[0], "CAPABILITY.record", MAX_CAPABILITY_BYTES))
+
+
 _CLASSES: dict[MessageType, type[Message]] = {
     cls.TYPE: cls
     for cls in (JoinRequest, JoinResponse, JoinConfirm, Heartbeat, Gossip, BlockRequest,
                 BlockSubmit, GetHeaders, Headers, StatusRequest, StatusResponse, StatsRequest,
-                StatsResponse, PeersRequest, Peers, Error, Disconnect, TxRequest, Transactions)
+                StatsResponse, PeersRequest, Peers, Error, Disconnect, TxRequest, Transactions,
+                CapabilityRecord)
 }
 
 

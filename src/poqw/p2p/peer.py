@@ -34,6 +34,7 @@ from poqw.p2p.messages import (
     MAX_PAYLOAD,
     BlockRequest,
     BlockSubmit,
+    CapabilityRecord,
     Disconnect,
     DisconnectReason,
     Error,
@@ -102,6 +103,8 @@ def _classify(message_type: MessageType, request_id: int) -> TrafficClass | None
         return TrafficClass.GOSSIP
     if message_type in _PUSHABLE and request_id == 0:
         return TrafficClass.PUSH
+    if message_type is MessageType.CAPABILITY:
+        return TrafficClass.CAPABILITY
     if message_type in (MessageType.HEARTBEAT, MessageType.ERROR):
         return TrafficClass.CONTROL
     return None  # answers to our requests, the join, disconnect
@@ -333,6 +336,11 @@ class PeerConnection:
             self._known.add(h)
         self._send(Transactions(tuple(transactions)))
 
+    def send_capability(self, record: bytes) -> None:
+        """Send our signed capability record (after the join, and whenever it changes)."""
+        self._require_ready()
+        self._send(CapabilityRecord(record))
+
     def request_blocks(self, now: float, hashes: tuple[bytes, ...] = (), start: int = 0,
                        count: int = 0) -> int:
         return self._request(BlockRequest(tuple(hashes), start, count), now)
@@ -563,6 +571,8 @@ class PeerConnection:
             events.append(ev.BlocksReceived(0, message.blocks))
         elif isinstance(message, Transactions):
             events.append(ev.TransactionsReceived(0, message.transactions))
+        elif isinstance(message, CapabilityRecord):
+            events.append(ev.CapabilityReceived(message.record))
         elif isinstance(message, Error):
             events.append(ev.RequestFailed(0, message.code, message.reason))
         else:  # a response type with request id 0

@@ -34,6 +34,7 @@ class TrafficClass(enum.Enum):
     GOSSIP = "gossip"  # block and transaction announcements
     REQUEST = "request"  # every kind of request a peer makes of us
     PUSH = "push"  # blocks pushed unasked
+    CAPABILITY = "capability"  # signed capability records (sent after the join and on change)
 
 
 class Penalty(enum.IntEnum):
