@@ -115,8 +115,8 @@ def overhead(args: argparse.Namespace) -> None:
                 times.append(time.perf_counter() - t0)
             return statistics.median(times)
 
-        one, many = strike(1), strike(4096)
-        per_shot = (many - one) / 4095
+        one, many = strike(1), strike(32768)
+        per_shot = max(many - one, 0.0) / 32767 or float("nan")
         print(f"  {n:>3} {one * 1e3:>11.3f} {per_shot * 1e6:>14.2f} "
               f"{(one + 256 * per_shot) * 1e3:>16.3f} {trip / per_shot:>17.0f}")
     print("  a job re-builds the state, so a strike split into J jobs costs J states + its "

@@ -126,7 +126,7 @@ def solve(
              "(qaoa only; stopped at the end).")] = None,
     job_shots: Annotated[int, typer.Option(
         "--job-shots", min=1, help="With a Dask cluster and QAOA on the state vector: shots per "
-        "job (a strike of fewer shots is one job; more are split over the workers).")] = 256,
+        "job (a strike of fewer shots is one job; more are split over the workers).")] = 1024,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,

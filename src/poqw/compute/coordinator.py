@@ -63,7 +63,7 @@ class SolveSettings:
     controller: str = "bayes"
     objective: str = "cvar"
     alpha: float = 0.1
-    job_shots: int = 256
+    job_shots: int = 1024  # a Dask round trip costs thousands of shots (bench_compute.py)
     timeout: float = 60.0
     verify_every: int = 0
     checks: int = 44
