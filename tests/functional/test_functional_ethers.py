@@ -2,7 +2,8 @@
 ``clients/ethers_roundtrip.mjs`` (the README's command) reads the block number, sends a transfer,
 deploys the Counter of ``tests/vectors/api_counter.json``, calls it (a result, a ``require``
 reason, a custom error), stores a value and reads its ``Stored`` event from the receipt and
-through ``eth_getLogs``."""
+through ``eth_getLogs``, then hears a new head and the next ``Stored`` event through
+``eth_subscribe`` with ethers' ``WebSocketProvider`` on the same port."""
 
 from __future__ import annotations
 
@@ -59,5 +60,6 @@ def test_ethers_works_unchanged(network: Callable[[int], Network]) -> None:
     assert seen["events"] == [{"name": "Stored", "who": DEV_ADDRESS, "value": "77"}]
     assert seen["queried"] == [{"name": "Stored", "value": "77"}]
     slot0 = rpc_call(url, "eth_getStorageAt", seen["contract"], "0x0", "latest")["result"]
-    assert int(slot0, 16) == 77
+    assert int(slot0, 16) == 88  # the store(88) whose event came over the WebSocket
+    assert seen["wsEvent"] == "88" and seen["wsHead"] > seen["transfer"]["block"]
     log(f"ethers deployed {seen['contract']}, stored 77 and read its event from {url}")

@@ -1,12 +1,13 @@
 // ethers.js v6 against a poqw node, unchanged: read the block number, send a transfer, deploy a
-// contract, call it, send a transaction to it and read its event back. Run (by
+// contract, call it, send a transaction to it and read its event back, then hear a new head and
+// an event through eth_subscribe on the WebSocket at the same address. Run (by
 // tests/functional/test_functional_ethers.py, or by hand against any node) as
 //   node ethers_roundtrip.mjs RPC_URL PRIVATE_KEY ARTIFACT.json
 // where ARTIFACT.json holds {"abi": [...], "bytecode": "0x..."}: tests/vectors/api_counter.json's
 // Counter (its `double`, `store`, `value`, `Stored` event and `TooBig` error are used). It prints
 // one JSON object with what it saw; any failure exits non-zero.
 import { readFileSync } from 'node:fs';
-import { ContractFactory, JsonRpcProvider, Wallet } from 'ethers';
+import { Contract, ContractFactory, JsonRpcProvider, Wallet, WebSocketProvider } from 'ethers';
 
 const [url, key, artifactPath] = process.argv.slice(2);
 if (!url || !key || !artifactPath) {
@@ -52,6 +53,22 @@ const parsed = storedReceipt.logs.map((entry) => counter.interface.parseLog(entr
 const queried = await counter.queryFilter(counter.filters.Stored(), storedReceipt.blockNumber,
   storedReceipt.blockNumber);
 
+const value = (await counter.value()).toString();
+
+// The same node over WebSocket (same port): a logs subscription, then newHeads. Each
+// eth_subscribe goes out as the listener is added, and the socket answers in order, so once a
+// head has arrived the logs subscription is live and the next store() must be heard.
+const ws = new WebSocketProvider(url.replace(/^http/, 'ws'));
+let hear;
+const heard = new Promise((resolve) => { hear = resolve; });
+await new Contract(address, artifact.abi, ws).on('Stored', (who, stored) => hear(stored.toString()));
+const wsHead = await new Promise((resolve) => { ws.once('block', resolve); });
+await (await counter.store(88n)).wait();
+const wsEvent = await Promise.race([heard, new Promise((resolve, reject) => {
+  setTimeout(() => reject(new Error('no Stored event over WebSocket in 60 s')), 60000).unref();
+})]);
+await ws.destroy();
+
 console.log(JSON.stringify({
   chainId: network.chainId.toString(),
   blockNumber,
@@ -62,8 +79,10 @@ console.log(JSON.stringify({
   doubled: doubled.toString(),
   revertReason,
   customError,
-  value: (await counter.value()).toString(),
+  value,
   storedStatus: storedReceipt.status,
   events: parsed.map((e) => ({ name: e.name, who: e.args.who, value: e.args.value.toString() })),
   queried: queried.map((e) => ({ name: e.eventName, value: e.args.value.toString() })),
+  wsEvent,
+  wsHead,
 }));
