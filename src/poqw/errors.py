@@ -31,6 +31,10 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── StorageError                     the node's database refused or is inconsistent
     ├── MiningStopped                    the miner thread failed; carries the cause
     ├── MempoolRejected                  the mempool will not hold a transaction (full, underpriced)
+    ├── ComputeError                     layer-2 compute jobs, results and their proofs
+    │   ├── JobRejected                  a job a solver will not run (unknown model, too large)
+    │   ├── ResultRejected               a result the coordinator will not take (carries it)
+    │   └── InvalidCommitment            a commitment, Merkle proof or fraud evidence that fails
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -45,18 +49,21 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "ComputeError",
     "ConfigError",
     "ConsensusError",
     "CryptoError",
     "DecodeError",
     "ExecutionError",
     "InvalidBlock",
+    "InvalidCommitment",
     "InvalidGenesis",
     "InvalidHeader",
     "InvalidProblem",
     "InvalidProof",
     "InvalidSignature",
     "InvalidTransaction",
+    "JobRejected",
     "KeyExhausted",
     "KeyStateBehind",
     "KeyStoreError",
@@ -70,6 +77,7 @@ __all__ = [
     "ProblemTooLarge",
     "ProtocolError",
     "RemoteProtocolError",
+    "ResultRejected",
     "SamplerError",
     "SimulationError",
     "StorageError",
@@ -210,6 +218,30 @@ class MiningStopped(PoqwError):
 class MempoolRejected(PoqwError):
     """A valid transaction the mempool will not hold: full, underpriced replacement, too many
     from one sender, or already known."""
+
+
+class ComputeError(PoqwError):
+    """A layer-2 compute job, result, commitment or proof was refused."""
+
+
+class JobRejected(ComputeError):
+    """A solver will not run a job: a model it does not hold, a job too large, bad fields."""
+
+    def __init__(self, reason: str, job: Any = None) -> None:
+        super().__init__(reason)
+        self.job = job
+
+
+class ResultRejected(ComputeError):
+    """The coordinator will not take a result: unknown job, wrong model, oversized, malformed."""
+
+    def __init__(self, reason: str, result: Any = None) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+class InvalidCommitment(ComputeError):
+    """A signed commitment, Merkle proof or fraud evidence that does not verify."""
 
 
 class ProtocolError(PoqwError):
