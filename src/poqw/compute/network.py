@@ -209,7 +209,10 @@ class QuicCoordinatorTransport:
         while True:
             event = await session.events.get()
             if isinstance(event, Ready):
-                name = self._admit(session, event.node_id)
+                address = EcdsaPublicKey(event.node_id).address()
+                # The stake check may ask a chain over HTTP: off the loop.
+                refusal = await self._loop.run_in_executor(None, self.stake.refusal, address)
+                name = self._admit(session, event.node_id, refusal)
             elif isinstance(event, Received) and name is not None:
                 self._received(name, event)
             elif isinstance(event, Closed):
@@ -217,10 +220,11 @@ class QuicCoordinatorTransport:
                     self._gone(name, session, event.reason)
                 return
 
-    def _admit(self, session: StreamSession, node_id: bytes) -> str | None:
+    def _admit(self, session: StreamSession, node_id: bytes, refusal: str | None
+               ) -> str | None:
         name = node_id.hex()
-        address = EcdsaPublicKey(node_id).address()
-        refusal = self.stake.refusal(address)
+        if session.connection.closed:
+            return None
         if self.bans.is_banned(f"node:{name}", self._loop.time()):
             refusal = f"solver {name[:16]}... is banned: " + (
                 self.bans.reason(f"node:{name}", self._loop.time()) or "")
