@@ -215,7 +215,8 @@ class MPSQAOA:
 
     ``max_bond=None`` keeps every singular value above ``cutoff`` (exact for small n);
     ``ordering`` is ``"auto"``, a name from :func:`poqw.sim.ordering.candidate_orderings` or a
-    permutation.
+    permutation. ``svd_driver`` 'gesvd' trades speed for SVDs accurate to the last bits
+    (verifiable strikes need it: see :func:`poqw.sim.mps_kernels.truncated_svd`).
     """
 
     def __init__(
@@ -226,16 +227,20 @@ class MPSQAOA:
         cutoff: float = DEFAULT_CUTOFF,
         ordering: str | Sequence[int] = "auto",
         blas_thread_limit: int | None = 1,
+        svd_driver: str = "gesdd",
     ) -> None:
         if max_bond is not None and max_bond < 1:
             raise InvalidProblem(f"max_bond must be at least 1, got {max_bond}")
         if not 0.0 <= cutoff < 1.0:
             raise InvalidProblem(f"cutoff must be in [0, 1), got {cutoff}")
+        if svd_driver not in ("gesdd", "gesvd"):
+            raise InvalidProblem(f"svd_driver must be 'gesdd' or 'gesvd', got {svd_driver!r}")
         if model.num_variables == 0:
             raise InvalidProblem("the model has no variables")
         self.model = model
         self.max_bond = max_bond
         self.cutoff = cutoff
+        self.svd_driver = svd_driver
         self.blas_thread_limit = blas_thread_limit
         self.order, self.ordering_name, self.ordering_score = best_ordering(model, ordering)
         n = model.num_variables
@@ -326,7 +331,8 @@ class MPSQAOA:
         if st.centre not in (k, k + 1):
             st.move_centre(k)
         left, right, discarded = apply_two_site(
-            st.tensors[k], st.tensors[k + 1], phase, swap, centre_left, self.max_bond, self.cutoff
+            st.tensors[k], st.tensors[k + 1], phase, swap, centre_left, self.max_bond, self.cutoff,
+            self.svd_driver,
         )
         st.tensors[k], st.tensors[k + 1] = left, right
         st.centre = k if centre_left else k + 1
