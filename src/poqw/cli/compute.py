@@ -148,3 +148,5 @@ def solver(
     typer.echo(f"coordinator closed: {outcome.reason} ({outcome.jobs} jobs run)", err=True)
     if outcome.banned:
         raise ConfigError(f"this solver was banned: {outcome.reason}")
+    if outcome.refused:
+        raise ConfigError(outcome.reason)

@@ -45,6 +45,7 @@ class SolverOutcome:
     reason: str
     banned: bool
     jobs: int
+    refused: bool = False  # this solver would not take the coordinator's model
 
 
 async def run_solver(key: EcdsaPrivateKey, identity: TlsIdentity, host: str, port: int, *,
@@ -73,8 +74,12 @@ async def run_solver(key: EcdsaPrivateKey, identity: TlsIdentity, host: str, por
                 return SolverOutcome(event.reason, event.banned, jobs)
             elif isinstance(event, Received):
                 if event.kind is WireType.MODEL:
-                    node = await loop.run_in_executor(worker, _make_node, key, event.data,
-                                                      backend, cheat_fraction, seed)
+                    try:
+                        node = await loop.run_in_executor(worker, _make_node, key, event.data,
+                                                          backend, cheat_fraction, seed)
+                    except ComputeError as exc:  # say why, so its jobs go elsewhere at once
+                        session.close(f"solver refuses the model: {exc}")
+                        return SolverOutcome(f"refused the model: {exc}", False, 0, True)
                 elif event.kind is WireType.JOB:
                     await _run_job(loop, worker, node, connection, event.data)
                 elif event.kind is WireType.CHALLENGE:
