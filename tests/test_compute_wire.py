@@ -129,3 +129,12 @@ def test_a_silent_peer_is_dropped_after_the_handshake_timeout() -> None:
     assert coord.handle_timer(due - 1) == []
     events = coord.handle_timer(due)
     assert isinstance(events[0], Closed) and "did not prove its node key" in events[0].reason
+
+
+def test_the_transport_going_away_is_reported_once_with_our_reason() -> None:
+    solver, coord, at_solver, at_coord = pair()
+    coord.close("the solve is finished")
+    assert coord.connection_lost(3.0, "idle") == [Closed("the solve is finished", by_peer=False)]
+    assert coord.connection_lost(3.0, "idle") == []
+    assert solver.connection_lost(3.0, "idle") == [Closed("idle", by_peer=True)]
+    del at_solver, at_coord

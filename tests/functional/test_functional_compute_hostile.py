@@ -4,7 +4,8 @@ The attacker is this test's own protocol object (the real wire code, driven by h
 its jobs honestly, but also sends a result for a job never issued (refused by name, noted), then
 answers the challenge with a commitment whose Merkle root is not over the results it sent (it
 is banned by key, told so, and refused when it comes back). A second attacker sends a RESULT
-frame over the protocol's limit and is cut off with that reason before a payload byte is read.
+frame over the protocol's limit and is cut off with that reason before a payload byte is read;
+a third floods results for jobs it was never given and is banned by its misbehaviour score.
 The honest solver's answer is the honest single-process one.
 """
 
@@ -133,6 +134,22 @@ async def oversized(cluster: Cluster) -> str:
         await stack.aclose()  # type: ignore[attr-defined]
 
 
+async def flooder(cluster: Cluster) -> tuple[str, bool]:
+    session, connection, stack = await _connect(cluster, EcdsaPrivateKey.generate(), "flood")
+    try:
+        while True:
+            event = await _next(session)
+            if isinstance(event, Received) and event.kind is WireType.MODEL:
+                for k in range(12):
+                    fake = JobResult(bytes([k]) * 32, np.zeros(1, np.int64), np.zeros(1))
+                    connection.send_result(fake.to_bytes())
+                session.flush()
+            elif isinstance(event, Closed):
+                return event.reason, event.banned
+    finally:
+        await stack.aclose()  # type: ignore[attr-defined]
+
+
 def test_forged_results_wrong_commitments_and_oversized_frames(cluster: Cluster) -> None:
     expected = honest_answer(rounds=10)  # long enough for all three attackers to take part
     cluster.start_coordinator(solvers=2, rounds=10)
@@ -149,6 +166,9 @@ def test_forged_results_wrong_commitments_and_oversized_frames(cluster: Cluster)
     cut = asyncio.run(oversized(cluster))
     log(f"oversized result: {cut}")
     assert f"RESULT payload length {LIMITS[WireType.RESULT] + 1} is over the limit" in cut
+    flood = asyncio.run(flooder(cluster))
+    log(f"flooder: {flood}")
+    assert flood == ("banned: RESULT messages for work it was not given", True)
     doc = cluster.answer()
     liar_id = key.public_key().compressed.hex()
     log(f"notes {doc['notes']}")

@@ -34,7 +34,7 @@ from poqw.compute.wire import (
 from poqw.crypto.ecdsa import EcdsaPrivateKey, EcdsaPublicKey
 from poqw.errors import ComputeError, ConfigError
 from poqw.p2p.identity import Role
-from poqw.p2p.policing import BanList
+from poqw.p2p.policing import BanList, MisbehaviourScore, Penalty
 from poqw.p2p.quic import StreamSession, TlsIdentity, serve_streams
 from poqw.problems import IsingModel
 from poqw.problems.io import ising_to_json
@@ -58,6 +58,7 @@ class QuicCoordinatorTransport:
         self.sessions: dict[str, StreamSession] = {}
         self.sent: dict[str, set[bytes]] = {}  # job ids a solver holds and has not answered
         self.challenged: set[str] = set()
+        self.scores: dict[str, MisbehaviourScore] = {}
         self.replies: queue.Queue[Reply] = queue.Queue()
         self.joined: queue.Queue[str] = queue.Queue()
         self.banned_source: Callable[[], set[str]] = set
@@ -197,12 +198,12 @@ class QuicCoordinatorTransport:
             connection.send_challenge(payload)
         session.flush()
 
-    def _ban(self, solver: str) -> None:
-        self.bans.ban(f"node:{solver}", self._loop.time(), BAN_SECONDS,
-                      "caught cheating or would not commit")
+    def _ban(self, solver: str,
+             reason: str = "banned: caught faking strikes or refusing to commit") -> None:
+        self.bans.ban(f"node:{solver}", self._loop.time(), BAN_SECONDS, reason)
         session = self.sessions.pop(solver, None)
         if session is not None:
-            session.close("banned: caught faking strikes or refusing to commit", banned=True)
+            session.close(reason, banned=True)
 
     async def _pump(self, session: StreamSession) -> None:
         name: str | None = None
@@ -226,8 +227,8 @@ class QuicCoordinatorTransport:
         if session.connection.closed:
             return None
         if self.bans.is_banned(f"node:{name}", self._loop.time()):
-            refusal = f"solver {name[:16]}... is banned: " + (
-                self.bans.reason(f"node:{name}", self._loop.time()) or "")
+            refusal = f"solver {name[:16]}... is " + (
+                self.bans.reason(f"node:{name}", self._loop.time()) or "banned")
         if refusal is not None:
             log.warning("refused solver %s: %s", name[:16], refusal)
             session.close(refusal, banned=refusal.startswith("solver"))
@@ -245,6 +246,13 @@ class QuicCoordinatorTransport:
         return name
 
     def _received(self, name: str, event: Received) -> None:
+        unasked = (event.kind is WireType.ANSWER and name not in self.challenged) or (
+            event.kind is not WireType.ANSWER and bool(event.job_id)
+            and event.job_id not in self.sent.get(name, set()))
+        if unasked:  # still handed on: the coordinator refuses it by name
+            score = self.scores.setdefault(name, MisbehaviourScore())
+            if score.add(Penalty.UNSOLICITED, self._loop.time()):
+                self._ban(name, f"banned: {event.kind.name} messages for work it was not given")
         if event.kind is WireType.RESULT:
             self.sent.get(name, set()).discard(event.job_id)
             self.replies.put(Reply(name, "result", event.data, event.job_id))

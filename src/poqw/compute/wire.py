@@ -138,6 +138,7 @@ class ComputeConnection:
         self.node_id: bytes | None = None  # proven once READY
         self._claimed: bytes | None = None
         self._authed = False
+        self._reported = False  # a Closed event was handed out
         self._decoder = FrameDecoder(joined=False, schema=COMPUTE_FRAMES)
         self._outgoing = bytearray()
         self._deadline = now + HANDSHAKE_TIMEOUT
@@ -159,8 +160,12 @@ class ComputeConnection:
         self._send(WireType.HELLO, rlp_encode([self.key.public_key().compressed, self.nonce]))
 
     def connection_lost(self, now: float, reason: str = "transport closed") -> list[Event]:
-        if self.state is State.CLOSED:
+        """The transport is gone; one last ``Closed`` unless one was already reported."""
+        if self._reported:
             return []
+        self._reported = True
+        if self.state is State.CLOSED:  # we closed it: our reason stands
+            return [Closed(self.close_reason or reason, by_peer=False)]
         self.state, self.close_reason = State.CLOSED, reason
         return [Closed(reason, by_peer=True)]
 
@@ -232,12 +237,13 @@ class ComputeConnection:
 
     def _fail(self, reason: str) -> list[Event]:
         self.close(reason)
+        self._reported = True
         return [Closed(reason, by_peer=False)]
 
     def _dispatch(self, kind: WireType, payload: bytes, events: list[Event]) -> None:
         if kind is WireType.CLOSE:
             fields = decode_payload(payload, "CLOSE", _close_shape)
-            self.state = State.CLOSED
+            self.state, self._reported = State.CLOSED, True
             self.close_reason = read_text(fields[0], "CLOSE reason", MAX_REASON_BYTES)
             events.append(Closed(self.close_reason, by_peer=True,
                                  banned=bool(read_uint(fields[1], "CLOSE banned", 1))))
