@@ -1,8 +1,8 @@
 """Layer-2 recovery with real processes: a solver that stops answering, a coordinator restart.
 
 A solver process frozen with SIGSTOP keeps its QUIC connection but answers nothing: its jobs
-are reassigned after the coordinator's timeout and, as it cannot commit to its epoch, it is
-banned and the epoch re-run. A coordinator killed mid-solve resumes from its saved state when
+are reassigned after the coordinator's timeout; if it had answered jobs of the epoch before, it
+cannot commit to them, so it is banned and the epoch re-run. A coordinator killed mid-solve resumes from its saved state when
 started again on the same data directory, with new solvers. Both answers equal the honest
 single-process one.
 """
@@ -39,7 +39,9 @@ def test_jobs_of_a_solver_that_stops_answering_are_reassigned(cluster: Cluster) 
     log(f"notes {doc['notes']}")
     assert any(n.startswith(f"{frozen} did not answer job") and n.endswith("reassigned")
                for n in doc["notes"])
-    assert doc["banned"] == [frozen]
+    # Banned only if it had answered jobs of the current epoch before freezing (it cannot
+    # commit to them); otherwise it is merely passed over. No honest solver is banned.
+    assert doc["banned"] in ([], [frozen])
     assert doc["energy"] == expected["energy"]
     assert doc["solution"] == expected["solution"]
 
