@@ -10,6 +10,7 @@ from poqw.compute.jobs import Job
 from poqw.compute.network import QuicCoordinatorTransport
 from poqw.compute.solver_client import MAX_SOLVER_VARIABLES, run_solver
 from poqw.compute.strike_spec import StrikeSpec
+from poqw.compute.transport import Reply
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.p2p.quic import ensure_tls_identity
 from poqw.problems import maxcut_to_ising, random_regular_graph
@@ -31,7 +32,7 @@ def test_a_solver_refusing_the_model_says_why_and_its_jobs_fail_over(tmp_path: P
         name = transport.wait_for_solvers(1, 10)[0]
         spec = StrikeSpec.create(model.content_hash(), [0.1], [0.2], 4, bytes(32))
         job = Job(0, 0, bytes(32), spec)
-        replies = []
+        replies: list[Reply] = []
         for _ in range(100):
             if transport.sessions.get(name) is None:
                 break

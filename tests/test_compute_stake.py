@@ -74,7 +74,7 @@ def chain() -> Iterator[dict[str, Any]]:
         staked = EcdsaPrivateKey.generate()
         who = to_checksum_address(staked.address())
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
-            {"from": me, "to": who, "value": TOKEN}))
+            {"from": me, "to": who, "value": Web3.to_wei(1, "ether")}))
         w3.eth.wait_for_transaction_receipt(
             token.functions.transfer(who, MIN_STAKE).transact({"from": me}))
         w3.provider.make_request("anvil_impersonateAccount", [who])  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ def test_cheater_is_caught_banned_and_the_answer_is_the_honest_one(cluster: Clus
     assert cluster.processes["cheater"].returncode != 0
     assert "banned" in cluster.text("cheater")
     for name in ("honest1", "honest2"):
-        wait_until(lambda n=name: cluster.processes[n].poll() is not None, 30, f"{name} to exit")
+        process = cluster.processes[name]
+        process.wait(30)
         assert cluster.processes[name].returncode == 0, cluster.text(name)
         assert "the solve is finished" in cluster.text(name)

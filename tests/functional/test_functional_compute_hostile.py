@@ -12,6 +12,7 @@ The honest solver's answer is the honest single-process one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import struct
@@ -50,7 +51,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 async def _connect(cluster: Cluster, key: EcdsaPrivateKey, name: str
-                   ) -> tuple[StreamSession, ComputeConnection, object]:
+                   ) -> tuple[StreamSession, ComputeConnection, contextlib.AsyncExitStack]:
     identity = ensure_tls_identity(cluster.root / f"{name}-tls")
     loop = asyncio.get_running_loop()
     session, stack = await connect_stream(
@@ -103,7 +104,7 @@ async def liar(cluster: Cluster, key: EcdsaPrivateKey) -> list[str]:
                 seen.append("committed to the wrong Merkle root")
             session.flush()
     finally:
-        await stack.aclose()  # type: ignore[attr-defined]
+        await stack.aclose()
 
 
 async def comes_back(cluster: Cluster, key: EcdsaPrivateKey) -> str:
@@ -114,7 +115,7 @@ async def comes_back(cluster: Cluster, key: EcdsaPrivateKey) -> str:
             if isinstance(event, Closed):
                 return f"{event.reason} (banned={event.banned})"
     finally:
-        await stack.aclose()  # type: ignore[attr-defined]
+        await stack.aclose()
 
 
 async def oversized(cluster: Cluster) -> str:
@@ -131,7 +132,7 @@ async def oversized(cluster: Cluster) -> str:
             elif isinstance(event, Closed):
                 return event.reason
     finally:
-        await stack.aclose()  # type: ignore[attr-defined]
+        await stack.aclose()
 
 
 async def flooder(cluster: Cluster) -> tuple[str, bool]:
@@ -147,7 +148,7 @@ async def flooder(cluster: Cluster) -> tuple[str, bool]:
             elif isinstance(event, Closed):
                 return event.reason, event.banned
     finally:
-        await stack.aclose()  # type: ignore[attr-defined]
+        await stack.aclose()
 
 
 def test_forged_results_wrong_commitments_and_oversized_frames(cluster: Cluster) -> None:

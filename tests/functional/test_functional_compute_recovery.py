@@ -2,9 +2,9 @@
 
 A solver process frozen with SIGSTOP keeps its QUIC connection but answers nothing: its jobs
 are reassigned after the coordinator's timeout; if it had answered jobs of the epoch before, it
-cannot commit to them, so it is banned and the epoch re-run. A coordinator killed mid-solve resumes from its saved state when
-started again on the same data directory, with new solvers. Both answers equal the honest
-single-process one.
+cannot commit to them, so it is banned and the epoch re-run. A coordinator killed mid-solve
+resumes from its saved state when started again on the same data directory, with new solvers.
+Both answers equal the honest single-process one.
 """
 
 from __future__ import annotations
