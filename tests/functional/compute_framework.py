@@ -71,12 +71,13 @@ class Cluster:
         wait_until(lambda: "listening" in self.text(name), 60, f"{name} to listen")
         log(f"{name} listening on 127.0.0.1:{self.port}")
 
-    def start_solver(self, name: str, *extra: str) -> None:
-        key = self.root / f"{name}.key"
+    def start_solver(self, name: str, *extra: str, key_of: str | None = None) -> None:
+        """Start solver ``name`` with its own key file (or ``key_of``'s)."""
+        key = self.root / f"{key_of or name}.key"
         if not key.exists():
             key.write_text(EcdsaPrivateKey.generate().secret_bytes().hex() + "\n")
         self._spawn(name, ["solver", "--coordinator", f"127.0.0.1:{self.port}",
-                           "--key", str(self.root / f"{name}.key"), *extra])
+                           "--key", str(key), *extra])
         log(f"{name} started {' '.join(extra)}")
 
     def text(self, name: str) -> str:

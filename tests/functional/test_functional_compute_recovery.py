@@ -3,7 +3,8 @@
 A solver process frozen with SIGSTOP keeps its QUIC connection but answers nothing: its jobs
 are reassigned after the coordinator's timeout; if it had answered jobs of the epoch before, it
 cannot commit to them, so it is banned and the epoch re-run. A coordinator killed mid-solve
-resumes from its saved state when started again on the same data directory, with new solvers.
+resumes from its saved state when started again on the same data directory, with new solvers,
+and refuses the solver it had banned before the crash.
 Both answers equal the honest single-process one.
 """
 
@@ -13,6 +14,7 @@ import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from compute_framework import Cluster, honest_answer
@@ -49,29 +51,38 @@ def test_jobs_of_a_solver_that_stops_answering_are_reassigned(cluster: Cluster) 
 def test_a_restarted_coordinator_resumes_from_its_saved_state(cluster: Cluster) -> None:
     rounds = 12
     expected = honest_answer(rounds=rounds)
-    cluster.start_coordinator(solvers=2, rounds=rounds)
+    cluster.start_coordinator(solvers=3, rounds=rounds)
     cluster.start_solver("first1")
     cluster.start_solver("first2")
+    # Its first job is faked (seed 3): it is caught and banned in the first epoch.
+    cluster.start_solver("cheater", "--cheat-fraction", "0.2", "--cheat-seed", "3")
     state = cluster.root / "coord" / "solve.json"
 
-    def saved_round() -> int:
+    def saved() -> dict[str, Any]:
         try:
-            return int(json.loads(state.read_text())["round"])
-        except (OSError, ValueError, KeyError):
-            return 0
+            doc: dict[str, Any] = json.loads(state.read_text())
+            return doc
+        except (OSError, ValueError):
+            return {}
 
-    wait_until(lambda: saved_round() >= 2, 60, "a saved state past round 2")
-    for name in ("coordinator", "first1", "first2"):
+    wait_until(lambda: saved().get("round", 0) >= 2, 60, "a saved state past round 2")
+    for name in ("coordinator", "first1", "first2", "cheater"):
         cluster.signal(name, signal.SIGKILL)
-    at = saved_round()
+    at, cheater = saved()["round"], cluster.node_id("cheater")
     assert at < rounds, "the solve finished before the coordinator could be killed"
-    log(f"killed the coordinator with the solve saved at round {at}")
+    assert saved()["banned"] == [cheater]
+    log(f"killed the coordinator with the solve saved at round {at}, cheater banned")
     cluster.start_coordinator(solvers=2, rounds=rounds, name="coordinator2")
+    cluster.start_solver("cheater-again", key_of="cheater")
     cluster.start_solver("second1")
     cluster.start_solver("second2")
     doc = cluster.answer("coordinator2")
     log(f"notes {doc['notes']}")
     assert any(n.startswith(f"resumed at round {at} ") for n in doc["notes"])
+    assert doc["banned"] == [cheater]
+    cluster.processes["cheater-again"].wait(30)
+    assert "banned earlier in this solve" in cluster.text("cheater-again")
+    assert cluster.processes["cheater-again"].returncode != 0
     assert doc["strikes"] == rounds
     assert doc["energy"] == expected["energy"]
     assert doc["solution"] == expected["solution"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +28,7 @@ from poqw.cli.common import (
 )
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import ConfigError
+from poqw.p2p.policing import BanList
 
 __all__ = ["coordinator", "load_key_file", "solver"]
 
@@ -102,7 +105,7 @@ def coordinator(
     datadir.mkdir(parents=True, exist_ok=True)
     key = load_key_file(datadir / "coordinator.key")
     transport = QuicCoordinatorTransport(key, ensure_tls_identity(datadir), problem.model,
-                                         stake=stake)
+                                         stake=stake, bans=_saved_bans(datadir / "solve.json"))
     bound = transport.start(host, port)
     typer.echo(f"coordinator listening on {host}:{bound}", err=True)
     try:
@@ -123,6 +126,19 @@ def coordinator(
         transport.close()
     doc["model"] = problem.source
     print_json(doc)
+
+
+def _saved_bans(state: Path) -> BanList:
+    """The solvers a saved solve banned, refused again from the first connection on (a state
+    that does not read is left to the coordinator, which names the problem)."""
+    from poqw.compute.network import BAN_SECONDS
+
+    bans = BanList()
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        for name in json.loads(state.read_text()).get("banned", []):
+            bans.ban(f"node:{name}", time.monotonic(), BAN_SECONDS,
+                     "banned earlier in this solve")
+    return bans
 
 
 @command
