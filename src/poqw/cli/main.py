@@ -11,6 +11,7 @@ from poqw.cli import market as market_cli
 from poqw.cli import node as node_cli
 from poqw.cli import peers as peers_cli
 from poqw.cli.bench import bench
+from poqw.cli.compute import coordinator, solver
 from poqw.cli.demo import demo
 from poqw.cli.devnet import devnet
 from poqw.cli.econ import econ
@@ -36,6 +37,8 @@ app.command()(bench)
 app.command()(devnet)
 app.command()(simulate)
 app.command()(econ)
+app.command()(coordinator)
+app.command()(solver)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")

@@ -15,7 +15,9 @@ few milliseconds for the largest), so a transport can decode big payloads off it
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from poqw.errors import (
     LocalProtocolError,
@@ -25,14 +27,17 @@ from poqw.errors import (
 from poqw.p2p.messages import MAX_PAYLOAD, Message, MessageType, decode_message
 
 __all__ = [
+    "CHAIN_FRAMES",
     "HEADER_SIZE",
     "MAGIC",
     "PROTOCOL_VERSION",
     "Frame",
     "FrameDecoder",
+    "FrameSchema",
     "RawFrame",
     "decode_raw",
     "encode_frame",
+    "encode_payload",
 ]
 
 MAGIC = b"PoQW"
@@ -43,6 +48,22 @@ HEADER_SIZE = _HEADER.size
 # What an unauthenticated peer may send: the handshake and a goodbye, each a few hundred bytes.
 PRE_JOIN_TYPES = frozenset({MessageType.JOIN_REQUEST, MessageType.JOIN_RESPONSE,
                             MessageType.JOIN_CONFIRM, MessageType.DISCONNECT})
+
+
+@dataclass(frozen=True)
+class FrameSchema:
+    """What one protocol's frames may be: its magic, version, message-type enum, per-type
+    payload limits and the types accepted before its handshake. The chain protocol is
+    ``CHAIN_FRAMES``; the layer-2 compute protocol (:mod:`poqw.compute.wire`) has its own."""
+
+    magic: bytes
+    version: int
+    types: Callable[[int], Any]
+    limits: Mapping[Any, int]
+    pre_join: frozenset[Any]
+
+
+CHAIN_FRAMES = FrameSchema(MAGIC, PROTOCOL_VERSION, MessageType, MAX_PAYLOAD, PRE_JOIN_TYPES)
 
 
 @dataclass(frozen=True)
@@ -77,12 +98,20 @@ def encode_frame(message: Message, request_id: int = 0) -> bytes:
     """Header + payload of ``message``; refuses to send what the peer would refuse to read."""
     if not 0 <= request_id <= MAX_REQUEST_ID:
         raise LocalProtocolError(f"request id {request_id} out of range")
-    payload = message.encode()
-    limit = MAX_PAYLOAD[message.TYPE]
+    return encode_payload(message.TYPE, message.encode(), request_id)
+
+
+def encode_payload(message_type: Any, payload: bytes, request_id: int = 0,
+                   schema: FrameSchema = CHAIN_FRAMES) -> bytes:
+    """Header + ``payload`` as a ``message_type`` frame of ``schema``'s protocol."""
+    if not 0 <= request_id <= MAX_REQUEST_ID:
+        raise LocalProtocolError(f"request id {request_id} out of range")
+    limit = schema.limits[message_type]
     if len(payload) > limit:
         raise LocalProtocolError(
-            f"{message.TYPE.name} payload is {len(payload)} bytes, over the limit of {limit}")
-    return _HEADER.pack(MAGIC, PROTOCOL_VERSION, message.TYPE, request_id, len(payload)) + payload
+            f"{message_type.name} payload is {len(payload)} bytes, over the limit of {limit}")
+    return _HEADER.pack(schema.magic, schema.version, message_type, request_id,
+                        len(payload)) + payload
 
 
 class FrameDecoder:
@@ -94,7 +123,8 @@ class FrameDecoder:
     With ``joined=False`` only ``PRE_JOIN_TYPES`` are accepted until :meth:`join` is called.
     """
 
-    def __init__(self, *, joined: bool = True) -> None:
+    def __init__(self, *, joined: bool = True, schema: FrameSchema = CHAIN_FRAMES) -> None:
+        self.schema = schema
         self._buffer = bytearray()
         self._header: tuple[MessageType, int, int] | None = None
         self._error: RemoteProtocolError | None = None
@@ -135,7 +165,8 @@ class FrameDecoder:
             if len(self._buffer) < HEADER_SIZE:
                 self._check_magic_prefix()
                 return None
-            self._header = parse_header(bytes(self._buffer[:HEADER_SIZE]), self._joined)
+            self._header = parse_header(bytes(self._buffer[:HEADER_SIZE]), self._joined,
+                                        self.schema)
             del self._buffer[:HEADER_SIZE]
         message_type, request_id, length = self._header
         if len(self._buffer) < length:
@@ -148,28 +179,30 @@ class FrameDecoder:
 
     def _check_magic_prefix(self) -> None:
         # Fail on the first wrong byte rather than waiting for a full header of garbage.
-        prefix = bytes(self._buffer[: len(MAGIC)])
-        if not MAGIC.startswith(prefix):
-            raise RemoteProtocolError(f"bad magic {prefix.hex()}, expected {MAGIC.hex()}")
+        magic = self.schema.magic
+        prefix = bytes(self._buffer[: len(magic)])
+        if not magic.startswith(prefix):
+            raise RemoteProtocolError(f"bad magic {prefix.hex()}, expected {magic.hex()}")
 
 
-def parse_header(header: bytes, joined: bool = True) -> tuple[MessageType, int, int]:
+def parse_header(header: bytes, joined: bool = True,
+                 schema: FrameSchema = CHAIN_FRAMES) -> tuple[MessageType, int, int]:
     """(type, request id, payload length) from 14 header bytes, checking every field
     (and, before the join, that the type is one of ``PRE_JOIN_TYPES``)."""
     magic, version, type_code, request_id, length = _HEADER.unpack(header)
-    if magic != MAGIC:
-        raise RemoteProtocolError(f"bad magic {magic.hex()}, expected {MAGIC.hex()}")
-    if version != PROTOCOL_VERSION:
+    if magic != schema.magic:
+        raise RemoteProtocolError(f"bad magic {magic.hex()}, expected {schema.magic.hex()}")
+    if version != schema.version:
         raise UnsupportedVersion(
-            f"unsupported protocol version {version}, this node speaks {PROTOCOL_VERSION}")
+            f"unsupported protocol version {version}, this node speaks {schema.version}")
     try:
-        message_type = MessageType(type_code)
+        message_type = schema.types(type_code)
     except ValueError:
         raise RemoteProtocolError(f"unknown message type {type_code}") from None
-    if not joined and message_type not in PRE_JOIN_TYPES:
+    if not joined and message_type not in schema.pre_join:
         raise RemoteProtocolError(
             f"{message_type.name} (payload length {length}) before the handshake finished")
-    limit = MAX_PAYLOAD[message_type]
+    limit = schema.limits[message_type]
     if length > limit:
         raise RemoteProtocolError(
             f"{message_type.name} payload length {length} is over the limit of {limit}")

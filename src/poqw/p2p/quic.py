@@ -24,6 +24,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from typing import Protocol as TypingProtocol
 
 from aioquic.asyncio.client import connect as quic_connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -57,8 +58,12 @@ __all__ = [
     "DEFAULT_PORT",
     "PeerSession",
     "QuicTransport",
+    "StreamConnection",
+    "StreamSession",
     "TlsIdentity",
+    "connect_stream",
     "ensure_tls_identity",
+    "serve_streams",
 ]
 
 _log = logging.getLogger(__name__)
@@ -133,11 +138,11 @@ def _write_self_signed(cert_path: Path, key_path: Path) -> None:
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
-def _configuration(identity: TlsIdentity, is_client: bool, idle_timeout: float
-                   ) -> QuicConfiguration:
-    config = QuicConfiguration(alpn_protocols=[ALPN], is_client=is_client,
+def _configuration(identity: TlsIdentity, is_client: bool, idle_timeout: float,
+                   alpn: str = ALPN, window: int = _FLOW_WINDOW) -> QuicConfiguration:
+    config = QuicConfiguration(alpn_protocols=[alpn], is_client=is_client,
                                idle_timeout=idle_timeout, verify_mode=ssl.CERT_NONE,
-                               max_data=_FLOW_WINDOW, max_stream_data=_FLOW_WINDOW)
+                               max_data=window, max_stream_data=window)
     # Certificates are self-signed: identity comes from the signed join, not from a CA.
     config.load_cert_chain(identity.cert_file, identity.key_file)
     return config
@@ -501,3 +506,182 @@ class QuicTransport:
             self._server.close()
             self._server = None
         self._decoding.shutdown(wait=False, cancel_futures=True)
+
+
+# ---- other protocols over the same QUIC and TLS identity (the layer-2 compute protocol) ------
+
+
+class StreamConnection(TypingProtocol):
+    """What a sans-I/O protocol object offers the stream adapter below."""
+
+    role: Role
+    peer_host: str | None
+    close_reason: str | None
+
+    @property
+    def closed(self) -> bool: ...
+
+    def connection_made(self, peer_fingerprint: bytes, now: float) -> None: ...
+
+    def connection_lost(self, now: float, reason: str = ...) -> list[Any]: ...
+
+    def receive_data(self, data: bytes, now: float) -> list[Any]: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def next_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> list[Any]: ...
+
+    def close(self, reason: str = ..., banned: bool = ...) -> None: ...
+
+
+class StreamSession:
+    """One connection of another ALPN: its protocol object and a queue of its events. Call the
+    protocol's send methods, then ``flush()``; read ``events``."""
+
+    def __init__(self, connection: StreamConnection, transport: _StreamProtocol) -> None:
+        self.connection = connection
+        self._transport = transport
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.terminated = asyncio.Event()
+        self.remote_address: tuple[str, int] | None = None
+
+    def flush(self) -> None:
+        self._transport.flush()
+
+    def close(self, reason: str = "closing", banned: bool = False) -> None:
+        self.connection.close(reason, banned)
+        self.flush()
+
+
+class _StreamProtocol(QuicConnectionProtocol):
+    """aioquic's connection protocol for one bidirectional stream of another protocol."""
+
+    def __init__(self, quic: QuicConnection, *, alpn: str,
+                 make_connection: Callable[[], StreamConnection],
+                 on_ready: Callable[[StreamSession], None] | None = None,
+                 stream_handler: Any = None) -> None:
+        super().__init__(quic, stream_handler=stream_handler)
+        self.session = StreamSession(make_connection(), self)
+        self._alpn, self._on_ready = alpn, on_ready
+        self._stream_id: int | None = None
+        self._early: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing = self._made = False
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        connection, now = self.session.connection, self._loop.time()
+        if isinstance(event, HandshakeCompleted):
+            self.session.remote_address = _remote_address(self._quic)
+            if self.session.remote_address is not None:
+                connection.peer_host = self.session.remote_address[0]
+            der = _peer_certificate_der(self._quic)
+            if event.alpn_protocol != self._alpn or der is None:
+                reason = (f"ALPN {event.alpn_protocol!r} is not {self._alpn!r}"
+                          if der is not None else "no certificate: a peer must present one")
+                self._close_quic(reason)
+                self._deliver(connection.connection_lost(now, reason))
+                return
+            if connection.role is Role.INITIATOR:
+                self._stream_id = self._quic.get_next_available_stream_id()
+            connection.connection_made(certificate_fingerprint(der), now)
+            self._made = True
+            if self._on_ready is not None:
+                self._on_ready(self.session)
+            for data in self._early:
+                self._deliver(connection.receive_data(data, now))
+            self._early.clear()
+        elif isinstance(event, StreamDataReceived):
+            if self._stream_id is None:
+                self._stream_id = event.stream_id
+            if event.stream_id != self._stream_id:
+                connection.close(f"data on unexpected stream {event.stream_id}")
+            elif not self._made:
+                self._early.append(event.data)
+                if sum(map(len, self._early)) > _MAX_EARLY_BYTES:
+                    self._early.clear()
+                    self._close_quic("too much data before the TLS handshake finished")
+            else:
+                self._deliver(connection.receive_data(event.data, now))
+        elif isinstance(event, ConnectionTerminated):
+            self._closing = True
+            self._cancel_timer()
+            reason = event.reason_phrase or f"QUIC connection closed (code {event.error_code})"
+            self._deliver(connection.connection_lost(now, reason))
+            self.session.terminated.set()
+        self.flush()
+
+    def _deliver(self, events: list[Any]) -> None:
+        for event in events:
+            self.session.events.put_nowait(event)
+
+    def flush(self) -> None:
+        connection = self.session.connection
+        if self._stream_id is not None and not self._closing:  # else it waits for the stream
+            data = connection.data_to_send()
+            if data:
+                self._quic.send_stream_data(self._stream_id, data)
+        if connection.closed and not self._closing:
+            self._closing = True
+            self._cancel_timer()
+            self._loop.call_later(_CLOSE_GRACE, self._close_quic,
+                                  connection.close_reason or "closed")
+        elif not self._closing:
+            self._cancel_timer()
+            due = connection.next_timer()
+            if due is not None:
+                self._timer = self._loop.call_at(due, self._on_timer)
+        self.transmit()
+
+    def _close_quic(self, reason: str) -> None:
+        self._closing = True
+        self.close(reason_phrase=reason[:200])
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._deliver(self.session.connection.handle_timer(self._loop.time()))
+        self.flush()
+
+
+async def serve_streams(identity: TlsIdentity, host: str, port: int, alpn: str,
+                        make_connection: Callable[[], StreamConnection],
+                        on_session: Callable[[StreamSession], None], *, window: int,
+                        idle_timeout: float = 60.0) -> tuple[QuicServer, int]:
+    """Listen for connections of protocol ``alpn``; ``on_session`` gets each once TLS is done.
+    Returns the server and its bound port."""
+
+    def create_protocol(quic: QuicConnection, stream_handler: Any = None) -> _StreamProtocol:
+        _request_client_certificate(quic)
+        return _StreamProtocol(quic, alpn=alpn, make_connection=make_connection,
+                               on_ready=on_session, stream_handler=stream_handler)
+
+    server = await serve(host, port, configuration=_configuration(identity, False, idle_timeout,
+                                                                  alpn, window),
+                         create_protocol=create_protocol)
+    assert server._transport is not None
+    return server, int(server._transport.get_extra_info("sockname")[1])
+
+
+async def connect_stream(identity: TlsIdentity, host: str, port: int, alpn: str,
+                         make_connection: Callable[[], StreamConnection], *, window: int,
+                         timeout: float = 10.0, idle_timeout: float = 60.0
+                         ) -> tuple[StreamSession, contextlib.AsyncExitStack]:
+    """Connect with protocol ``alpn``; the session and the stack that closes it."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        protocol = await asyncio.wait_for(stack.enter_async_context(quic_connect(
+            host, port, configuration=_configuration(identity, True, idle_timeout, alpn, window),
+            create_protocol=lambda quic, stream_handler=None: _StreamProtocol(
+                quic, alpn=alpn, make_connection=make_connection,
+                stream_handler=stream_handler))), timeout)
+    except (OSError, ConnectionError, TimeoutError) as exc:
+        await stack.aclose()
+        raise ProtocolError(f"cannot reach {host}:{port}: {exc!r}") from exc
+    assert isinstance(protocol, _StreamProtocol)
+    return protocol.session, stack
