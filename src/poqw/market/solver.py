@@ -59,6 +59,7 @@ class SolverDaemon:
     def __init__(self, client: MarketClient, state_path: Path, *,
                  sampler: str = "simulated-annealing", num_reads: int = 32, seed: int = 0,
                  min_bounty: int = 0, max_variables: int = 1024, report: bool = True,
+                 max_solve_seconds: float | None = None,
                  solve: Callable[[Any, float], tuple[np.ndarray, int]] | None = None) -> None:
         self.client = client
         self.state = SolverState.open(state_path)
@@ -68,6 +69,7 @@ class SolverDaemon:
         self.min_bounty = min_bounty
         self.max_variables = max_variables
         self.report = report
+        self.max_solve_seconds = max_solve_seconds
         self._solve = solve or self._solve_with_sampler
         self._skipped: set[int] = set()
         self._closed: set[int] = set()
@@ -80,7 +82,10 @@ class SolverDaemon:
         options: dict[str, Any] = {}
         if "time_limit" in getattr(sampler, "parameters", {}):
             # Half the time left before the deadline: the commitment must still be mined.
-            options["time_limit"] = max(1.0, budget / 2)
+            limit = max(1.0, budget / 2)
+            if self.max_solve_seconds is not None:
+                limit = min(limit, self.max_solve_seconds)
+            options["time_limit"] = limit
         sampleset = sampler.sample(model, num_reads=self.num_reads, seed=self.seed, **options)
         spins, energies = spins_and_energies(sampleset, model)
         best = int(np.argmin(energies))
