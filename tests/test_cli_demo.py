@@ -21,4 +21,4 @@ def test_demo_compares_solvers_and_runs_a_devnet() -> None:
     assert "balances before" in out and "balances after" in out
     assert "annealer: problem 1: committed energy" in flat
     assert "striker: problem 1: revealed energy" in flat
-    assert "settled, paid" in flat and "wins with energy" in flat
+    assert "settled, paid" in flat and "wins with chain energy" in flat

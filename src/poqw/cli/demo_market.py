@@ -135,8 +135,9 @@ def market_act(seed: int) -> None:
         pid = customer.post(problem, 10 * TOKEN, target, customer.chain_time() + COMMIT_WINDOW,
                             REVEAL_WINDOW)
         console.print(f"the customer posts problem {pid}: MaxCut on 12 nodes, bounty 10, target "
-                      f"cut {-optimum:g}, {COMMIT_WINDOW} s to commit, {REVEAL_WINDOW} s to "
-                      "reveal", highlight=False)
+                      f"the optimum cut {-optimum:g} (chain energy {target}: integer terms, no "
+                      f"offset), {COMMIT_WINDOW} s to commit, {REVEAL_WINDOW} s to reveal",
+                      highlight=False)
         daemons = {"annealer": SolverDaemon(clients["annealer"], folder / "annealer.json",
                                             num_reads=16, seed=seed),
                    "striker": SolverDaemon(clients["striker"], folder / "striker.json",
@@ -152,8 +153,10 @@ def market_act(seed: int) -> None:
             time.sleep(0.5)
         info = customer.problem(pid)
         winner = next((r for r, c in clients.items() if c.address == info.best_solver), "nobody")
-        console.print(f"settled: {winner} wins with energy {info.best_energy} (the contract "
-                      "recomputed it from the revealed spins); the bounty minus the 2.5% fee is "
-                      "paid out, the fee is credited to the treasury (the deployer)",
-                      highlight=False)
+        cut = "-" if info.best_energy is None else \
+            f"{-problem.to_model_energy(info.best_energy):g}"
+        console.print(f"settled: {winner} wins with chain energy {info.best_energy}, cut {cut} "
+                      "(the contract recomputed it from the revealed spins; ties go to the "
+                      "earliest commit); the bounty minus the 2.5% fee is paid out, the fee is "
+                      "credited to the treasury (the deployer)", highlight=False)
         console.print(_balances(clients, "balances after"))

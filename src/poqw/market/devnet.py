@@ -8,6 +8,7 @@ a thread owned by the devnet's watch loop, which asks it for news on every round
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -19,17 +20,32 @@ from poqw.errors import MarketError
 from poqw.market.client import Deployment, connect
 from poqw.market.deploy import TOKEN, MarketSettings, deploy_market
 
-__all__ = ["DEPLOYMENT_FILE", "DEV_KEY", "MarketDeployer", "dev_account", "devnet_settings",
-           "ensure_market"]
+__all__ = ["DEPLOYMENT_FILE", "DEV_KEY", "DEV_KEY_FILE", "MarketDeployer", "dev_account",
+           "devnet_settings", "ensure_market", "write_dev_key"]
 
 # anvil's first default account ("test test ... junk"), funded in the devnet genesis alloc
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEPLOYMENT_FILE = "market.json"
+DEV_KEY_FILE = "dev-key.json"  # an Ethereum keystore of DEV_KEY; passphrase in dev-key.pass
+DEV_PASSPHRASE = "devnet"
 
 
 def dev_account() -> LocalAccount:
     account: LocalAccount = Account.from_key(DEV_KEY)
     return account
+
+
+def write_dev_key(folder: Path) -> Path:
+    """The dev key as an Ethereum keystore file in ``folder`` (passphrase beside it), so
+    ``poqw market ... --key`` can sign with it; kept when it exists. The key is public anyway:
+    the cheap key derivation only spares the user's wait."""
+    path = folder / DEV_KEY_FILE
+    if not path.exists():
+        doc = Account.encrypt(bytes.fromhex(DEV_KEY[2:]), DEV_PASSPHRASE, kdf="pbkdf2",
+                              iterations=1 << 12)
+        path.with_suffix(".pass").write_text(DEV_PASSPHRASE + "\n", encoding="utf-8")
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def devnet_settings() -> MarketSettings:
@@ -56,6 +72,8 @@ def ensure_market(rpc_url: str, folder: Path, account: LocalAccount | None = Non
                           "built-in devnet genesis funds it; a custom genesis must too)")
     deployment = deploy_market(w3, signer, settings or devnet_settings())
     deployment.save(path)
+    if account is None:
+        write_dev_key(folder)
     return deployment, True
 
 
@@ -94,4 +112,5 @@ class MarketDeployer:
         d = self.deployment
         return (f"market deployed through {rpc_url}: ProblemMarket {d.market}, SolverRegistry "
                 f"{d.registry}, {d.token_kind} {d.token}; deployment file "
-                f"{self.folder / DEPLOYMENT_FILE} (poqw market ... --deployment FILE --rpc URL)")
+                f"{self.folder / DEPLOYMENT_FILE}; the dev key as a keystore: "
+                f"{self.folder / DEV_KEY_FILE} (passphrase file dev-key.pass beside it)")
