@@ -147,12 +147,16 @@ class MarketClient:
             raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
                               f"{self.receipt_timeout:g} s") from None
         if receipt["status"] != 1:
-            try:  # replay it where it failed to learn why
-                replay: Any = {k: v for k, v in tx.items() if k != "nonce"}
-                self.w3.eth.call(replay, receipt["blockNumber"] - 1)
-            except ContractLogicError as exc:
-                raise decode_revert(exc.data if isinstance(exc.data, str) else None,
-                                    str(exc)) from None
+            # Replay it to learn why: first on the state its block left (a transaction earlier
+            # in the same block, such as a rival's settle, may be what made it revert), then on
+            # the state before its block.
+            replay: Any = {k: v for k, v in tx.items() if k != "nonce"}
+            for height in (receipt["blockNumber"], receipt["blockNumber"] - 1):
+                try:
+                    self.w3.eth.call(replay, height)
+                except ContractLogicError as exc:
+                    raise decode_revert(exc.data if isinstance(exc.data, str) else None,
+                                        str(exc)) from None
             raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} failed (out of gas?)")
         return receipt
 
