@@ -120,8 +120,16 @@ class SolverDaemon:
                 self.state.entries.pop(pid, None)
             return
         if entry is None and now < info.commit_deadline and pid not in self._skipped:
-            self._try_commit(pid, info.bounty, info.target, info.num_variables,
-                             info.commit_deadline - now, done)
+            # The commitment lands in a later block, whose timestamp must still be before the
+            # deadline: on a PoQW chain that is seconds away, not the next instant.
+            left, interval = info.commit_deadline - now, self._block_interval()
+            if left <= interval:
+                self._skipped.add(pid)
+                done.append(f"problem {pid}: too late to commit ({left} s left, a block every "
+                            f"{interval:.1f} s)")
+            else:
+                self._try_commit(pid, info.bounty, info.target, info.num_variables,
+                                 left - interval, done)
         elif entry is not None and not entry.get("revealed") and \
                 info.commit_deadline <= now < info.reveal_deadline:
             terms = self.client.terms(pid)
@@ -136,6 +144,15 @@ class SolverDaemon:
         if now >= info.reveal_deadline or (everyone_revealed and now >= info.commit_deadline):
             outcome = self.client.settle(pid)
             done.append(f"problem {pid}: settled, {outcome['outcome']}")
+
+    def _block_interval(self) -> float:
+        """Mean seconds between the chain's last few blocks (0 on a chain of one block)."""
+        latest = self.client.w3.eth.get_block("latest")
+        count = min(8, int(latest["number"]))
+        if count == 0:
+            return 0.0
+        old = self.client.w3.eth.get_block(int(latest["number"]) - count)
+        return (int(latest["timestamp"]) - int(old["timestamp"])) / count
 
     def _try_commit(self, pid: int, bounty: int, target: int, n: int, budget: float,
                     done: list[str]) -> None:
