@@ -13,8 +13,8 @@ from pathlib import Path
 
 from web3 import Web3
 
-from poqw.market import Deployment, MarketClient, connect
-from poqw.market.devnet import DEPLOYMENT_FILE, dev_account
+from poqw.market import Deployment, MarketClient, connect, load_account
+from poqw.market.devnet import DEPLOYMENT_FILE, DEV_KEY_FILE, dev_account
 from poqw.node.testing import genesis_document
 
 
@@ -46,6 +46,10 @@ def test_devnet_deploys_the_market_on_first_start(tmp_path: Path) -> None:
         client = MarketClient(w3, deployment, dev_account())
         assert client.problem_count() == 0
         assert client.registry.functions.minStake().call() == 10 * 10**18
+        # the dev key, as a keystore `poqw market --key` reads, with its passphrase beside it
+        passphrase = (run_dir / "dev-key.pass").read_text().strip()
+        assert load_account(run_dir / DEV_KEY_FILE, passphrase).address == \
+            dev_account().address
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)

@@ -89,7 +89,7 @@ def market_act(seed: int) -> None:
     """Run the act (see the module docstring); raises a MarketError when a step fails."""
     from poqw.cli.devnet import _running, plan_network
     from poqw.market import MarketClient, encode_problem
-    from poqw.market.devnet import dev_account, ensure_market
+    from poqw.market.devnet import dev_account, ensure_market_retrying
     from poqw.market.solver import SolverDaemon
     from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact
 
@@ -105,7 +105,7 @@ def market_act(seed: int) -> None:
     with _running([plan]) as procs:
         rpc = _wait_for_rpc(plan.datadir / "network.json", procs[0],
                             folder / f"{plan.name}.out")
-        deployment, _ = ensure_market(rpc, folder)
+        deployment = ensure_market_retrying(rpc, folder)
         console.print(f"market deployed through {rpc} by the dev key: ProblemMarket "
                       f"{deployment.market} ({deployment.token_kind} {deployment.token})",
                       highlight=False)

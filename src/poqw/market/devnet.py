@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from poqw.errors import MarketError
+from poqw.errors import ContractReverted, MarketError
 from poqw.market.client import Deployment, connect
 from poqw.market.deploy import TOKEN, MarketSettings, deploy_market
 
 __all__ = ["DEPLOYMENT_FILE", "DEV_KEY", "DEV_KEY_FILE", "MarketDeployer", "dev_account",
-           "devnet_settings", "ensure_market", "write_dev_key"]
+           "devnet_settings", "ensure_market", "ensure_market_retrying", "write_dev_key"]
 
 # anvil's first default account ("test test ... junk"), funded in the devnet genesis alloc
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -77,14 +78,34 @@ def ensure_market(rpc_url: str, folder: Path, account: LocalAccount | None = Non
     return deployment, True
 
 
+def ensure_market_retrying(rpc_url: str, folder: Path, attempts: int = 5,
+                           pause: float = 3.0) -> Deployment:
+    """:func:`ensure_market` with the dev key, tried ``attempts`` times: a node that has just
+    started may drop a connection (seen under load: "connection reset by peer"). A contract's
+    refusal is final; the last other error is raised, naming the attempts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return ensure_market(rpc_url, folder)[0]
+        except ContractReverted:
+            raise
+        except (MarketError, OSError) as exc:  # requests' connection errors are OSErrors
+            if attempt == attempts:
+                raise MarketError(f"deploying the market through {rpc_url} failed {attempts} "
+                                  f"times; the last time: {exc}") from None
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 class MarketDeployer:
     """Deploys the devnet's market in a background thread once node 0 serves JSON-RPC.
 
     :meth:`step` starts the thread when given node 0's URL and returns one line of news when
     the deployment ends (the addresses, or the error: the devnet goes on without a market)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, attempts: int = 5, pause: float = 3.0) -> None:
         self.folder = folder
+        self.attempts = attempts
+        self.pause = pause
         self.deployment: Deployment | None = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
@@ -92,7 +113,8 @@ class MarketDeployer:
 
     def _run(self, rpc_url: str) -> None:
         try:
-            self.deployment, _ = ensure_market(rpc_url, self.folder)
+            self.deployment = ensure_market_retrying(rpc_url, self.folder, self.attempts,
+                                                     self.pause)
         except Exception as exc:  # handed to the owner's watch loop, which reports it once
             self.error = f"{type(exc).__name__}: {exc}"
 
