@@ -1,4 +1,5 @@
-"""``poqw demo`` end to end, small: the comparison table and a local devnet of node processes."""
+"""``poqw demo`` end to end, small: the comparison table, a local devnet of node processes and
+the market act (post, solve, settle, balances before and after)."""
 
 from __future__ import annotations
 
@@ -15,4 +16,9 @@ def test_demo_compares_solvers_and_runs_a_devnet() -> None:
     assert "match-strike" in out and "ratio" in out
     assert "3 node processes" in out and "poqw devnet — 3 nodes" in out
     assert "exited early" not in out and "did not" not in out
-    assert "All three nodes agree on one tip at height 2" in " ".join(out.split())
+    flat = " ".join(out.split())
+    assert "All three nodes agree on one tip at height 2" in flat
+    assert "balances before" in out and "balances after" in out
+    assert "annealer: problem 1: committed energy" in flat
+    assert "striker: problem 1: revealed energy" in flat
+    assert "settled, paid" in flat and "wins with chain energy" in flat

@@ -5,7 +5,8 @@ steered by the Bayesian controller, sharing its budget with classical samplers) 
 and by simulated annealing alone; a table compares cut, approximation ratio and time. Then a
 local network of three node processes on loopback mines Proof-of-Quantum-Work blocks with a live
 view to the asked height, then waits until every node is on the same tip (or says plainly that
-they did not agree in time).
+they did not agree in time). Last, the problem market: a customer posts a MaxCut problem with a
+bounty on a one-node PoQW chain, two solver daemons compete, the contract pays the best.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def demo(
     strikes: Annotated[int, typer.Option(help="Match-strike budget.")] = 60,
     blocks: Annotated[int, typer.Option(help="Height the local devnet mines to (0: no devnet).")
                       ] = 8,
+    market: Annotated[bool, typer.Option(help="End with the problem market act: post, solve, "
+                                         "settle on a one-node PoQW chain.")] = True,
 ) -> None:
     """Solve a random MaxCut instance by match-strike, annealing and brute force, and compare."""
     from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact
@@ -83,6 +86,10 @@ def demo(
                   "earns its place only by matching it. See `poqw bench` for the full comparison.")
     if blocks > 0:
         _run_devnet(blocks)
+    if market:
+        from poqw.cli.demo_market import market_act
+
+        market_act(seed)
 
 
 def _run_devnet(blocks: int) -> None:

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
@@ -36,6 +36,9 @@ from rich.table import Table
 from poqw.cli.common import command, console, ensure_folder, err_console, print_json
 from poqw.cli.logoptions import LogFormatOption, LogLevelOption, log_args, setup_cli_logging
 from poqw.errors import ConfigError, PoqwError
+
+if TYPE_CHECKING:
+    from poqw.market.devnet import MarketDeployer
 
 __all__ = ["MINER_KINDS", "NodePlan", "devnet", "plan_network", "run_network"]
 
@@ -263,12 +266,15 @@ def _last_error(plan: NodePlan) -> str:
 
 
 def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
-                timeout: float, genesis_time: str = "") -> int:
+                timeout: float, genesis_time: str = "",
+                market: MarketDeployer | None = None) -> int:
     """Run the nodes with a live view (or quietly with ``as_json``); returns the exit status.
 
     With ``blocks`` it returns once every node has a peer and all are on one tip at height
     ``blocks`` or more (0), or when ``timeout`` passes or a node dies first (1, said plainly),
     or on Ctrl-C (130). Without ``blocks`` it runs until Ctrl-C (0).
+    ``market`` (a :class:`poqw.market.devnet.MarketDeployer`) gets node 0's JSON-RPC URL each
+    round.
     """
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -289,6 +295,9 @@ def run_network(plans: Sequence[NodePlan], blocks: int | None, as_json: bool,
                     rows = [_poll(p) for p in plans]
                     if live is not None:
                         live.update(_view(rows, started, genesis_time, blocks))
+                    news = None if market is None else market.step(rows[0]["rpc"])
+                    if news is not None:
+                        (err_console if as_json else console).print(news, highlight=False)
                     joined = len(rows) == 1 or all(r["peers"] for r in rows)
                     if blocks is not None and joined and _same_tip(rows) and \
                             all((r["height"] or 0) >= blocks for r in rows):
@@ -363,6 +372,9 @@ def devnet(
     genesis: Annotated[Path | None, typer.Option(
         help="A genesis file to run instead of the built-in devnet (stamped with now), e.g. "
              "one with a shorter target interval.")] = None,
+    market: Annotated[bool, typer.Option(
+        help="Deploy the problem market on first start through node 0 with the funded dev "
+             "key (RUN_DIR/market.json); not with --blocks, whose nodes stop mining.")] = True,
     print_only: Annotated[bool, typer.Option("--print-only",
                                              help="Print the node commands, start nothing.")
                           ] = False,
@@ -378,15 +390,15 @@ def devnet(
         raise typer.BadParameter("--blocks must be at least 1")
     start_network([kinds[i % len(kinds)] for i in range(nodes)], blocks, as_json, base_port,
                   run_dir, drift, timeout, print_only, genesis,
-                  node_args=log_args(log_level, log_format))
+                  node_args=log_args(log_level, log_format), market=market and blocks is None)
 
 
 def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
                   base_port: int | None, run_dir: Path | None, drift: int | None,
                   timeout: float, print_only: bool, genesis_source: Path | None = None,
-                  node_args: Sequence[str] = ()) -> None:
+                  node_args: Sequence[str] = (), market: bool = False) -> None:
     """What ``devnet`` and ``simulate`` share: plan, then print or run (``node_args`` go to
-    every node's command line)."""
+    every node's command line; ``market`` deploys the problem market through node 0)."""
     directory = ensure_folder(run_dir, "--run-dir") if run_dir is not None else \
         Path(tempfile.mkdtemp(prefix="poqw-devnet-"))
     genesis = write_genesis(directory, drift, genesis_source)
@@ -405,7 +417,12 @@ def start_network(kinds: Sequence[str], blocks: int | None, as_json: bool,
     if not as_json:
         console.print(f"run directory {directory} (genesis {genesis})", highlight=False)
     stamped = json.loads(genesis.read_text())["timestamp"]
+    deployer = None
+    if market:
+        from poqw.market.devnet import MarketDeployer
+
+        deployer = MarketDeployer(directory)
     status = run_network(plans, blocks, as_json, timeout,
-                         time.strftime("%H:%M:%S", time.localtime(stamped)))
+                         time.strftime("%H:%M:%S", time.localtime(stamped)), deployer)
     if status:
         raise typer.Exit(status)

@@ -290,6 +290,9 @@ def solve(
     polls: Annotated[int | None, typer.Option(help="Stop after this many polls.")] = None,
     min_bounty: Annotated[str, typer.Option(help="Ignore smaller bounties (tokens).")] = "0",
     seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
+    max_solve_seconds: Annotated[float | None, typer.Option(
+        help="Cap on a time-limited sampler's time per problem (default: half the time left "
+             "before the commit deadline).")] = None,
     rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
     key: KeyOption = None, passphrase_file: PassphraseFile = None,
 ) -> None:
@@ -300,7 +303,8 @@ def solve(
     client.address  # noqa: B018 - fail now without a key, not at the first commit
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     daemon = SolverDaemon(client, state, sampler=sampler, num_reads=num_reads, seed=seed,
-                          min_bounty=parse_amount(min_bounty, "--min-bounty"))
+                          min_bounty=parse_amount(min_bounty, "--min-bounty"),
+                          max_solve_seconds=max_solve_seconds)
     stopped = threading.Event()
     count = 0
 

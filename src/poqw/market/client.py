@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 
 from poqw.errors import ContractReverted, MarketError
@@ -30,6 +30,7 @@ __all__ = ["MARKET_ROLE", "SLASHER_ROLE", "CommitmentInfo", "Deployment", "Marke
 MARKET_ROLE = Web3.keccak(text="poqw.registry.market")
 SLASHER_ROLE = Web3.keccak(text="poqw.registry.slasher")
 PROBLEM_STATUS = ("None", "Open", "Settled", "Cancelled")
+LIMIT_EXCEEDED = -32005  # geth, Infura and the PoQW node: a log query over too many blocks
 COMMIT_STATE = ("None", "Committed", "Revealed", "Mismatched", "Slashed")
 
 
@@ -103,11 +104,15 @@ class MarketClient:
     """The deployed market on one node, acting as ``account`` (read-only when None)."""
 
     def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None,
-                 *, receipt_timeout: float = 120.0) -> None:
+                 *, receipt_timeout: float = 120.0, log_range: int = 2_000) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.account = account
         self.receipt_timeout = receipt_timeout
+        # Blocks per eth_getLogs query: nodes refuse wide ranges (the PoQW node and geth at
+        # 10,000 blocks, with -32005); halved whenever a node says it is still too wide.
+        self.log_range = log_range
+        self._posted: dict[int, tuple[ChainProblem, int]] = {}
         token_kind = deployment.token_kind
         self.token = w3.eth.contract(address=Web3.to_checksum_address(deployment.token),
                                      abi=load_artifact(token_kind).abi)
@@ -147,12 +152,16 @@ class MarketClient:
             raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
                               f"{self.receipt_timeout:g} s") from None
         if receipt["status"] != 1:
-            try:  # replay it where it failed to learn why
-                replay: Any = {k: v for k, v in tx.items() if k != "nonce"}
-                self.w3.eth.call(replay, receipt["blockNumber"] - 1)
-            except ContractLogicError as exc:
-                raise decode_revert(exc.data if isinstance(exc.data, str) else None,
-                                    str(exc)) from None
+            # Replay it to learn why: first on the state its block left (a transaction earlier
+            # in the same block, such as a rival's settle, may be what made it revert), then on
+            # the state before its block.
+            replay: Any = {k: v for k, v in tx.items() if k != "nonce"}
+            for height in (receipt["blockNumber"], receipt["blockNumber"] - 1):
+                try:
+                    self.w3.eth.call(replay, height)
+                except ContractLogicError as exc:
+                    raise decode_revert(exc.data if isinstance(exc.data, str) else None,
+                                        str(exc)) from None
             raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} failed (out of gas?)")
         return receipt
 
@@ -257,18 +266,59 @@ class MarketClient:
     def problems(self) -> list[ProblemInfo]:
         return [self.problem(i) for i in range(1, self.problem_count() + 1)]
 
+    def _logs(self, event: Any, problem_id: int, start: int, end: int,
+              newest_first: bool = False) -> list[Any]:
+        """``event`` logs of ``problem_id`` in blocks ``start..end``, queried in windows of
+        at most :attr:`log_range` blocks (newest window first when asked; stops at the first
+        window with logs then)."""
+        found: list[Any] = []
+        low, high = start, end
+        while low <= high:
+            width = max(1, self.log_range)
+            lo, hi = (max(low, high - width + 1), high) if newest_first else \
+                (low, min(high, low + width - 1))
+            try:
+                logs = event.get_logs(from_block=lo, to_block=hi,
+                                      argument_filters={"problemId": problem_id})
+            except Web3RPCError as exc:
+                error = (exc.rpc_response or {}).get("error")
+                code = error.get("code") if isinstance(error, dict) else None
+                if code != LIMIT_EXCEEDED or width == 1:
+                    raise MarketError(f"eth_getLogs over blocks {lo}..{hi}: {exc}") from None
+                self.log_range = width // 2
+                continue
+            found.extend(logs)
+            if newest_first:
+                if logs:
+                    break
+                high = lo - 1
+            else:
+                low = hi + 1
+        return found
+
+    def _posting(self, problem_id: int) -> tuple[ChainProblem, int]:
+        """The problem's terms and the block that posted it, from its ``ProblemPosted`` event
+        (searched newest first: a solver asks about problems just posted)."""
+        if problem_id not in self._posted:
+            logs = self._logs(self.market.events.ProblemPosted, problem_id,
+                              self.deployment.block, int(self.w3.eth.block_number),
+                              newest_first=True)
+            if not logs:
+                raise MarketError(f"no ProblemPosted event for problem {problem_id}")
+            a = logs[0]["args"]
+            terms = ChainProblem(int(a["numVariables"]), bytes(a["fields"]),
+                                 bytes(a["couplings"]))
+            self._posted[problem_id] = (terms, int(logs[0]["blockNumber"]))
+        return self._posted[problem_id]
+
     def terms(self, problem_id: int) -> ChainProblem:
         """The problem's terms, read from its ``ProblemPosted`` event."""
-        logs = self.market.events.ProblemPosted.get_logs(
-            from_block=self.deployment.block, argument_filters={"problemId": problem_id})
-        if not logs:
-            raise MarketError(f"no ProblemPosted event for problem {problem_id}")
-        a = logs[0]["args"]
-        return ChainProblem(int(a["numVariables"]), bytes(a["fields"]), bytes(a["couplings"]))
+        return self._posting(problem_id)[0]
 
     def commitments(self, problem_id: int) -> list[CommitmentInfo]:
-        logs = self.market.events.Committed.get_logs(
-            from_block=self.deployment.block, argument_filters={"problemId": problem_id})
+        posted = self._posting(problem_id)[1]
+        logs = self._logs(self.market.events.Committed, problem_id, posted,
+                          int(self.w3.eth.block_number))
         out = []
         for log in logs:
             solver = log["args"]["solver"]

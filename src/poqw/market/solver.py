@@ -59,6 +59,7 @@ class SolverDaemon:
     def __init__(self, client: MarketClient, state_path: Path, *,
                  sampler: str = "simulated-annealing", num_reads: int = 32, seed: int = 0,
                  min_bounty: int = 0, max_variables: int = 1024, report: bool = True,
+                 max_solve_seconds: float | None = None,
                  solve: Callable[[Any, float], tuple[np.ndarray, int]] | None = None) -> None:
         self.client = client
         self.state = SolverState.open(state_path)
@@ -68,6 +69,7 @@ class SolverDaemon:
         self.min_bounty = min_bounty
         self.max_variables = max_variables
         self.report = report
+        self.max_solve_seconds = max_solve_seconds
         self._solve = solve or self._solve_with_sampler
         self._skipped: set[int] = set()
         self._closed: set[int] = set()
@@ -80,7 +82,10 @@ class SolverDaemon:
         options: dict[str, Any] = {}
         if "time_limit" in getattr(sampler, "parameters", {}):
             # Half the time left before the deadline: the commitment must still be mined.
-            options["time_limit"] = max(1.0, budget / 2)
+            limit = max(1.0, budget / 2)
+            if self.max_solve_seconds is not None:
+                limit = min(limit, self.max_solve_seconds)
+            options["time_limit"] = limit
         sampleset = sampler.sample(model, num_reads=self.num_reads, seed=self.seed, **options)
         spins, energies = spins_and_energies(sampleset, model)
         best = int(np.argmin(energies))
@@ -115,8 +120,16 @@ class SolverDaemon:
                 self.state.entries.pop(pid, None)
             return
         if entry is None and now < info.commit_deadline and pid not in self._skipped:
-            self._try_commit(pid, info.bounty, info.target, info.num_variables,
-                             info.commit_deadline - now, done)
+            # The commitment lands in a later block, whose timestamp must still be before the
+            # deadline: on a PoQW chain that is seconds away, not the next instant.
+            left, interval = info.commit_deadline - now, self._block_interval()
+            if left <= interval:
+                self._skipped.add(pid)
+                done.append(f"problem {pid}: too late to commit ({left} s left, a block every "
+                            f"{interval:.1f} s)")
+            else:
+                self._try_commit(pid, info.bounty, info.target, info.num_variables,
+                                 left - interval, done)
         elif entry is not None and not entry.get("revealed") and \
                 info.commit_deadline <= now < info.reveal_deadline:
             terms = self.client.terms(pid)
@@ -131,6 +144,15 @@ class SolverDaemon:
         if now >= info.reveal_deadline or (everyone_revealed and now >= info.commit_deadline):
             outcome = self.client.settle(pid)
             done.append(f"problem {pid}: settled, {outcome['outcome']}")
+
+    def _block_interval(self) -> float:
+        """Mean seconds between the chain's last few blocks (0 on a chain of one block)."""
+        latest = self.client.w3.eth.get_block("latest")
+        count = min(8, int(latest["number"]))
+        if count == 0:
+            return 0.0
+        old = self.client.w3.eth.get_block(int(latest["number"]) - count)
+        return (int(latest["timestamp"]) - int(old["timestamp"])) / count
 
     def _try_commit(self, pid: int, bounty: int, target: int, n: int, budget: float,
                     done: list[str]) -> None:
