@@ -209,7 +209,7 @@ def _view(rows: list[dict[str, Any]], started: float, genesis_time: str = "",
     table = Table(title=f"poqw devnet — {len(rows)} nodes, {time.time() - started:.0f} s"
                         f"{stamped}", caption=_phase(rows, blocks), caption_justify="left")
     for column in ("node", "miner", "port", "height", "tip", "peers", "mined here",
-                   "on chain", "next energy bound", "rpc"):
+                   "on chain", "next energy bound", "rpc and explorer"):
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], r["kind"], str(r["port"]), _shown(r["height"]),
