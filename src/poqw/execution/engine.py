@@ -29,6 +29,7 @@ from eth_utils.exceptions import ValidationError
 
 from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransaction, StorageError
 
+from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader
 from .db import BlockRecord, SqliteStateDB
 from .prune import reachable_keys
 from .receipts import (
@@ -86,6 +87,7 @@ class ExecutionEngine:
         self.db = SqliteStateDB(db) if not isinstance(db, SqliteStateDB) else db
         self.chain_id = chain_id
         self.base_fee_to_coinbase = base_fee_to_coinbase
+        self._accounts = AccountReader(self.db)
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -212,13 +214,18 @@ class ExecutionEngine:
         return state_root == BLANK_ROOT_HASH or state_root in self.db
 
     def balance(self, state_root: Hash32, address: Address) -> int:
-        return int(self._state(state_root, _CALL_ENV).get_balance(_address(address)))
+        self._check_root(state_root)
+        return int(self._accounts.account(state_root, _address(address)).balance)
 
     def nonce(self, state_root: Hash32, address: Address) -> int:
-        return int(self._state(state_root, _CALL_ENV).get_nonce(_address(address)))
+        self._check_root(state_root)
+        return int(self._accounts.account(state_root, _address(address)).nonce)
 
     def code(self, state_root: Hash32, address: Address) -> bytes:
-        return bytes(self._state(state_root, _CALL_ENV).get_code(_address(address)))
+        if _address(address) in SYSTEM_CONTRACT_ADDRESSES:  # py-evm installs their code
+            return bytes(self._state(state_root, _CALL_ENV).get_code(address))
+        self._check_root(state_root)
+        return self._accounts.code(state_root, address)
 
     def storage(self, state_root: Hash32, address: Address, slot: int) -> int:
         return int(self._state(state_root, _CALL_ENV).get_storage(_address(address), slot))
@@ -235,7 +242,11 @@ class ExecutionEngine:
         against ``state_root`` (and ``env``'s base fee and gas limit, if given)."""
         info, _tx = decode_transaction(raw_tx, self.chain_id)
         env = env or _CALL_ENV
-        state = self._state(state_root, env)
+        if info.sender in SYSTEM_CONTRACT_ADDRESSES:  # py-evm installs their code
+            state = self._state(state_root, env)
+        else:
+            self._check_root(state_root)
+            state = self._accounts.view(state_root)
         check_against_state(
             info,
             state,
@@ -334,11 +345,14 @@ class ExecutionEngine:
             excess_blob_gas=0,
         )
 
-    def _state(self, state_root: Hash32, env: BlockEnv) -> Any:
+    def _check_root(self, state_root: Hash32) -> None:
         if not isinstance(state_root, bytes) or len(state_root) != 32:
             raise StorageError(f"a state root is 32 bytes, got {state_root!r}")
         if not self.has_state(state_root):
             raise StorageError(f"unknown state root {state_root.hex()}")
+
+    def _state(self, state_root: Hash32, env: BlockEnv) -> Any:
+        self._check_root(state_root)
         return PragueState(self.db, self._context(env), EvmHash32(state_root))
 
     def _apply_one(

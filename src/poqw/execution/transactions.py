@@ -14,6 +14,7 @@ import rlp
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import PragueTypedTransaction
 from eth_keys.exceptions import BadSignature
+from eth_keys.main import lazy_key_api as keys
 from eth_utils.exceptions import ValidationError
 
 from poqw.encoding.rlp import Bytes, Fields, ListOf, Uint
@@ -127,8 +128,7 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
     if tx.s > SECP256K1_HALF_N:
         raise InvalidTransaction("bad signature: s above secp256k1n/2 (EIP-2)")
     try:
-        tx.check_signature_validity()
-        sender = bytes(tx.sender)
+        sender = _recover_sender(tx)
     except (BadSignature, ValidationError, ValueError) as exc:
         raise InvalidTransaction(f"bad signature: {exc}") from exc
     info = TransactionInfo(
@@ -147,6 +147,20 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
         raw=raw,
     )
     return info, tx
+
+
+def _recover_sender(tx: Any) -> bytes:
+    """The signer's address: py-evm's ``check_signature_validity`` (recover the key, verify the
+    signature with it), keeping the recovered key instead of recovering it again for ``sender``."""
+    message = tx.get_message_for_signing()
+    try:
+        signature = keys.Signature(vrs=(tx.y_parity, tx.r, tx.s))
+        public_key = signature.recover_public_key_from_msg(message)
+    except BadSignature as exc:
+        raise ValidationError(f"Bad Signature: {exc}") from exc
+    if not signature.verify_msg(message, public_key):
+        raise ValidationError("Invalid Signature")
+    return bytes(public_key.to_canonical_address())
 
 
 def _decode_dynamic_fee(raw: bytes) -> Any:
