@@ -15,13 +15,16 @@ from typing import Any
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
+from eth.vm.forks.prague.state import PragueState
 from eth_utils.crypto import keccak
+from lru import LRU
 from trie.hexary import HexaryTrie
 
-__all__ = ["SYSTEM_CONTRACT_ADDRESSES", "AccountReader", "AccountView"]
+__all__ = ["SYSTEM_CONTRACT_ADDRESSES", "AccountReader", "AccountView", "EncodedAccountCaches"]
 
 SYSTEM_CONTRACT_ADDRESSES = frozenset({bytes(BEACON_ROOTS_ADDRESS),
                                        bytes(HISTORY_STORAGE_ADDRESS)})
@@ -83,3 +86,42 @@ class AccountView:
 
     def get_code(self, address: bytes) -> bytes:
         return self._reader.code(self.state_root, address)
+
+
+class EncodedAccountCaches:
+    """Per state root, the encoded accounts py-evm has read (``address -> rlp``), shared by
+    every read-only state opened on that root, so an ``eth_call`` does not walk the account
+    trie again for the accounts the previous call read. py-evm keeps this layer (its
+    ``AccountDB._trie_cache``) per state object and throws it away whenever the root moves
+    (``make_state_root``, a revert to another root): it never writes into it, so sharing it
+    between states of the same root, committed and immutable, is safe."""
+
+    def __init__(self, roots_kept: int = 8, accounts_per_root: int = 4096) -> None:
+        self._by_root: OrderedDict[bytes, Any] = OrderedDict()
+        self._roots_kept = roots_kept
+        self._accounts_per_root = accounts_per_root
+        self._lock = threading.Lock()
+        caches = self
+
+        class SharedCacheAccountDB(AccountDB):  # type: ignore[misc]
+            def __init__(self, db: Any, state_root: Any = BLANK_ROOT_HASH) -> None:
+                super().__init__(db, state_root)
+                self._trie_cache._cached_values = caches.for_root(bytes(state_root))
+
+        class ReadOnlyPragueState(PragueState):  # type: ignore[misc]
+            account_db_class = SharedCacheAccountDB
+
+        self.state_class: Any = ReadOnlyPragueState
+        """A ``PragueState`` for read-only execution (never persisted) sharing these caches."""
+
+    def for_root(self, state_root: bytes) -> Any:
+        with self._lock:
+            cache = self._by_root.get(state_root)
+            if cache is None:
+                cache = LRU(self._accounts_per_root)
+                self._by_root[state_root] = cache
+                while len(self._by_root) > self._roots_kept:
+                    self._by_root.popitem(last=False)
+            else:
+                self._by_root.move_to_end(state_root)
+            return cache

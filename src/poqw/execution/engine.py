@@ -29,7 +29,7 @@ from eth_utils.exceptions import ValidationError
 
 from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransaction, StorageError
 
-from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader
+from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader, EncodedAccountCaches
 from .db import BlockRecord, SqliteStateDB
 from .prune import reachable_keys
 from .receipts import (
@@ -88,6 +88,7 @@ class ExecutionEngine:
         self.chain_id = chain_id
         self.base_fee_to_coinbase = base_fee_to_coinbase
         self._accounts = AccountReader(self.db)
+        self._call_caches = EncodedAccountCaches()
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -298,6 +299,20 @@ class ExecutionEngine:
             raise _call_error(top)
         low = intrinsic_gas(data, to is None) - 1
         high = cap
+        # geth's first guess: what the run at the cap used (intrinsic gas, then the message's
+        # own), with its refund and a call stipend, over the 63/64 of gas a CALL may forward;
+        # most messages succeed with it, leaving a short search below it
+        used = low + 1 + top.get_gas_used()
+        optimistic = (used + top.get_gas_refund() + 2300) * 64 // 63
+        if low < optimistic < high:
+            trial = self._simulate(state_root, to, data, sender, value, optimistic, env,
+                                   should_stop)
+            if isinstance(trial.error if trial.is_error else None, _CallInterrupted):
+                raise ExecutionError(CALL_INTERRUPTED)
+            if trial.is_error:
+                low = optimistic
+            else:
+                high = optimistic
         while high - low > 1:
             mid = (low + high) // 2
             comp = self._simulate(state_root, to, data, sender, value, mid, env, should_stop)
@@ -351,9 +366,12 @@ class ExecutionEngine:
         if not self.has_state(state_root):
             raise StorageError(f"unknown state root {state_root.hex()}")
 
-    def _state(self, state_root: Hash32, env: BlockEnv) -> Any:
+    def _state(self, state_root: Hash32, env: BlockEnv, *, read_only: bool = False) -> Any:
+        """A py-evm state on ``state_root``; ``read_only`` (never persisted) shares the account
+        reads of other read-only states on the same root."""
         self._check_root(state_root)
-        return PragueState(self.db, self._context(env), EvmHash32(state_root))
+        state_class = self._call_caches.state_class if read_only else PragueState
+        return state_class(self.db, self._context(env), EvmHash32(state_root))
 
     def _apply_one(
         self,
@@ -405,7 +423,7 @@ class ExecutionEngine:
     ) -> Any:
         # Calls pay no gas: base fee 0, fee caps 0 (what eth_call does without a gas price).
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
-        state = self._state(state_root, call_env)
+        state = self._state(state_root, call_env, read_only=True)
         if should_stop is not None:
             state.computation_class = _interruptible(state.computation_class, should_stop)
         origin = ZERO_ADDRESS if sender is None else _address(sender)
