@@ -39,7 +39,7 @@ from .receipts import (
     ordered_trie_root,
     receipt_from_evm,
 )
-from .transactions import check_against_state, decode_transaction, intrinsic_gas
+from .transactions import DecodedTransactions, check_against_state, intrinsic_gas
 from .types import (
     Address,
     BlockEnv,
@@ -89,6 +89,7 @@ class ExecutionEngine:
         self.base_fee_to_coinbase = base_fee_to_coinbase
         self._accounts = AccountReader(self.db)
         self._call_caches = EncodedAccountCaches()
+        self._decoded = DecodedTransactions(chain_id)
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -119,7 +120,7 @@ class ExecutionEngine:
             state = self._state(parent_state_root, env)
             for index, raw in enumerate(transactions):
                 try:
-                    info, tx = decode_transaction(raw, self.chain_id)
+                    info, tx = self._decoded.decode(raw)
                     check_against_state(
                         info, state, env.base_fee_per_gas, env.gas_limit - cumulative
                     )
@@ -241,7 +242,7 @@ class ExecutionEngine:
     ) -> TransactionInfo:
         """Mempool admission: decode, check signature, chain id, fees, gas, nonce and balance
         against ``state_root`` (and ``env``'s base fee and gas limit, if given)."""
-        info, _tx = decode_transaction(raw_tx, self.chain_id)
+        info, _tx = self._decoded.decode(raw_tx)
         env = env or _CALL_ENV
         if info.sender in SYSTEM_CONTRACT_ADDRESSES:  # py-evm installs their code
             state = self._state(state_root, env)

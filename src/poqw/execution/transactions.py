@@ -8,6 +8,8 @@ base fee, gas against the block, nonce, balance). Each rule is one check with it
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import rlp
@@ -27,6 +29,7 @@ __all__ = [
     "DYNAMIC_FEE_TX_TYPE",
     "MAX_INITCODE_BYTES",
     "MAX_TRANSACTION_BYTES",
+    "DecodedTransactions",
     "check_against_state",
     "decode_transaction",
     "intrinsic_gas",
@@ -214,3 +217,38 @@ def check_against_state(
             f"insufficient balance: sender has {balance}, needs {info.max_cost} "
             f"(value {info.value} + gas {info.gas} x max fee {info.max_fee_per_gas})"
         )
+
+
+class DecodedTransactions:
+    """:func:`decode_transaction` remembered for the last ``max_bytes`` of raw transactions.
+
+    Decoding is a pure function of the bytes and the chain id, and each transaction is decoded
+    at mempool admission, again when a block is built and again when that block is imported;
+    the signature recovery in it is most of its cost. Only successes are kept (a refused
+    transaction is decoded again, with the same error)."""
+
+    def __init__(self, chain_id: int, max_bytes: int = 16 << 20) -> None:
+        self.chain_id = chain_id
+        self._decoded: OrderedDict[bytes, tuple[TransactionInfo, Any]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def decode(self, raw: bytes) -> tuple[TransactionInfo, Any]:
+        if not isinstance(raw, bytes | bytearray):
+            return decode_transaction(raw, self.chain_id)  # refused, with its own reason
+        key = bytes(raw)
+        with self._lock:
+            found = self._decoded.get(key)
+            if found is not None:
+                self._decoded.move_to_end(key)
+                return found
+        decoded = decode_transaction(key, self.chain_id)
+        with self._lock:
+            if key not in self._decoded:
+                self._decoded[key] = decoded
+                self._bytes += len(key)
+                while self._bytes > self._max_bytes:
+                    old, _ = self._decoded.popitem(last=False)
+                    self._bytes -= len(old)
+        return decoded
