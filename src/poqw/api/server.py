@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Route
 from poqw.api import eth, filters, logs, poqw_ns, subscriptions
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig, rpc_config_from
-from poqw.api.httpproto import CoalescingH11Protocol
 from poqw.api.jsonrpc import (
     INVALID_REQUEST,
     ConnectionState,
@@ -167,7 +166,6 @@ class RpcServer:
         self.on_failure = on_failure
         self._server = _Uvicorn(uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio",
-            http=CoalescingH11Protocol,  # one send per response, not head and body apart
             timeout_graceful_shutdown=2, server_header=False,
             limit_concurrency=max_connections))  # past it: HTTP 503, not a pile-up
         self._task: asyncio.Task[None] | None = None
