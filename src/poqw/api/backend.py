@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ __all__ = ["CLIENT_NAME", "BlockData", "NodeBackend", "TransactionLocation"]
 
 CLIENT_NAME = f"poqw/v{__version__}"
 _SERVER_ERROR = -32000
+_CALL_ENVS_KEPT = 64
 
 log = logging.getLogger("poqw.api")
 
@@ -77,6 +80,9 @@ class NodeBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._head_callbacks: list[Callable[[ImportResult], None]] = []
         self._tip = node.tip()  # then kept by _on_head: no database read per eth_blockNumber
+        # a block's call environment is a function of the block (its hash) alone: never stale
+        self._call_envs: OrderedDict[bytes, BlockEnv] = OrderedDict()
+        self._call_envs_lock = threading.Lock()
         node.subscribe(self._on_head)
 
     # --- identity ------------------------------------------------------------------------------
@@ -196,7 +202,21 @@ class NodeBackend:
         return self.node.engine.storage(self.require_block(ref).state_root, address, slot)
 
     def call_env(self, stored: StoredBlock) -> BlockEnv:
-        """The environment ``stored`` executed in (what eth_call at that block sees)."""
+        """The environment ``stored`` executed in (what eth_call at that block sees); the last
+        :data:`_CALL_ENVS_KEPT` are remembered by block hash."""
+        with self._call_envs_lock:
+            env = self._call_envs.get(stored.block_hash)
+            if env is not None:
+                self._call_envs.move_to_end(stored.block_hash)
+                return env
+        env = self._build_call_env(stored)
+        with self._call_envs_lock:
+            self._call_envs[stored.block_hash] = env
+            while len(self._call_envs) > _CALL_ENVS_KEPT:
+                self._call_envs.popitem(last=False)
+        return env
+
+    def _build_call_env(self, stored: StoredBlock) -> BlockEnv:
         header = self.node.chain.header(stored.block_hash)
         assert header is not None
         if stored.number == 0:

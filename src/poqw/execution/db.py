@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS tx_locations (
 """
 
 _DELETED = None  # marker in the pending map for a key deleted inside a transaction
+READ_CACHE_BYTES = 32 << 20  # committed values kept in memory (trie nodes, code)
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,12 @@ class SqliteStateDB(BaseAtomicDB):
 
     Outside :meth:`transaction`, each ``atomic_batch`` is its own SQLite transaction; inside,
     every write is buffered and committed once when the block's context exits without error.
+    The last ``cache_bytes`` of committed values read or written are kept in memory (an LRU):
+    keys are content-addressed, so a cached value goes stale only if its key is deleted, and
+    every delete (a prune) goes through :meth:`_commit`, which drops it from the cache.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, cache_bytes: int = READ_CACHE_BYTES) -> None:
         self.path = str(path)
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -112,6 +117,9 @@ class SqliteStateDB(BaseAtomicDB):
         self._pending: dict[bytes, bytes | None] | None = None
         self._pending_records: list[BlockRecord] = []
         self._pending_meta: dict[str, bytes] = {}
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
 
     # --- DatabaseAPI -------------------------------------------------------------------------
 
@@ -122,10 +130,17 @@ class SqliteStateDB(BaseAtomicDB):
                 if value is None:
                     raise KeyError(key)
                 return value
-            row = self._query_one("SELECT value FROM kv WHERE key = ?", (bytes(key),))
-        if row is None:
-            raise KeyError(key)
-        return bytes(row[0])
+            key = bytes(key)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            row = self._query_one("SELECT value FROM kv WHERE key = ?", (key,))
+            if row is None:
+                raise KeyError(key)
+            value = bytes(row[0])
+            self._remember(key, value)
+        return value
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._write({bytes(key): bytes(value)})
@@ -274,6 +289,25 @@ class SqliteStateDB(BaseAtomicDB):
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StorageError(f"state database {self.path!r} refused a write: {exc}") from exc
+        for (key,) in deletes:  # only once the commit stands: a failed one changed nothing
+            self._forget(key)
+        for key, value in puts:
+            self._remember(key, value)
+
+    def _remember(self, key: bytes, value: bytes) -> None:
+        """Keep ``key``'s committed value in the LRU (caller holds the lock)."""
+        self._forget(key)
+        cache = self._cache
+        cache[key] = value
+        self._cache_bytes += len(key) + len(value)
+        while self._cache_bytes > self._cache_limit and cache:
+            old_key, old_value = cache.popitem(last=False)
+            self._cache_bytes -= len(old_key) + len(old_value)
+
+    def _forget(self, key: bytes) -> None:
+        value = self._cache.pop(key, None)
+        if value is not None:
+            self._cache_bytes -= len(key) + len(value)
 
     def _query_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         try:

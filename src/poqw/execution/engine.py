@@ -29,6 +29,7 @@ from eth_utils.exceptions import ValidationError
 
 from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransaction, StorageError
 
+from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader, EncodedAccountCaches
 from .db import BlockRecord, SqliteStateDB
 from .fork import PoqwState
 from .prune import reachable_keys
@@ -39,7 +40,7 @@ from .receipts import (
     ordered_trie_root,
     receipt_from_evm,
 )
-from .transactions import check_against_state, decode_transaction, intrinsic_gas
+from .transactions import DecodedTransactions, check_against_state, intrinsic_gas
 from .types import (
     Address,
     BlockEnv,
@@ -87,6 +88,9 @@ class ExecutionEngine:
         self.db = SqliteStateDB(db) if not isinstance(db, SqliteStateDB) else db
         self.chain_id = chain_id
         self.base_fee_to_coinbase = base_fee_to_coinbase
+        self._accounts = AccountReader(self.db)
+        self._call_caches = EncodedAccountCaches()
+        self._decoded = DecodedTransactions(chain_id)
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -117,7 +121,7 @@ class ExecutionEngine:
             state = self._state(parent_state_root, env)
             for index, raw in enumerate(transactions):
                 try:
-                    info, tx = decode_transaction(raw, self.chain_id)
+                    info, tx = self._decoded.decode(raw)
                     check_against_state(
                         info, state, env.base_fee_per_gas, env.gas_limit - cumulative
                     )
@@ -213,13 +217,18 @@ class ExecutionEngine:
         return state_root == BLANK_ROOT_HASH or state_root in self.db
 
     def balance(self, state_root: Hash32, address: Address) -> int:
-        return int(self._state(state_root, _CALL_ENV).get_balance(_address(address)))
+        self._check_root(state_root)
+        return int(self._accounts.account(state_root, _address(address)).balance)
 
     def nonce(self, state_root: Hash32, address: Address) -> int:
-        return int(self._state(state_root, _CALL_ENV).get_nonce(_address(address)))
+        self._check_root(state_root)
+        return int(self._accounts.account(state_root, _address(address)).nonce)
 
     def code(self, state_root: Hash32, address: Address) -> bytes:
-        return bytes(self._state(state_root, _CALL_ENV).get_code(_address(address)))
+        if _address(address) in SYSTEM_CONTRACT_ADDRESSES:  # py-evm installs their code
+            return bytes(self._state(state_root, _CALL_ENV).get_code(address))
+        self._check_root(state_root)
+        return self._accounts.code(state_root, address)
 
     def storage(self, state_root: Hash32, address: Address, slot: int) -> int:
         return int(self._state(state_root, _CALL_ENV).get_storage(_address(address), slot))
@@ -234,9 +243,13 @@ class ExecutionEngine:
     ) -> TransactionInfo:
         """Mempool admission: decode, check signature, chain id, fees, gas, nonce and balance
         against ``state_root`` (and ``env``'s base fee and gas limit, if given)."""
-        info, _tx = decode_transaction(raw_tx, self.chain_id)
+        info, _tx = self._decoded.decode(raw_tx)
         env = env or _CALL_ENV
-        state = self._state(state_root, env)
+        if info.sender in SYSTEM_CONTRACT_ADDRESSES:  # py-evm installs their code
+            state = self._state(state_root, env)
+        else:
+            self._check_root(state_root)
+            state = self._accounts.view(state_root)
         check_against_state(
             info,
             state,
@@ -288,6 +301,20 @@ class ExecutionEngine:
             raise _call_error(top)
         low = intrinsic_gas(data, to is None) - 1
         high = cap
+        # geth's first guess: what the run at the cap used (intrinsic gas, then the message's
+        # own), with its refund and a call stipend, over the 63/64 of gas a CALL may forward;
+        # most messages succeed with it, leaving a short search below it
+        used = low + 1 + top.get_gas_used()
+        optimistic = (used + top.get_gas_refund() + 2300) * 64 // 63
+        if low < optimistic < high:
+            trial = self._simulate(state_root, to, data, sender, value, optimistic, env,
+                                   should_stop)
+            if isinstance(trial.error if trial.is_error else None, _CallInterrupted):
+                raise ExecutionError(CALL_INTERRUPTED)
+            if trial.is_error:
+                low = optimistic
+            else:
+                high = optimistic
         while high - low > 1:
             mid = (low + high) // 2
             comp = self._simulate(state_root, to, data, sender, value, mid, env, should_stop)
@@ -335,12 +362,18 @@ class ExecutionEngine:
             excess_blob_gas=0,
         )
 
-    def _state(self, state_root: Hash32, env: BlockEnv) -> Any:
+    def _check_root(self, state_root: Hash32) -> None:
         if not isinstance(state_root, bytes) or len(state_root) != 32:
             raise StorageError(f"a state root is 32 bytes, got {state_root!r}")
         if not self.has_state(state_root):
             raise StorageError(f"unknown state root {state_root.hex()}")
-        return PoqwState(self.db, self._context(env), EvmHash32(state_root))
+
+    def _state(self, state_root: Hash32, env: BlockEnv, *, read_only: bool = False) -> Any:
+        """A py-evm state on ``state_root``; ``read_only`` (never persisted) shares the account
+        reads of other read-only states on the same root."""
+        self._check_root(state_root)
+        state_class = self._call_caches.state_class if read_only else PoqwState
+        return state_class(self.db, self._context(env), EvmHash32(state_root))
 
     def _apply_one(
         self,
@@ -392,7 +425,7 @@ class ExecutionEngine:
     ) -> Any:
         # Calls pay no gas: base fee 0, fee caps 0 (what eth_call does without a gas price).
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
-        state = self._state(state_root, call_env)
+        state = self._state(state_root, call_env, read_only=True)
         if should_stop is not None:
             state.computation_class = _interruptible(state.computation_class, should_stop)
         origin = ZERO_ADDRESS if sender is None else _address(sender)

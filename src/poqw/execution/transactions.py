@@ -8,12 +8,15 @@ base fee, gas against the block, nonce, balance). Each rule is one check with it
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import rlp
 from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.transactions import PragueTypedTransaction
 from eth_keys.exceptions import BadSignature
+from eth_keys.main import lazy_key_api as keys
 from eth_utils.exceptions import ValidationError
 
 from poqw.encoding.rlp import Bytes, Fields, ListOf, Uint
@@ -26,6 +29,7 @@ __all__ = [
     "DYNAMIC_FEE_TX_TYPE",
     "MAX_INITCODE_BYTES",
     "MAX_TRANSACTION_BYTES",
+    "DecodedTransactions",
     "check_against_state",
     "decode_transaction",
     "intrinsic_gas",
@@ -127,8 +131,7 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
     if tx.s > SECP256K1_HALF_N:
         raise InvalidTransaction("bad signature: s above secp256k1n/2 (EIP-2)")
     try:
-        tx.check_signature_validity()
-        sender = bytes(tx.sender)
+        sender = _recover_sender(tx)
     except (BadSignature, ValidationError, ValueError) as exc:
         raise InvalidTransaction(f"bad signature: {exc}") from exc
     info = TransactionInfo(
@@ -147,6 +150,20 @@ def decode_transaction(raw: bytes, chain_id: int) -> tuple[TransactionInfo, Any]
         raw=raw,
     )
     return info, tx
+
+
+def _recover_sender(tx: Any) -> bytes:
+    """The signer's address: py-evm's ``check_signature_validity`` (recover the key, verify the
+    signature with it), keeping the recovered key instead of recovering it again for ``sender``."""
+    message = tx.get_message_for_signing()
+    try:
+        signature = keys.Signature(vrs=(tx.y_parity, tx.r, tx.s))
+        public_key = signature.recover_public_key_from_msg(message)
+    except BadSignature as exc:
+        raise ValidationError(f"Bad Signature: {exc}") from exc
+    if not signature.verify_msg(message, public_key):
+        raise ValidationError("Invalid Signature")
+    return bytes(public_key.to_canonical_address())
 
 
 def _decode_dynamic_fee(raw: bytes) -> Any:
@@ -200,3 +217,38 @@ def check_against_state(
             f"insufficient balance: sender has {balance}, needs {info.max_cost} "
             f"(value {info.value} + gas {info.gas} x max fee {info.max_fee_per_gas})"
         )
+
+
+class DecodedTransactions:
+    """:func:`decode_transaction` remembered for the last ``max_bytes`` of raw transactions.
+
+    Decoding is a pure function of the bytes and the chain id, and each transaction is decoded
+    at mempool admission, again when a block is built and again when that block is imported;
+    the signature recovery in it is most of its cost. Only successes are kept (a refused
+    transaction is decoded again, with the same error)."""
+
+    def __init__(self, chain_id: int, max_bytes: int = 16 << 20) -> None:
+        self.chain_id = chain_id
+        self._decoded: OrderedDict[bytes, tuple[TransactionInfo, Any]] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def decode(self, raw: bytes) -> tuple[TransactionInfo, Any]:
+        if not isinstance(raw, bytes | bytearray):
+            return decode_transaction(raw, self.chain_id)  # refused, with its own reason
+        key = bytes(raw)
+        with self._lock:
+            found = self._decoded.get(key)
+            if found is not None:
+                self._decoded.move_to_end(key)
+                return found
+        decoded = decode_transaction(key, self.chain_id)
+        with self._lock:
+            if key not in self._decoded:
+                self._decoded[key] = decoded
+                self._bytes += len(key)
+                while self._bytes > self._max_bytes:
+                    old, _ = self._decoded.popitem(last=False)
+                    self._bytes -= len(old)
+        return decoded

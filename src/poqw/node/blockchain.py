@@ -58,6 +58,7 @@ __all__ = ["INITIAL_BASE_FEE", "Blockchain", "ImportResult", "OrphanPool"]
 
 _HEADER_CACHE = 8192
 _BAD_BLOCKS = 4096
+_ENVIRONMENTS_KEPT = 64  # block environments by (parent, timestamp, coinbase)
 
 log = logging.getLogger("poqw.node.chain")
 
@@ -190,6 +191,9 @@ class Blockchain:
         self._verify = verify_signature
         self._address_of = address_of
         self._lock = threading.RLock()
+        self._environments: OrderedDict[tuple[bytes, int, bytes], tuple[BlockEnv, int]] = \
+            OrderedDict()
+        self._environments_lock = threading.Lock()
         self._headers: OrderedDict[bytes, Header] = OrderedDict()
         self._bad: OrderedDict[bytes, str] = OrderedDict()
         self.listeners: list[Callable[[ImportResult], None]] = []
@@ -255,13 +259,26 @@ class Blockchain:
 
     def _environment(self, parent: Header, timestamp: int,
                      coinbase: bytes) -> tuple[BlockEnv, int]:
+        # a function of the parent (by hash: its ancestry is fixed), the timestamp and the
+        # coinbase; remembered because its BLOCKHASH window reads 256 stored headers
+        key = (parent.hash(), int(timestamp), bytes(coinbase))
+        with self._environments_lock:
+            found = self._environments.get(key)
+        if found is not None:
+            return found
         env = block_environment(self.genesis, parent, self._stored(parent.hash()).base_fee, self,
                                 timestamp, coinbase)
-        return BlockEnv(number=env.number, timestamp=env.timestamp, coinbase=bytes(env.coinbase),
-                        gas_limit=env.gas_limit, base_fee_per_gas=env.base_fee_per_gas,
-                        prev_randao=bytes(env.prev_randao),
-                        ancestor_hashes=tuple(bytes(h) for h in env.ancestor_hashes)), \
+        result = BlockEnv(number=env.number, timestamp=env.timestamp,
+                          coinbase=bytes(env.coinbase), gas_limit=env.gas_limit,
+                          base_fee_per_gas=env.base_fee_per_gas,
+                          prev_randao=bytes(env.prev_randao),
+                          ancestor_hashes=tuple(bytes(h) for h in env.ancestor_hashes)), \
             int(env.reward)
+        with self._environments_lock:
+            self._environments[key] = result
+            while len(self._environments) > _ENVIRONMENTS_KEPT:
+                self._environments.popitem(last=False)
+        return result
 
     def base_fee_after(self, parent: Header) -> int:
         """Base fee per gas of the child of ``parent`` (EIP-1559 from the parent's)."""
