@@ -43,9 +43,13 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=64)
     parser.add_argument("--sweeps", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 8 CPU puzzles, one repeat")
     parser.add_argument("--device", type=int, action="append", default=None)
     add_threads_argument(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.cpu_puzzles, args.repeats = min(args.cpu_puzzles, 8), 1
     raw = (resources.files("poqw") / "data" / "genesis" / f"{args.genesis}.json").read_bytes()
     topology = load_genesis(raw).topology
     n = topology.num_nodes

@@ -54,8 +54,11 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=64)
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 200 strikes on 5 models")
     add_threads_argument(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.strikes, args.models = min(args.strikes, 200), min(args.models, 5)
     with bench_session("strike honesty", ["numba"]) as session:
         rng = np.random.default_rng(args.seed)
         print(f"seed {args.seed}: {args.strikes} honest strikes x {len(BACKENDS)} backends, "

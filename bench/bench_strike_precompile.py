@@ -131,8 +131,13 @@ def main() -> None:
     parser.add_argument("--strikes", type=int, default=2000)
     parser.add_argument("--shots", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: sizes 10 and 12, one repeat, 20 strikes")
     add_threads_argument(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats, args.strikes = "10,12", 1, min(args.strikes, 20)
+        args.evm_size = min(args.evm_size, 10)
     with bench_session("strike precompile", ["numba"]) as session:
         price([int(s) for s in args.sizes.split(",")], args.depth, args.repeats, args.evm_size)
         failed = agreement(args.strikes, args.shots, args.seed) if args.strikes else 0

@@ -83,4 +83,20 @@ ERROR_MEANINGS: dict[str, str] = {
         "An amount of zero: a stake, unbond or withdrawal (registry), a deposit or withdrawal "
         "of coin (WrappedPoQW).",
     "ZeroBounty": "A problem posted without a bounty.",
+    "AlreadyAccused": "This commitment is already accused.",
+    "AlreadyVoted": "The member already voted on this accusation.",
+    "BadCommittee":
+        "The committee is empty, the threshold is not a majority, or a member is listed "
+        "twice.",
+    "BadLeaf": "The leaf's samples are not 4 bytes per shot of its spec.",
+    "BadMerklePath": "The Merkle path does not lead from the leaf to the committed root.",
+    "BadShotList": "No shots, too many, or a shot number outside the strike.",
+    "BadSignature": "The signature is malformed or was not made by the commitment's key.",
+    "BadSolverKey": "The commitment's key is not a compressed secp256k1 point.",
+    "NoFraud": "Every asked shot is the canonical draw or ambiguous: no fraud shown.",
+    "NotMember": "The caller is not on the committee.",
+    "NotOpen": "No open accusation for this commitment.",
+    "PrecompileFailed":
+        "The precompile refused the re-run (wrong model, bad spec, out of gas, or no "
+        "precompile).",
 }
