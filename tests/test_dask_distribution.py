@@ -231,10 +231,8 @@ def test_expect_asks_for_angles_off_regular_maxcut(tmp_path: Path) -> None:
     assert doc["value"] == pytest.approx(want, abs=1e-9)
 
 
-def test_solve_dask_options_need_a_tensor_network_qaoa_arm() -> None:
-    result = runner.invoke(app, ["solve", "--random-regular", "3", "10", "--dask-workers", "2"])
-    assert result.exit_code == 2
-    assert "QAOA runs on the state vector here" in " ".join(result.output.split())
+def test_solve_dask_options_need_the_qaoa_sampler() -> None:
+    # (QAOA on the state vector runs its strikes on the cluster: tests/test_compute_dask.py)
     result = runner.invoke(app, ["solve", "--random-regular", "3", "10", "--sampler", "exact",
                                  "--dask-workers", "2"])
     assert result.exit_code == 2

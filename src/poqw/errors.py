@@ -38,6 +38,10 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── MarketError                      the problem market's client could not do what was asked
     │   └── ContractReverted             a market contract refused, with its custom error decoded
     ├── RpcError                         a JSON-RPC request refused: carries code, message, data
+    ├── ComputeError                     layer-2 compute jobs, results and their proofs
+    │   ├── JobRejected                  a job a solver will not run (unknown model, too large)
+    │   ├── ResultRejected               a result the coordinator will not take (carries it)
+    │   └── InvalidCommitment            a commitment, Merkle proof or fraud evidence that fails
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
         └── RemoteProtocolError          the peer broke the rules (its fault)
@@ -52,6 +56,7 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "ComputeError",
     "ConfigError",
     "ConsensusError",
     "ContractReverted",
@@ -59,6 +64,7 @@ __all__ = [
     "DecodeError",
     "ExecutionError",
     "InvalidBlock",
+    "InvalidCommitment",
     "InvalidGenesis",
     "InvalidHeader",
     "InvalidProblem",
@@ -66,6 +72,7 @@ __all__ = [
     "InvalidQuery",
     "InvalidSignature",
     "InvalidTransaction",
+    "JobRejected",
     "KeyExhausted",
     "KeyStateBehind",
     "KeyStoreError",
@@ -82,6 +89,7 @@ __all__ = [
     "QueryLimitExceeded",
     "QueryRejected",
     "RemoteProtocolError",
+    "ResultRejected",
     "RpcError",
     "SamplerError",
     "SimulationError",
@@ -289,6 +297,30 @@ class RpcError(PoqwError):
         self.code = code
         self.message = message
         self.data = data
+
+
+class ComputeError(PoqwError):
+    """A layer-2 compute job, result, commitment or proof was refused."""
+
+
+class JobRejected(ComputeError):
+    """A solver will not run a job: a model it does not hold, a job too large, bad fields."""
+
+    def __init__(self, reason: str, job: Any = None) -> None:
+        super().__init__(reason)
+        self.job = job
+
+
+class ResultRejected(ComputeError):
+    """The coordinator will not take a result: unknown job, wrong model, oversized, malformed."""
+
+    def __init__(self, reason: str, result: Any = None) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+class InvalidCommitment(ComputeError):
+    """A signed commitment, Merkle proof or fraud evidence that does not verify."""
 
 
 class ProtocolError(PoqwError):

@@ -49,6 +49,32 @@ def _solve_with_strike(problem: LoadedProblem, *, seed: int, p: int, shots: int,
         return strike_solve(problem.model, progress=view, **kwargs).to_dict()
 
 
+def _strikes_on_state_vector(problem: LoadedProblem, backend: str) -> bool:
+    """Whether match-strike would run QAOA on the state vector (then a Dask cluster runs its
+    strikes through the coordinator; above it, the cluster contracts light cones)."""
+    from poqw.strike.assembly import DEFAULT_MAX_QUBITS
+
+    n = problem.model.num_variables
+    return backend == "statevector" or (backend == "auto" and n <= DEFAULT_MAX_QUBITS)
+
+
+def _solve_distributed(problem: LoadedProblem, client: Any, *, seed: int, p: int, shots: int,
+                       strikes: int | None, time_limit: float | None, controller: str,
+                       objective: str, job_shots: int) -> dict[str, Any]:
+    from poqw.compute.coordinator import SolveSettings
+    from poqw.compute.transport import solve_on_cluster
+
+    del time_limit  # refused before the cluster started
+    settings = SolveSettings(p=p, shots=shots, rounds=strikes or DEFAULT_STRIKES, seed=seed,
+                             controller=controller, objective=objective, job_shots=job_shots)
+    with console.status("striking on the Dask cluster…", spinner="dots"):
+        doc = solve_on_cluster(problem.model, settings, client)
+    doc["found_by"] = "qaoa"
+    doc["notes"].append(f"{doc['strikes']} strikes of {shots} shots on {doc['dask']['workers']} "
+                        f"Dask workers, {doc['dask']['jobs_per_strike']} job(s) a strike")
+    return doc
+
+
 def _solve_with_sampler(problem: LoadedProblem, name: str, *, seed: int,
                         num_reads: int) -> dict[str, Any]:
     from poqw.samplers import get_sampler, spins_and_energies
@@ -92,12 +118,15 @@ def solve(
     num_reads: Annotated[int, typer.Option(help="Reads (other samplers).")] = 64,
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS",
-        help="Contract the tensor-network QAOA arm's wide light cones on your Dask cluster "
-             "(qaoa only).")] = None,
+        help="Run QAOA strikes on your Dask cluster (state vector), or contract the "
+             "tensor-network QAOA arm's wide light cones there (qaoa only).")] = None,
     dask_workers: Annotated[int | None, typer.Option(
         "--dask-workers", metavar="N", min=1,
         help="The same on a local Dask cluster of N worker processes bound to 127.0.0.1 "
              "(qaoa only; stopped at the end).")] = None,
+    job_shots: Annotated[int, typer.Option(
+        "--job-shots", min=1, help="With a Dask cluster and QAOA on the state vector: shots per "
+        "job (a strike of fewer shots is one job; more are split over the workers).")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
@@ -112,8 +141,18 @@ def solve(
     if sampler != "qaoa" and (dask_scheduler is not None or dask_workers is not None):
         raise ConfigError("--dask-scheduler and --dask-workers are for --sampler qaoa (its "
                           "tensor-network arm)")
-    if sampler == "qaoa":
-        if dask_scheduler is not None or dask_workers is not None:
+    distributed = dask_scheduler is not None or dask_workers is not None
+    if sampler == "qaoa" and distributed and _strikes_on_state_vector(problem, backend):
+        if time_limit is not None:
+            raise ConfigError("--time-limit is not supported when strikes run on a Dask "
+                              "cluster; give --strikes")
+        with dask_client(dask_scheduler, dask_workers) as client:
+            doc = _solve_distributed(problem, client, seed=seed, p=p, shots=shots,
+                                     strikes=strikes, time_limit=time_limit,
+                                     controller=controller, objective=objective,
+                                     job_shots=job_shots)
+    elif sampler == "qaoa":
+        if distributed:
             from poqw.strike.loop import check_dask_use
 
             check_dask_use(problem.model, ("qaoa",), backend)
