@@ -1,0 +1,160 @@
+"""The shard marketplace in a discrete-event simulation: many modelled nodes, one coordinator.
+
+Each simulated node has a throughput (operations per second per core), cores, an asking price
+and a one-way latency to the coordinator (drawn from a :mod:`poqw.netsim.latency` model). The
+coordinator's :class:`~poqw.compute.shards.ShardMarket` and each node's
+:class:`~poqw.compute.shards.BiddingPolicy` run unchanged; only time is modelled: messages take
+their link's latency, a unit takes its operations over the node's throughput, and a spot check
+takes the unit's operations over the coordinator's. Unit values are computed for real once, so
+the answer is the real one; a cheating node returns them shifted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from poqw.compute.ledger import Ledger
+from poqw.compute.shards import Assignment, Bid, BiddingPolicy, ShardJob, ShardMarket
+from poqw.errors import ComputeError, ConfigError
+from poqw.netsim.latency import parse_latency
+
+__all__ = ["SimNode", "SimOutcome", "random_nodes", "simulate_market"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SimNode:
+    name: str
+    ops_per_s: float  # one core
+    cores: int
+    price_per_gop: float
+    latency_s: float  # one way, to the coordinator
+    cheat: bool = False
+
+
+@dataclass
+class SimOutcome:
+    energies: FloatArray
+    seconds: float
+    one_node_seconds: float  # the median node alone, all its cores
+    awards: list[Assignment]
+    payments: dict[str, int]
+    cheaters: set[str]
+    checks: int
+    rounds: int
+    bids: list[Bid] = field(default_factory=list)
+
+    @property
+    def speedup(self) -> float:
+        return self.one_node_seconds / self.seconds if self.seconds > 0 else float("inf")
+
+
+def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: str = "geo",
+                 cheaters: int = 0) -> list[SimNode]:
+    """``count`` nodes: per-core speed lognormal around ``ops_per_s`` (sigma 0.5), 1-16 cores,
+    asking 1-4 units per 10⁹ operations, latencies from the model; the first ``cheaters``
+    cheat."""
+    if count < 1:
+        raise ConfigError(f"need at least one simulated node, got {count}")
+    rng = np.random.default_rng(seed)
+    model = parse_latency(latency)
+    regions = model.place(rng, count + 1)
+    return [SimNode(f"sim{k:03d}", float(ops_per_s * np.exp(0.5 * rng.standard_normal())),
+                    int(rng.choice([1, 2, 4, 8, 16])), float(rng.uniform(1.0, 4.0)),
+                    model.one_way(rng, int(regions[k]), int(regions[count])), k < cheaters)
+            for k in range(count)]
+
+
+def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
+                    *, coordinator_ops_per_s: float = 2e8, reserve_per_gop: float = 5.0,
+                    deadline_s: float = 3600.0, check_share: float = 0.25,
+                    seed: int = 0) -> SimOutcome:
+    """Run the market over simulated time; ``unit_values[k]`` is unit k's true result."""
+    if len(unit_values) != len(job.units):
+        raise ConfigError(f"need one value vector per unit: {len(unit_values)} for "
+                          f"{len(job.units)} units")
+    points = len(job.points)
+    budget = sum(max(1, int(np.ceil(u.ops * points / 1e9 * reserve_per_gop))) for u in job.units)
+    market = ShardMarket(job, Ledger(budget * 2), deadline_s, reserve_per_gop, check_share,
+                         seed=seed)
+    by_name = {n.name: n for n in nodes}
+    policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_gop, n.cores,
+                                      latency_s=n.latency_s) for n in nodes}
+    free = {n.name: n.cores for n in nodes}
+    order = itertools.count()
+    events: list[tuple[float, int, str, tuple[object, ...]]] = []
+    verifier_free = 0.0
+    rounds = 0
+    all_bids: list[Bid] = []
+    in_round = False
+    now = 0.0
+
+    def push(t: float, kind: str, *data: object) -> None:
+        heapq.heappush(events, (t, next(order), kind, data))
+
+    def start_round(t: float) -> None:
+        nonlocal in_round, rounds
+        open_units = market.open_units()
+        asked = [n for n in nodes if free[n.name] > 0 and n.name not in market.cheaters]
+        if in_round or not open_units or not asked:
+            return
+        in_round = True
+        rounds += 1
+        bids: list[Bid] = []
+        for n in asked:  # the offer reaches the node after its latency; its bids come back
+            bids += policies[n.name].bids(open_units, points, t + n.latency_s)
+        push(t + 2 * max(n.latency_s for n in asked), "clear", bids, {n.name: free[n.name]
+                                                                     for n in asked})
+
+    start_round(0.0)
+    while events:
+        if market.done and all(e[2] != "checked" for e in events):
+            break
+        now, _, kind, data = heapq.heappop(events)
+        if kind == "clear":
+            in_round = False
+            bids, slots = data[0], data[1]
+            assert isinstance(bids, list) and isinstance(slots, dict)
+            all_bids += bids
+            awards = market.clear(bids, now, slots)
+            if not awards and not market.assigned and not market.results:
+                raise ComputeError("no bid met a unit's reserve and the deadline")
+            for a in awards:
+                n = by_name[a.node]
+                free[a.node] -= 1
+                run = job.units[a.unit].ops * points / n.ops_per_s
+                push(now + n.latency_s + run + n.latency_s, "result", a)
+        elif kind == "result":
+            done = data[0]
+            assert isinstance(done, Assignment)
+            a = done
+            n = by_name[a.node]
+            free[a.node] += 1
+            if a.node in market.cheaters or market.assigned.get(a.unit) != a:
+                start_round(now)
+                continue
+            values = unit_values[a.unit] + (1.0 if n.cheat else 0.0)
+            if market.submit(a.node, a.unit, values):
+                verifier_free = max(verifier_free, now) + \
+                    job.units[a.unit].ops * points / coordinator_ops_per_s
+                push(verifier_free, "checked", a.unit)
+            start_round(now)
+        elif kind == "checked":
+            unit = data[0]
+            assert isinstance(unit, int)
+            if unit in market.results:
+                market.check(unit, unit_values[unit])
+            start_round(now)
+    if not market.done:
+        raise ComputeError("the simulated market stopped with units unsolved (no bids left)")
+    speeds = sorted(n.ops_per_s * n.cores for n in nodes)
+    one = job.total_ops / speeds[len(speeds) // 2]
+    return SimOutcome(market.energies(), now, one, list(market.awards), market.settle(),
+                      set(market.cheaters), market.checks, rounds, all_bids)
