@@ -165,21 +165,21 @@ class Bid:
 @dataclass
 class BiddingPolicy:
     """How a node bids, run by the node itself from its own measurements: it asks
-    ``price_per_gop`` base units per 10⁹ operations (at least 1), and promises to finish
+    ``price_per_mop`` base units per 10⁶ operations (at least 1), and promises to finish
     ``latency_s`` after its estimated compute time. It bids on at most ``slots`` units at once
     (its free cores) and never on a unit whose largest cone does not fit ``memory_bytes``."""
 
     node: str
     ops_per_s: float
-    price_per_gop: float
+    price_per_mop: float
     slots: int = 1
     memory_bytes: int = 1 << 40
     latency_s: float = 0.0
 
     @classmethod
-    def from_capability(cls, node: str, capability: Capability, price_per_gop: float, *,
+    def from_capability(cls, node: str, capability: Capability, price_per_mop: float, *,
                         slots: int | None = None, latency_s: float = 0.0) -> BiddingPolicy:
-        return cls(node, ops_per_second(capability), price_per_gop,
+        return cls(node, ops_per_second(capability), price_per_mop,
                    capability.cores if slots is None else slots,
                    capability.memory_bytes or 1 << 40, latency_s)
 
@@ -187,8 +187,8 @@ class BiddingPolicy:
         return unit.ops * points / self.ops_per_s
 
     def bids(self, units: Sequence[WorkUnit], points: int, now: float) -> list[Bid]:
-        return [Bid(self.node, u.index, max(1, math.ceil(u.ops * points / 1e9
-                                                         * self.price_per_gop)),
+        return [Bid(self.node, u.index, max(1, math.ceil(u.ops * points / 1e6
+                                                         * self.price_per_mop)),
                     now + self.seconds(u, points) + self.latency_s)
                 for u in units if u.memory_bytes <= self.memory_bytes]
 
@@ -211,18 +211,20 @@ class _Result:
 
 @dataclass
 class ShardMarket:
-    """The coordinator's books for one job. ``reserve_per_gop`` caps a unit's price (its
+    """The coordinator's books for one job. ``reserve_per_mop`` caps a unit's price (its
     reserve); ``deadline`` is the absolute time by which bids must promise to finish;
     ``check_share`` of results are re-run (and every node's first), matching within
-    ``tolerance``."""
+    ``tolerance``. A winner may overrun its promised finish by its promised duration or
+    ``grace_s``, whichever is longer, before its unit is taken back."""
 
     job: ShardJob
     ledger: Ledger
     deadline: float
-    reserve_per_gop: float
+    reserve_per_mop: float
     check_share: float = 0.25
     tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
+    grace_s: float = 5.0
     assigned: dict[int, Assignment] = field(default_factory=dict)
     results: dict[int, _Result] = field(default_factory=dict)
     cheaters: set[str] = field(default_factory=set)
@@ -237,7 +239,7 @@ class ShardMarket:
         self._points = len(self.job.points)
 
     def reserve(self, unit: WorkUnit) -> int:
-        return max(1, math.ceil(unit.ops * self._points / 1e9 * self.reserve_per_gop))
+        return max(1, math.ceil(unit.ops * self._points / 1e6 * self.reserve_per_mop))
 
     def open_units(self) -> list[WorkUnit]:
         """Units neither assigned nor done, largest first."""
@@ -269,9 +271,12 @@ class ShardMarket:
             out.append(award)
         return out
 
+    def overdue_at(self, award: Assignment) -> float:
+        return award.finish + max(self.grace_s, award.finish - award.awarded_at)
+
     def expire(self, now: float) -> list[Assignment]:
-        """Reopen units whose winner is past its promised finish (it will not be paid)."""
-        late = [a for a in self.assigned.values() if a.finish < now]
+        """Reopen units whose winner is overdue (a late result is then refused, not paid)."""
+        late = [a for a in self.assigned.values() if self.overdue_at(a) < now]
         for a in late:
             del self.assigned[a.unit]
         return late

@@ -64,7 +64,7 @@ def _measure(chain_id: int, layer_ns: int | None) -> Capability:
     return measure_capability(chain_id, int(time.time()), edges, 1, timers=timers)
 
 
-def _worker(conn: Connection, name: str, price_per_gop: float, cheat: bool,
+def _worker(conn: Connection, name: str, price_per_mop: float, cheat: bool,
             layer_ns: int | None) -> None:
     """A node: measure, sign, then answer offers and run units until told to stop."""
     from poqw.crypto.ecdsa import EcdsaPrivateKey
@@ -73,7 +73,7 @@ def _worker(conn: Connection, name: str, price_per_gop: float, cheat: bool,
     key = EcdsaPrivateKey.generate()
     capability = _measure(1, layer_ns)
     conn.send(("hello", sign_capability(capability, key).encode()))
-    policy = BiddingPolicy.from_capability(name, capability, price_per_gop, slots=1)
+    policy = BiddingPolicy.from_capability(name, capability, price_per_mop, slots=1)
     job: ShardJob | None = None
     while True:
         message = conn.recv()
@@ -100,10 +100,10 @@ def _recv(conn: Connection, name: str) -> Any:
 
 
 def run_loopback(job: ShardJob, workers: int, *, prices: Sequence[float] | None = None,
-                 cheaters: Sequence[int] = (), reserve_per_gop: float = 5.0,
+                 cheaters: Sequence[int] = (), reserve_per_mop: float = 5.0,
                  deadline_s: float = 3600.0, check_share: float = 0.25,
                  seed: int = 0, layer_ns: int | None = None) -> LoopbackOutcome:
-    """Solve ``job`` on ``workers`` local processes; worker k asks ``prices[k]`` per 10⁹
+    """Solve ``job`` on ``workers`` local processes; worker k asks ``prices[k]`` per 10⁶
     operations (default 1 + k/workers) and cheats when k is in ``cheaters``. ``layer_ns``
     replaces the workers' state-vector timing (tests: it takes seconds under load)."""
     if workers < 1:
@@ -134,7 +134,7 @@ def run_loopback(job: ShardJob, workers: int, *, prices: Sequence[float] | None 
             capabilities[name] = decode_capability(record).capability  # checks the signature
             conn.send(("job", job))
         startup = time.perf_counter() - started
-        return _drive(job, conns, capabilities, startup, reserve_per_gop, deadline_s,
+        return _drive(job, conns, capabilities, startup, reserve_per_mop, deadline_s,
                       check_share, seed)
     finally:
         for conn in conns.values():
@@ -148,12 +148,12 @@ def run_loopback(job: ShardJob, workers: int, *, prices: Sequence[float] | None 
 
 
 def _drive(job: ShardJob, conns: dict[str, Connection], capabilities: dict[str, Capability],
-           startup: float, reserve_per_gop: float, deadline_s: float, check_share: float,
+           startup: float, reserve_per_mop: float, deadline_s: float, check_share: float,
            seed: int) -> LoopbackOutcome:
     t0 = time.perf_counter()
     points = len(job.points)
-    budget = sum(max(1, int(np.ceil(u.ops * points / 1e9 * reserve_per_gop))) for u in job.units)
-    market = ShardMarket(job, Ledger(2 * budget), deadline_s, reserve_per_gop, check_share,
+    budget = sum(max(1, int(np.ceil(u.ops * points / 1e6 * reserve_per_mop))) for u in job.units)
+    market = ShardMarket(job, Ledger(2 * budget), deadline_s, reserve_per_mop, check_share,
                          seed=seed)
     idle = set(conns)
     busy: dict[Connection, str] = {}
@@ -180,13 +180,16 @@ def _drive(job: ShardJob, conns: dict[str, Connection], capabilities: dict[str, 
         if not busy:
             raise ComputeError("no worker bid under a unit's reserve and within the deadline "
                                f"for {len(market.open_units())} open units")
-        for conn in wait(list(busy), timeout=REPLY_TIMEOUT_S):
+        due = min((market.overdue_at(a) for a in market.assigned.values()), default=now)
+        timeout = min(REPLY_TIMEOUT_S, max(0.0, due - now) + 0.01)
+        for conn in wait(list(busy), timeout=timeout):
             assert isinstance(conn, Connection)
             name = busy.pop(conn)
             _kind, unit, values = _recv(conn, name)
             idle.add(name)
-            if name in market.cheaters or market.assigned.get(unit) is None:
-                continue
+            award = market.assigned.get(unit)
+            if name in market.cheaters or award is None or award.node != name:
+                continue  # overdue and taken back, or from a caught cheater
             if market.submit(name, unit, values):
                 market.check(unit, evaluate_unit(job.model, job.units[unit], job.points))
     seconds = time.perf_counter() - t0

@@ -34,7 +34,7 @@ class SimNode:
     name: str
     ops_per_s: float  # one core
     cores: int
-    price_per_gop: float
+    price_per_mop: float
     latency_s: float  # one way, to the coordinator
     cheat: bool = False
 
@@ -59,7 +59,7 @@ class SimOutcome:
 def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: str = "geo",
                  cheaters: int = 0) -> list[SimNode]:
     """``count`` nodes: per-core speed lognormal around ``ops_per_s`` (sigma 0.5), 1-16 cores,
-    asking 1-4 units per 10⁹ operations, latencies from the model; the first ``cheaters``
+    asking 1-4 units per 10⁶ operations, latencies from the model; the first ``cheaters``
     cheat."""
     if count < 1:
         raise ConfigError(f"need at least one simulated node, got {count}")
@@ -73,7 +73,7 @@ def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: 
 
 
 def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
-                    *, coordinator_ops_per_s: float = 2e8, reserve_per_gop: float = 5.0,
+                    *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5.0,
                     deadline_s: float = 3600.0, check_share: float = 0.25,
                     seed: int = 0) -> SimOutcome:
     """Run the market over simulated time; ``unit_values[k]`` is unit k's true result."""
@@ -81,11 +81,11 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
         raise ConfigError(f"need one value vector per unit: {len(unit_values)} for "
                           f"{len(job.units)} units")
     points = len(job.points)
-    budget = sum(max(1, int(np.ceil(u.ops * points / 1e9 * reserve_per_gop))) for u in job.units)
-    market = ShardMarket(job, Ledger(budget * 2), deadline_s, reserve_per_gop, check_share,
+    budget = sum(max(1, int(np.ceil(u.ops * points / 1e6 * reserve_per_mop))) for u in job.units)
+    market = ShardMarket(job, Ledger(budget * 2), deadline_s, reserve_per_mop, check_share,
                          seed=seed)
     by_name = {n.name: n for n in nodes}
-    policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_gop, n.cores,
+    policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_mop, n.cores,
                                       latency_s=n.latency_s) for n in nodes}
     free = {n.name: n.cores for n in nodes}
     order = itertools.count()
