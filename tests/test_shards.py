@@ -3,6 +3,8 @@ single-node answer, and a node that returns wrong unit results is caught and not
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from poqw.compute.ledger import Ledger
 from poqw.compute.shards import (
     Bid,
     BiddingPolicy,
+    FloatArray,
+    ShardJob,
     ShardMarket,
     decompose,
     evaluate_unit,
@@ -24,16 +28,16 @@ POINTS = [([0.3, 0.5], [0.4, 0.2]), ([0.2, 0.4], [0.5, 0.3])]
 
 
 @pytest.fixture(scope="module")
-def job60():  # type: ignore[no-untyped-def]
+def job60() -> ShardJob:
     return decompose(random_maxcut(3, 60, seed=1), 2, POINTS, 12)
 
 
 @pytest.fixture(scope="module")
-def reference(job60):  # type: ignore[no-untyped-def]
+def reference(job60: ShardJob) -> FloatArray:
     return single_node_energies(job60)
 
 
-def test_decompose_covers_every_cone_once(job60) -> None:  # type: ignore[no-untyped-def]
+def test_decompose_covers_every_cone_once(job60: ShardJob) -> None:
     roots = [r for u in job60.units for r in u.roots]
     assert len(roots) == len(set(roots)) == job60.model.num_interactions  # no fields on MaxCut
     assert len(job60.units) == 12
@@ -42,13 +46,14 @@ def test_decompose_covers_every_cone_once(job60) -> None:  # type: ignore[no-unt
     assert all(u.memory_bytes == 16 << 14 for u in job60.units)  # p=2 cones: 14 qubits
 
 
-def test_units_sum_to_the_single_node_answer(job60, reference) -> None:  # type: ignore[no-untyped-def]
-    total = sum(evaluate_unit(job60.model, u, job60.points) for u in job60.units[:3])
-    total += sum(unit_values_from_correlations(job60)[3:])
+def test_units_sum_to_the_single_node_answer(job60: ShardJob, reference: FloatArray) -> None:
+    parts = [evaluate_unit(job60.model, u, job60.points) for u in job60.units[:3]]
+    parts += unit_values_from_correlations(job60)[3:]
+    total = np.sum(parts, axis=0)
     assert np.allclose(total + job60.model.offset, reference, atol=1e-9)
 
 
-def test_bids_follow_measured_throughput(job60) -> None:  # type: ignore[no-untyped-def]
+def test_bids_follow_measured_throughput(job60: ShardJob) -> None:
     fast = BiddingPolicy("fast", 4e8, 2.0)
     slow = BiddingPolicy("slow", 1e8, 1.0, memory_bytes=1 << 10)
     unit = job60.units[0]
@@ -57,11 +62,11 @@ def test_bids_follow_measured_throughput(job60) -> None:  # type: ignore[no-unty
     assert slow.bids([unit], 2, now=0.0) == []  # the unit does not fit its memory
 
 
-def _market(job, **kw):  # type: ignore[no-untyped-def]
+def _market(job: ShardJob, **kw: Any) -> ShardMarket:
     return ShardMarket(job, Ledger(10**6), deadline=100.0, reserve_per_mop=5.0, **kw)
 
 
-def test_cheapest_bid_meeting_deadline_and_reserve_wins(job60) -> None:  # type: ignore[no-untyped-def]
+def test_cheapest_bid_meeting_deadline_and_reserve_wins(job60: ShardJob) -> None:
     market = _market(job60)
     unit = market.open_units()[0]
     reserve = market.reserve(unit)
@@ -73,7 +78,7 @@ def test_cheapest_bid_meeting_deadline_and_reserve_wins(job60) -> None:  # type:
         market.submit("ok", unit.index, [0.0, 0.0])
 
 
-def test_bad_settings_are_refused(job60) -> None:  # type: ignore[no-untyped-def]
+def test_bad_settings_are_refused(job60: ShardJob) -> None:
     with pytest.raises(ConfigError, match="check_share"):
         _market(job60, check_share=1.5)
     with pytest.raises(ConfigError, match="angle point"):
@@ -81,7 +86,7 @@ def test_bad_settings_are_refused(job60) -> None:  # type: ignore[no-untyped-def
 
 
 def test_simulated_market_at_60_nodes_matches_and_catches_cheater(
-        job60, reference) -> None:  # type: ignore[no-untyped-def]
+        job60: ShardJob, reference: FloatArray) -> None:
     values = unit_values_from_correlations(job60)
     nodes = random_nodes(60, seed=3, latency="uniform:5-50")
     # the cheapest node cheats: it is sure to win work, and its first result is always checked
@@ -99,7 +104,7 @@ def test_simulated_market_at_60_nodes_matches_and_catches_cheater(
 
 @pytest.mark.slow
 def test_loopback_processes_match_single_node_and_catch_cheater(
-        job60, reference) -> None:  # type: ignore[no-untyped-def]
+        job60: ShardJob, reference: FloatArray) -> None:
     from poqw.compute.shards_loopback import run_loopback
 
     # worker1 asks least, so it wins units; it returns every unit shifted by one

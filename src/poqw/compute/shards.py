@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.compute.ledger import Ledger
-from poqw.errors import ComputeError, ConfigError, ResultRejected
+from poqw.errors import ComputeError, ConfigError, InvalidProblem, ResultRejected
 from poqw.node.capability import Capability
 from poqw.problems.model import IsingModel
 
@@ -31,6 +31,7 @@ __all__ = [
     "ShardJob",
     "ShardMarket",
     "WorkUnit",
+    "angle_grid",
     "decompose",
     "evaluate_unit",
     "ops_per_second",
@@ -352,3 +353,23 @@ def unit_values_from_correlations(job: ShardJob) -> list[FloatArray]:
             corr = [z[r[0]] if len(r) == 1 else zz[edge_index[(r[0], r[1])]] for r in unit.roots]
             values[k] = float(np.asarray(unit.weights) @ np.asarray(corr))
     return out
+
+
+def angle_grid(model: IsingModel, p: int, size: int
+               ) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """``size``² angle points for a grid search: a base schedule (fixed angles for the mean
+    degree where published, else a linear ramp) with its gammas and betas each scaled by
+    0.6 .. 1.4."""
+    if size < 1:
+        raise ConfigError(f"the angle grid needs at least 1 point a side, got {size}")
+    try:
+        from poqw.sim.angles import fixed_angles
+
+        degree = max(2, round(2 * model.num_interactions / max(model.num_variables, 1)))
+        g0, b0 = fixed_angles(p, degree)
+    except InvalidProblem:
+        ramp = (np.arange(p) + 0.5) / p
+        g0, b0 = -0.7 * ramp, 0.6 * (1 - ramp)
+    scales = np.linspace(0.6, 1.4, size) if size > 1 else np.ones(1)
+    return [(tuple((g0 * sg).tolist()), tuple((b0 * sb).tolist()))
+            for sg in scales for sb in scales]
