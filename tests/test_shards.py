@@ -40,10 +40,10 @@ def reference(job60: ShardJob) -> FloatArray:
 def test_decompose_covers_every_cone_once(job60: ShardJob) -> None:
     roots = [r for u in job60.units for r in u.roots]
     assert len(roots) == len(set(roots)) == job60.model.num_interactions  # no fields on MaxCut
-    assert len(job60.units) == 12
-    costs = [u.ops for u in job60.units]
-    assert min(costs) > 0.8 * max(costs)  # balanced
-    assert all(u.memory_bytes == 16 << 14 for u in job60.units)  # p=2 cones: 14 qubits
+    assert 1 < len(job60.units) <= 12
+    # identical cones (here all tree cones of the regular graph) are costed once, in one unit
+    assert max(len(u.roots) for u in job60.units) > 90 // 12
+    assert max(u.memory_bytes for u in job60.units) == 16 << 14  # p=2 cones: up to 14 qubits
 
 
 def test_units_sum_to_the_single_node_answer(job60: ShardJob, reference: FloatArray) -> None:
@@ -63,7 +63,7 @@ def test_bids_follow_measured_throughput(job60: ShardJob) -> None:
 
 
 def _market(job: ShardJob, **kw: Any) -> ShardMarket:
-    return ShardMarket(job, Ledger(10**6), deadline=100.0, reserve_per_mop=5.0, **kw)
+    return ShardMarket(job, Ledger(10**6), deadline=100.0, reserve_per_mop=5000.0, **kw)
 
 
 def test_cheapest_bid_meeting_deadline_and_reserve_wins(job60: ShardJob) -> None:
@@ -108,7 +108,8 @@ def test_loopback_processes_match_single_node_and_catch_cheater(
     from poqw.compute.shards_loopback import run_loopback
 
     # worker1 asks least, so it wins units; it returns every unit shifted by one
-    out = run_loopback(job60, 3, prices=[2.0, 1.0, 3.0], cheaters=[1], layer_ns=20_000_000)
+    out = run_loopback(job60, 3, prices=[2000.0, 1000.0, 3000.0], cheaters=[1],
+                       layer_ns=20_000_000)
     assert np.allclose(out.energies, reference, atol=1e-9)
     assert out.cheaters == {"worker1"}
     assert any(a.node == "worker1" for a in out.awards)

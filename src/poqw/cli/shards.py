@@ -69,7 +69,7 @@ def shards(
         help="Share of results re-run by the coordinator (every node's first always).",
         min=0.0, max=1.0)] = 0.25,
     reserve: Annotated[float, typer.Option(
-        help="Reserve price: most base units paid per 10^6 operations.", min=0.0)] = 5.0,
+        help="Reserve price: most base units paid per 10^6 operations.", min=0.0)] = 5000.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Cut a QAOA angle search into light-cone work units, let nodes bid, verify and pay."""
@@ -92,7 +92,7 @@ def shards(
     if workers is not None:
         from poqw.compute.shards_loopback import run_loopback
 
-        asks = [1.0 + k / workers for k in range(workers)]
+        asks = [1000.0 * (1 + k / workers) for k in range(workers)]
         out: Any = run_loopback(job, workers, prices=asks, cheaters=range(cheaters),
                                 reserve_per_mop=reserve, check_share=check_share, seed=seed)
         market_s, one_s = out.seconds, one_real

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,9 @@ from poqw.compute.ledger import Ledger
 from poqw.errors import ComputeError, ConfigError, InvalidProblem, ResultRejected
 from poqw.node.capability import Capability
 from poqw.problems.model import IsingModel
+
+if TYPE_CHECKING:
+    from poqw.sim.lightcone import Cone
 
 __all__ = [
     "Assignment",
@@ -83,10 +87,30 @@ def _cone_cost(size: int, edges: int, p: int, inputs: list[tuple[str, ...]] | No
     return float(plan_sliced(inputs, (), sizes).tree.total_flops())
 
 
+@dataclass
+class _ConeClass:
+    ops: float
+    size: int
+    members: list[tuple[tuple[int, ...], float]] = field(default_factory=list)
+
+
+def _cone_key(cone: Cone) -> object:
+    """Equal for cones the single-node engine computes once: a tree's exact canonical code, else
+    the Weisfeiler-Lehman bucket (isomorphism is confirmed when the unit runs)."""
+    from poqw.sim.lightcone import _cone_graph, _tree_code
+
+    if cone.is_tree:
+        return _tree_code(cone)
+    import networkx as nx
+
+    return nx.weisfeiler_lehman_graph_hash(_cone_graph(cone), node_attr="label", edge_attr="w")
+
+
 def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float], Sequence[float]]],
               units: int) -> ShardJob:
-    """Cut ⟨H⟩ at depth ``p`` into ``units`` work units of about equal estimated cost (largest
-    cones first, each to the currently cheapest unit)."""
+    """Cut ⟨H⟩ at depth ``p`` into at most ``units`` work units of about equal estimated cost:
+    identical cones grouped (computed once), largest groups first, each to the currently
+    cheapest unit."""
     from poqw.sim.lightcone import cone_of
     from poqw.sim.lightcone_network import cone_network
 
@@ -101,27 +125,34 @@ def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float],
     for (i, j), w in zip(model.edges.tolist(), model.J.tolist(), strict=True):
         nbrs[i][j] = w
         nbrs[j][i] = w
-    cones: list[tuple[float, int, tuple[int, ...], float]] = []
-    for u in np.flatnonzero(model.h != 0).tolist():
-        cones.append(((0.0), 0, (u,), float(model.h[u])))
-    for (u, v), w in zip(model.edges.tolist(), model.J.tolist(), strict=True):
-        cones.append((0.0, 0, (u, v), float(w)))
-    costed = []
+    roots_weights: list[tuple[tuple[int, ...], float]] = [
+        ((u,), float(model.h[u])) for u in np.flatnonzero(model.h != 0).tolist()]
+    roots_weights += [((u, v), float(w)) for (u, v), w in
+                      zip(model.edges.tolist(), model.J.tolist(), strict=True)]
+    # Cones that are the same rooted weighted graph are simulated once per unit, so they go to
+    # the same unit as one class, costed once (as the single-node engine does).
+    classes: dict[object, _ConeClass] = {}
     zero = ([0.0] * p, [0.0] * p)
-    for _, _, roots, w in cones:
+    for roots, w in roots_weights:
         cone = cone_of(nbrs, model.h, roots, p)
-        inputs = cone_network(cone, *zero)[0] if cone.size > STATEVECTOR_LIMIT else None
-        costed.append((_cone_cost(cone.size, len(cone.edges), p, inputs), cone.size, roots, w))
-    count = max(1, min(units, len(costed)))
-    bins: list[list[tuple[float, int, tuple[int, ...], float]]] = [[] for _ in range(count)]
+        key = _cone_key(cone)
+        found = classes.get(key)
+        if found is None:
+            inputs = cone_network(cone, *zero)[0] if cone.size > STATEVECTOR_LIMIT else None
+            found = classes[key] = _ConeClass(
+                _cone_cost(cone.size, len(cone.edges), p, inputs), cone.size)
+        found.members.append((roots, w))
+    count = max(1, min(units, len(classes)))
+    bins: list[list[_ConeClass]] = [[] for _ in range(count)]
     load = [0.0] * count
-    for item in sorted(costed, key=lambda c: (-c[0], c[2])):
+    for item in sorted(classes.values(), key=lambda c: (-c.ops, c.members[0][0])):
         k = int(np.argmin(load))
         bins[k].append(item)
-        load[k] += item[0]
+        load[k] += item.ops
     out = tuple(
-        WorkUnit(k, tuple(c[2] for c in b), tuple(c[3] for c in b), load[k],
-                 16 * (1 << min(max(c[1] for c in b), STATEVECTOR_LIMIT)))
+        WorkUnit(k, tuple(r for c in b for r, _ in c.members),
+                 tuple(w for c in b for _, w in c.members), load[k],
+                 16 * (1 << min(max(c.size for c in b), STATEVECTOR_LIMIT)))
         for k, b in enumerate(bins) if b
     )
     return ShardJob(model, p, pts, out)

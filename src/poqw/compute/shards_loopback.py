@@ -100,15 +100,16 @@ def _recv(conn: Connection, name: str) -> Any:
 
 
 def run_loopback(job: ShardJob, workers: int, *, prices: Sequence[float] | None = None,
-                 cheaters: Sequence[int] = (), reserve_per_mop: float = 5.0,
+                 cheaters: Sequence[int] = (), reserve_per_mop: float = 5000.0,
                  deadline_s: float = 3600.0, check_share: float = 0.25,
                  seed: int = 0, layer_ns: int | None = None) -> LoopbackOutcome:
     """Solve ``job`` on ``workers`` local processes; worker k asks ``prices[k]`` per 10⁶
-    operations (default 1 + k/workers) and cheats when k is in ``cheaters``. ``layer_ns``
+    operations (default 1000 (1 + k/workers)) and cheats when k is in ``cheaters``. ``layer_ns``
     replaces the workers' state-vector timing (tests: it takes seconds under load)."""
     if workers < 1:
         raise ConfigError(f"need at least one worker, got {workers}")
-    asks = list(prices) if prices is not None else [1.0 + k / workers for k in range(workers)]
+    asks = (list(prices) if prices is not None
+            else [1000.0 * (1 + k / workers) for k in range(workers)])
     if len(asks) != workers:
         raise ConfigError(f"{len(asks)} prices for {workers} workers")
     context = multiprocessing.get_context("spawn")

@@ -59,24 +59,28 @@ class SimOutcome:
 def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: str = "geo",
                  cheaters: int = 0) -> list[SimNode]:
     """``count`` nodes: per-core speed lognormal around ``ops_per_s`` (sigma 0.5), 1-16 cores,
-    asking 1-4 units per 10⁶ operations, latencies from the model; the first ``cheaters``
-    cheat."""
+    asking 1,000-4,000 base units per 10⁶ operations, latencies from the model; the first
+    ``cheaters`` cheat."""
     if count < 1:
         raise ConfigError(f"need at least one simulated node, got {count}")
     rng = np.random.default_rng(seed)
     model = parse_latency(latency)
     regions = model.place(rng, count + 1)
     return [SimNode(f"sim{k:03d}", float(ops_per_s * np.exp(0.5 * rng.standard_normal())),
-                    int(rng.choice([1, 2, 4, 8, 16])), float(rng.uniform(1.0, 4.0)),
+                    int(rng.choice([1, 2, 4, 8, 16])), float(rng.uniform(1000.0, 4000.0)),
                     model.one_way(rng, int(regions[k]), int(regions[count])), k < cheaters)
             for k in range(count)]
 
 
 def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
-                    *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5.0,
+                    *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5000.0,
                     deadline_s: float = 3600.0, check_share: float = 0.25,
-                    seed: int = 0) -> SimOutcome:
-    """Run the market over simulated time; ``unit_values[k]`` is unit k's true result."""
+                    verifier_cores: int = 8, seed: int = 0) -> SimOutcome:
+    """Run the market over simulated time; ``unit_values[k]`` is unit k's true result. The
+    coordinator re-runs spot checks on ``verifier_cores`` cores at ``coordinator_ops_per_s``
+    each; the time to solve ends when every unit is in and every check done."""
+    if verifier_cores < 1:
+        raise ConfigError(f"the verifier needs at least one core, got {verifier_cores}")
     if len(unit_values) != len(job.units):
         raise ConfigError(f"need one value vector per unit: {len(unit_values)} for "
                           f"{len(job.units)} units")
@@ -90,7 +94,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     free = {n.name: n.cores for n in nodes}
     order = itertools.count()
     events: list[tuple[float, int, str, tuple[object, ...]]] = []
-    verifier_free = 0.0
+    verifier_free = [0.0] * verifier_cores  # when each core is next free (a heap)
     rounds = 0
     all_bids: list[Bid] = []
     in_round = False
@@ -142,9 +146,10 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
                 continue
             values = unit_values[a.unit] + (1.0 if n.cheat else 0.0)
             if market.submit(a.node, a.unit, values):
-                verifier_free = max(verifier_free, now) + \
+                ready = max(heapq.heappop(verifier_free), now) + \
                     job.units[a.unit].ops * points / coordinator_ops_per_s
-                push(verifier_free, "checked", a.unit)
+                heapq.heappush(verifier_free, ready)
+                push(ready, "checked", a.unit)
             start_round(now)
         elif kind == "checked":
             unit = data[0]
