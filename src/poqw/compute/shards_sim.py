@@ -24,7 +24,7 @@ from poqw.compute.shards import Assignment, Bid, BiddingPolicy, ShardJob, ShardM
 from poqw.errors import ComputeError, ConfigError
 from poqw.netsim.latency import parse_latency
 
-__all__ = ["SimNode", "SimOutcome", "random_nodes", "simulate_market"]
+__all__ = ["SimNode", "SimOutcome", "one_node_seconds", "random_nodes", "simulate_market"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,7 +43,7 @@ class SimNode:
 class SimOutcome:
     energies: FloatArray
     seconds: float
-    one_node_seconds: float  # the median node alone, all its cores
+    one_node_seconds: float  # the median node alone, all its cores (see one_node_seconds)
     awards: list[Assignment]
     payments: dict[str, int]
     cheaters: set[str]
@@ -70,6 +70,15 @@ def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: 
                     int(rng.choice([1, 2, 4, 8, 16])), float(rng.uniform(1000.0, 4000.0)),
                     model.one_way(rng, int(regions[k]), int(regions[count])), k < cheaters)
             for k in range(count)]
+
+
+def one_node_seconds(job: ShardJob, ops_per_s: float, cores: int) -> float:
+    """The job alone on one node: its units spread over its cores, largest first, each to the
+    core free soonest (a unit's cones are not split across cores)."""
+    lanes = [0.0] * max(1, cores)
+    for unit in sorted(job.units, key=lambda u: -u.ops):
+        heapq.heappush(lanes, heapq.heappop(lanes) + unit.ops * len(job.points) / ops_per_s)
+    return max(lanes)
 
 
 def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
@@ -159,7 +168,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
             start_round(now)
     if not market.done:
         raise ComputeError("the simulated market stopped with units unsolved (no bids left)")
-    speeds = sorted(n.ops_per_s * n.cores for n in nodes)
-    one = job.total_ops / speeds[len(speeds) // 2]
+    median = sorted(nodes, key=lambda n: n.ops_per_s * n.cores)[len(nodes) // 2]
+    one = one_node_seconds(job, median.ops_per_s, median.cores)
     return SimOutcome(market.energies(), now, one, list(market.awards), market.settle(),
                       set(market.cheaters), market.checks, rounds, all_bids)
