@@ -111,6 +111,7 @@ def shards(
                               check_share=check_share, seed=seed)
         market_s, one_s = out.seconds, out.one_node_seconds
         mode = {"mode": "simulated", "nodes": simulate_nodes, "latency": latency,
+                "answer_seconds": out.answer_seconds,
                 "rounds": out.rounds, "modelled": True}
     best = int(np.argmin(out.energies))
     doc = {

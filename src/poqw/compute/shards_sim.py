@@ -24,7 +24,8 @@ from poqw.compute.shards import Assignment, Bid, BiddingPolicy, ShardJob, ShardM
 from poqw.errors import ComputeError, ConfigError
 from poqw.netsim.latency import parse_latency
 
-__all__ = ["SimNode", "SimOutcome", "one_node_seconds", "random_nodes", "simulate_market"]
+__all__ = ["SimNode", "SimOutcome", "default_deadline", "one_node_seconds", "random_nodes",
+           "simulate_market"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -42,7 +43,8 @@ class SimNode:
 @dataclass
 class SimOutcome:
     energies: FloatArray
-    seconds: float
+    seconds: float  # every unit in and every spot check done
+    answer_seconds: float  # every unit in (checks may still run)
     one_node_seconds: float  # the median node alone, all its cores (see one_node_seconds)
     awards: list[Assignment]
     payments: dict[str, int]
@@ -72,6 +74,14 @@ def random_nodes(count: int, *, seed: int = 0, ops_per_s: float = 2e8, latency: 
             for k in range(count)]
 
 
+def default_deadline(job: ShardJob, nodes: Sequence[SimNode]) -> float:
+    """Twice the largest unit's time on a median core, plus twice the longest round trip and
+    a second: tight enough that the big units go to fast nodes, loose enough for most."""
+    speed = float(np.median([n.ops_per_s for n in nodes]))
+    largest = max(u.ops for u in job.units) * len(job.points) / speed
+    return 2.0 * largest + 4.0 * max(n.latency_s for n in nodes) + 1.0
+
+
 def one_node_seconds(job: ShardJob, ops_per_s: float, cores: int) -> float:
     """The job alone on one node: its units spread over its cores, largest first, each to the
     core free soonest (a unit's cones are not split across cores)."""
@@ -83,11 +93,13 @@ def one_node_seconds(job: ShardJob, ops_per_s: float, cores: int) -> float:
 
 def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
                     *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5000.0,
-                    deadline_s: float = 3600.0, check_share: float = 0.25,
+                    deadline_s: float | None = None, check_share: float = 0.25,
                     verifier_cores: int = 8, seed: int = 0) -> SimOutcome:
     """Run the market over simulated time; ``unit_values[k]`` is unit k's true result. The
     coordinator re-runs spot checks on ``verifier_cores`` cores at ``coordinator_ops_per_s``
-    each; the time to solve ends when every unit is in and every check done."""
+    each; the time to solve ends when every unit is in and every check done. ``deadline_s``
+    (default :func:`default_deadline`) is the time bids must promise to finish by, counted
+    again from when a caught cheater's units reopen."""
     if verifier_cores < 1:
         raise ConfigError(f"the verifier needs at least one core, got {verifier_cores}")
     if len(unit_values) != len(job.units):
@@ -95,7 +107,8 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
                           f"{len(job.units)} units")
     points = len(job.points)
     budget = sum(max(1, int(np.ceil(u.ops * points / 1e6 * reserve_per_mop))) for u in job.units)
-    market = ShardMarket(job, Ledger(budget * 2), deadline_s, reserve_per_mop, check_share,
+    span = default_deadline(job, nodes) if deadline_s is None else float(deadline_s)
+    market = ShardMarket(job, Ledger(budget * 2), span, reserve_per_mop, check_share,
                          seed=seed)
     by_name = {n.name: n for n in nodes}
     policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_mop, n.cores,
@@ -108,6 +121,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     all_bids: list[Bid] = []
     in_round = False
     now = 0.0
+    answer: float | None = None
 
     def push(t: float, kind: str, *data: object) -> None:
         heapq.heappush(events, (t, next(order), kind, data))
@@ -128,6 +142,8 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
 
     start_round(0.0)
     while events:
+        if market.done and answer is None:
+            answer = now
         if market.done and all(e[2] != "checked" for e in events):
             break
         now, _, kind, data = heapq.heappop(events)
@@ -163,12 +179,14 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
         elif kind == "checked":
             unit = data[0]
             assert isinstance(unit, int)
-            if unit in market.results:
-                market.check(unit, unit_values[unit])
+            if unit in market.results and not market.check(unit, unit_values[unit]):
+                market.deadline = max(market.deadline, now + span)
+                answer = None  # the units it had returned are open again
             start_round(now)
     if not market.done:
         raise ComputeError("the simulated market stopped with units unsolved (no bids left)")
     median = sorted(nodes, key=lambda n: n.ops_per_s * n.cores)[len(nodes) // 2]
     one = one_node_seconds(job, median.ops_per_s, median.cores)
-    return SimOutcome(market.energies(), now, one, list(market.awards), market.settle(),
-                      set(market.cheaters), market.checks, rounds, all_bids)
+    return SimOutcome(market.energies(), now, now if answer is None else answer, one,
+                      list(market.awards), market.settle(), set(market.cheaters),
+                      market.checks, rounds, all_bids)
