@@ -34,7 +34,7 @@ from poqw.compute.shards import (
     unit_values_from_correlations,
 )
 from poqw.compute.shards_loopback import run_loopback
-from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
+from poqw.compute.shards_sim import SimNode, one_node_seconds, random_nodes, simulate_market
 from poqw.node.capability import measure_capability
 from poqw.problems import IsingModel, random_maxcut
 
@@ -58,13 +58,13 @@ def main() -> None:
         print(f"problem: random 3-regular MaxCut, 60 variables, p={args.p}, {len(points)} angle "
               f"points; one process: {one:.2f} s")
         print(f"{'mode':<34}{'units':>6}{'market s':>10}{'answer s':>9}{'one node s':>11}"
-              f"{'speedup':>9}{'checks':>7}{'max |diff|':>11}  caught")
+              f"{'speedup':>9}{'vs 1 core':>10}{'checks':>7}{'max |diff|':>11}  caught")
         for workers in sorted({1, args.workers}):
             job = decompose(model, args.p, points, 4 * workers)
             out = run_loopback(job, workers, cheaters=(), seed=1)
             print(f"{f'loopback, {workers} workers':<34}{len(job.units):>6}{out.seconds:>10.2f}"
                   f"{'':>9}"
-                  f"{one:>11.2f}{one / out.seconds:>9.2f}{out.checks:>7}"
+                  f"{one:>11.2f}{one / out.seconds:>9.2f}{'':>10}{out.checks:>7}"
                   f"{np.max(np.abs(out.energies - reference)):>11.1e}  -")
         edges = np.zeros((0, 2), dtype=np.int64)
         speed = ops_per_second(measure_capability(1, 0, edges, 1, timers={"anneal": lambda: 0}))
@@ -90,9 +90,12 @@ def _simulated(model: IsingModel, p: int, points: list[tuple[tuple[float, ...],
         nodes = [SimNode(n.name, n.ops_per_s, n.cores, n.price_per_mop, n.latency_s,
                          n.name == cheap) for n in nodes]
         sim = simulate_market(job, nodes, values, coordinator_ops_per_s=speed, seed=1)
+        median = sorted(nodes, key=lambda n: n.ops_per_s * n.cores)[len(nodes) // 2]
+        one_core = one_node_seconds(job, median.ops_per_s, 1)
         label = f"simulated {count}, p={p}, {latency}"
         print(f"{label:<34}{len(job.units):>6}{sim.seconds:>10.3f}{sim.answer_seconds:>9.3f}"
-              f"{sim.one_node_seconds:>11.3f}{sim.speedup:>9.2f}{sim.checks:>7}"
+              f"{sim.one_node_seconds:>11.3f}{sim.speedup:>9.2f}"
+              f"{one_core / sim.seconds:>10.2f}{sim.checks:>7}"
               f"{np.max(np.abs(sim.energies - reference)):>11.1e}  "
               f"{','.join(sorted(sim.cheaters)) or '-'}")
 
