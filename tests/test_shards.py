@@ -116,3 +116,16 @@ def test_loopback_processes_match_single_node_and_catch_cheater(
     assert "worker1" not in out.payments
     assert set(out.payments) <= {"worker0", "worker2"} and out.payments
     assert set(out.capabilities) == {"worker0", "worker1", "worker2"}
+
+
+def test_cone_values_are_the_engines_correlations() -> None:
+    from poqw.errors import InvalidProblem
+    from poqw.sim.lightcone import LightconeQAOA
+
+    model = random_maxcut(3, 16, seed=2)
+    engine = LightconeQAOA(model, closed_form_p1=False)
+    _, zz = engine.correlations([0.3, 0.5], [0.4, 0.2])
+    roots = [tuple(e) for e in model.edges.tolist()]
+    assert np.array_equal(engine.cone_values(roots, [0.3, 0.5], [0.4, 0.2]), zz)
+    with pytest.raises(InvalidProblem, match="one or two of the 16 variables"):
+        engine.cone_values([(0, 1, 2)], [0.3], [0.4])
