@@ -129,3 +129,18 @@ def test_cone_values_are_the_engines_correlations() -> None:
     assert np.array_equal(engine.cone_values(roots, [0.3, 0.5], [0.4, 0.2]), zz)
     with pytest.raises(InvalidProblem, match="one or two of the 16 variables"):
         engine.cone_values([(0, 1, 2)], [0.3], [0.4])
+
+
+def test_overdue_unit_is_reopened_and_a_late_result_taken_until_reassigned(
+        job60: ShardJob) -> None:
+    market = _market(job60, grace_s=1.0)
+    first, second = market.open_units()[:2]
+    market.clear([Bid("slow", first.index, 1, 2.0), Bid("slow", second.index, 1, 2.0)], 0.0,
+                 {"slow": 2})
+    assert market.expire(3.9) == []  # within its promised time again (2 s) past the finish
+    assert {a.unit for a in market.expire(4.1)} == {first.index, second.index}
+    assert first in market.open_units()
+    market.clear([Bid("other", second.index, 1, 9.0)], 4.2, {"other": 1})
+    market.submit("slow", first.index, [0.0, 0.0])  # late, but nobody else took it: accepted
+    with pytest.raises(ResultRejected, match="not assigned to slow"):
+        market.submit("slow", second.index, [0.0, 0.0])  # "other" holds it now

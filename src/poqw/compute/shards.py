@@ -268,6 +268,7 @@ class ShardMarket:
             raise ConfigError(f"check_share must be within [0, 1], got {self.check_share}")
         self._rng = np.random.default_rng(self.seed)
         self._seen: set[str] = set()
+        self._taken_back: dict[int, Assignment] = {}
         self._points = len(self.job.points)
 
     def reserve(self, unit: WorkUnit) -> int:
@@ -306,23 +307,34 @@ class ShardMarket:
     def overdue_at(self, award: Assignment) -> float:
         return award.finish + max(self.grace_s, award.finish - award.awarded_at)
 
+    def holder(self, node: str, unit: int) -> Assignment | None:
+        """``node``'s award of ``unit`` if it may still deliver: the unit is assigned to it, or
+        it was taken back from it as overdue and nobody else holds it yet."""
+        if node in self.cheaters or unit in self.results:
+            return None
+        award = self.assigned.get(unit)
+        if award is None:
+            award = self._taken_back.get(unit)
+        return award if award is not None and award.node == node else None
+
     def expire(self, now: float) -> list[Assignment]:
         """Reopen units whose winner is overdue (a late result is then refused, not paid)."""
         late = [a for a in self.assigned.values() if self.overdue_at(a) < now]
         for a in late:
             del self.assigned[a.unit]
+            self._taken_back[a.unit] = a
         return late
 
     def submit(self, node: str, unit: int, values: npt.ArrayLike) -> bool:
         """Take a result; True when it should be re-run now (a spot check)."""
-        award = self.assigned.get(unit)
-        if award is None or award.node != node:
+        award = self.holder(node, unit)
+        if award is None:
             raise ResultRejected(f"unit {unit} is not assigned to {node}", (node, unit))
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         if v.size != self._points or not np.all(np.isfinite(v)):
             raise ResultRejected(f"unit {unit} from {node}: need {self._points} finite values",
                                  (node, unit))
-        del self.assigned[unit]
+        self.assigned.pop(unit, None)
         self.results[unit] = _Result(award, v)
         first = node not in self._seen
         self._seen.add(node)

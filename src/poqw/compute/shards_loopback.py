@@ -188,9 +188,8 @@ def _drive(job: ShardJob, conns: dict[str, Connection], capabilities: dict[str, 
             name = busy.pop(conn)
             _kind, unit, values = _recv(conn, name)
             idle.add(name)
-            held = market.assigned.get(unit)
-            if name in market.cheaters or held is None or held.node != name:
-                continue  # overdue and taken back, or from a caught cheater
+            if market.holder(name, unit) is None:
+                continue  # given to another node while overdue, or from a caught cheater
             if market.submit(name, unit, values):
                 market.check(unit, evaluate_unit(job.model, job.units[unit], job.points))
     seconds = time.perf_counter() - t0
