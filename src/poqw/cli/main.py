@@ -17,6 +17,7 @@ from poqw.cli.devnet import devnet
 from poqw.cli.econ import econ
 from poqw.cli.expect import expect
 from poqw.cli.netsim import netsim
+from poqw.cli.shards import shards
 from poqw.cli.simulate import simulate
 from poqw.cli.solve import solve
 
@@ -39,6 +40,7 @@ app.command()(simulate)
 app.command()(econ)
 app.command()(coordinator)
 app.command()(solver)
+app.command()(shards)
 app.add_typer(node_cli.app, name="node")
 app.add_typer(chain_cli.app, name="chain")
 app.add_typer(keys_cli.app, name="keys")

@@ -310,6 +310,27 @@ class LightconeQAOA:
                            "slices": cache.slices}
         return z, zz
 
+    def cone_values(self, roots: Sequence[Sequence[int]], gammas: npt.ArrayLike,
+                    betas: npt.ArrayLike) -> FloatArray:
+        """⟨Π_{r in roots[i]} Z_r⟩ for each root set (one or two variables), by the same cone
+        simulation as :meth:`correlations` (identical cones once): a shard of its work."""
+        g = np.asarray(gammas, dtype=np.float64).reshape(-1)
+        b = np.asarray(betas, dtype=np.float64).reshape(-1)
+        if g.shape != b.shape or g.size == 0:
+            raise InvalidProblem(
+                f"need one gamma and one beta per layer, got {g.size} and {b.size}"
+            )
+        n = self.model.num_variables
+        cache = _Cache()
+        out = np.empty(len(roots))
+        for k, r in enumerate(roots):
+            if not 1 <= len(r) <= 2 or not all(0 <= x < n for x in r):
+                raise InvalidProblem(f"a cone root set must be one or two of the {n} "
+                                     f"variables, got {tuple(r)}")
+            cone = cone_of(self._nbrs, self.model.h, tuple(int(x) for x in r), int(g.size))
+            out[k] = self._cone_value(cone, g.tolist(), b.tolist(), cache)
+        return out
+
     def _cone_value(self, cone: Cone, g: list[float], b: list[float], cache: _Cache) -> float:
         cache.looked_up += 1
         if cone.is_tree:

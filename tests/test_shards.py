@@ -1,0 +1,146 @@
+"""The shard marketplace: a 60-variable QAOA expectation solved by bidding nodes equals the
+single-node answer, and a node that returns wrong unit results is caught and not paid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from poqw.compute.ledger import Ledger
+from poqw.compute.shards import (
+    Bid,
+    BiddingPolicy,
+    FloatArray,
+    ShardJob,
+    ShardMarket,
+    decompose,
+    evaluate_unit,
+    single_node_energies,
+    unit_values_from_correlations,
+)
+from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
+from poqw.errors import ConfigError, ResultRejected
+from poqw.problems import random_maxcut
+
+POINTS = [([0.3, 0.5], [0.4, 0.2]), ([0.2, 0.4], [0.5, 0.3])]
+
+
+@pytest.fixture(scope="module")
+def job60() -> ShardJob:
+    return decompose(random_maxcut(3, 60, seed=1), 2, POINTS, 12)
+
+
+@pytest.fixture(scope="module")
+def reference(job60: ShardJob) -> FloatArray:
+    return single_node_energies(job60)
+
+
+def test_decompose_covers_every_cone_once(job60: ShardJob) -> None:
+    roots = [r for u in job60.units for r in u.roots]
+    assert len(roots) == len(set(roots)) == job60.model.num_interactions  # no fields on MaxCut
+    assert 1 < len(job60.units) <= 12
+    # identical cones (here all tree cones of the regular graph) are costed once, in one unit
+    assert max(len(u.roots) for u in job60.units) > 90 // 12
+    assert max(u.memory_bytes for u in job60.units) == 16 << 14  # p=2 cones: up to 14 qubits
+
+
+def test_units_sum_to_the_single_node_answer(job60: ShardJob, reference: FloatArray) -> None:
+    parts = [evaluate_unit(job60.model, u, job60.points) for u in job60.units[:3]]
+    parts += unit_values_from_correlations(job60)[3:]
+    total = np.sum(parts, axis=0)
+    assert np.allclose(total + job60.model.offset, reference, atol=1e-9)
+
+
+def test_bids_follow_measured_throughput(job60: ShardJob) -> None:
+    fast = BiddingPolicy("fast", 4e8, 2.0)
+    slow = BiddingPolicy("slow", 1e8, 1.0, memory_bytes=1 << 10)
+    unit = job60.units[0]
+    (bid,) = fast.bids([unit], 2, now=10.0)
+    assert bid.finish == pytest.approx(10.0 + unit.ops * 2 / 4e8)
+    assert slow.bids([unit], 2, now=0.0) == []  # the unit does not fit its memory
+
+
+def _market(job: ShardJob, **kw: Any) -> ShardMarket:
+    return ShardMarket(job, Ledger(10**6), deadline=100.0, reserve_per_mop=5000.0, **kw)
+
+
+def test_cheapest_bid_meeting_deadline_and_reserve_wins(job60: ShardJob) -> None:
+    market = _market(job60)
+    unit = market.open_units()[0]
+    reserve = market.reserve(unit)
+    bids = [Bid("pricey", unit.index, reserve + 1, 1.0), Bid("late", unit.index, 1, 101.0),
+            Bid("ok", unit.index, reserve, 2.0), Bid("cheap", unit.index, reserve - 1, 50.0)]
+    (award,) = market.clear(bids, 0.0, {"pricey": 1, "late": 1, "ok": 1, "cheap": 1})
+    assert award.node == "cheap"
+    with pytest.raises(ResultRejected, match="not assigned"):
+        market.submit("ok", unit.index, [0.0, 0.0])
+
+
+def test_bad_settings_are_refused(job60: ShardJob) -> None:
+    with pytest.raises(ConfigError, match="check_share"):
+        _market(job60, check_share=1.5)
+    with pytest.raises(ConfigError, match="angle point"):
+        decompose(job60.model, 2, [([0.1], [0.2])], 4)
+
+
+def test_simulated_market_at_60_nodes_matches_and_catches_cheater(
+        job60: ShardJob, reference: FloatArray) -> None:
+    values = unit_values_from_correlations(job60)
+    nodes = random_nodes(60, seed=3, latency="uniform:5-50")
+    # the cheapest node cheats: it is sure to win work, and its first result is always checked
+    cheap = min(nodes, key=lambda n: n.price_per_mop)
+    nodes = [SimNode(n.name, n.ops_per_s, n.cores, n.price_per_mop, n.latency_s,
+                     cheat=n is cheap) for n in nodes]
+    out = simulate_market(job60, nodes, values, check_share=0.25, seed=1)
+    assert np.allclose(out.energies, reference, atol=1e-9)
+    assert out.cheaters == {cheap.name}
+    assert any(a.node == cheap.name for a in out.awards)
+    assert cheap.name not in out.payments
+    assert sum(out.payments.values()) > 0
+    assert out.seconds > 0 and out.one_node_seconds > 0
+
+
+@pytest.mark.slow
+def test_loopback_processes_match_single_node_and_catch_cheater(
+        job60: ShardJob, reference: FloatArray) -> None:
+    from poqw.compute.shards_loopback import run_loopback
+
+    # worker1 asks least, so it wins units; it returns every unit shifted by one
+    out = run_loopback(job60, 3, prices=[2000.0, 1000.0, 3000.0], cheaters=[1],
+                       layer_ns=20_000_000)
+    assert np.allclose(out.energies, reference, atol=1e-9)
+    assert out.cheaters == {"worker1"}
+    assert any(a.node == "worker1" for a in out.awards)
+    assert "worker1" not in out.payments
+    assert set(out.payments) <= {"worker0", "worker2"} and out.payments
+    assert set(out.capabilities) == {"worker0", "worker1", "worker2"}
+
+
+def test_cone_values_are_the_engines_correlations() -> None:
+    from poqw.errors import InvalidProblem
+    from poqw.sim.lightcone import LightconeQAOA
+
+    model = random_maxcut(3, 16, seed=2)
+    engine = LightconeQAOA(model, closed_form_p1=False)
+    _, zz = engine.correlations([0.3, 0.5], [0.4, 0.2])
+    roots = [tuple(e) for e in model.edges.tolist()]
+    assert np.array_equal(engine.cone_values(roots, [0.3, 0.5], [0.4, 0.2]), zz)
+    with pytest.raises(InvalidProblem, match="one or two of the 16 variables"):
+        engine.cone_values([(0, 1, 2)], [0.3], [0.4])
+
+
+def test_overdue_unit_is_reopened_and_a_late_result_taken_until_reassigned(
+        job60: ShardJob) -> None:
+    market = _market(job60, grace_s=1.0)
+    first, second = market.open_units()[:2]
+    market.clear([Bid("slow", first.index, 1, 2.0), Bid("slow", second.index, 1, 2.0)], 0.0,
+                 {"slow": 2})
+    assert market.expire(3.9) == []  # within its promised time again (2 s) past the finish
+    assert {a.unit for a in market.expire(4.1)} == {first.index, second.index}
+    assert first in market.open_units()
+    market.clear([Bid("other", second.index, 1, 9.0)], 4.2, {"other": 1})
+    market.submit("slow", first.index, [0.0, 0.0])  # late, but nobody else took it: accepted
+    with pytest.raises(ResultRejected, match="not assigned to slow"):
+        market.submit("slow", second.index, [0.0, 0.0])  # "other" holds it now
