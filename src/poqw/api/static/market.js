@@ -49,6 +49,9 @@
     return out;
   }
   const amount = (n) => (typeof n === "bigint" ? X.ether(n).replace(" POQW", "") : "—");
+  // ISolverRegistry.Offence, in the contract's order
+  const OFFENCES = ["energy above the claim", "never revealed", "claim below the true energy"];
+  const offence = (n) => (typeof n === "bigint" && n < BigInt(OFFENCES.length) ? OFFENCES[Number(n)] : `offence ${n}`);
   const text = (v) => (v === null || v === undefined ? "—" : String(v));
 
   // --- page -------------------------------------------------------------------------------
@@ -112,11 +115,10 @@
     const statusOf = (p) => {
       if (p.end) return { ProblemSettled: "settled", ProblemRefunded: "refunded", ProblemCancelled: "cancelled" }[p.end.name];
       const a = p.posted && p.posted.args;
-      if (a && now !== null && now >= Number(a.commitDeadline) + Number(a.revealDeadline)) return "awaiting settlement";
+      if (a && now !== null && now >= Number(a.revealDeadline)) return "awaiting settlement";
       if (a && now !== null && now >= Number(a.commitDeadline)) return "revealing";
       return "open";
     };
-    const revealEnd = (a) => Number(a.commitDeadline) + Number(a.revealDeadline);
     const rows = list.map((p) => {
       const a = p.posted ? p.posted.args : {};
       const settled = p.end && p.end.name === "ProblemSettled" ? p.end.args : null;
@@ -141,7 +143,7 @@
         ["Customer", addressLink(a.customer, a.customer)], ["Bounty", amount(a.bounty)],
         ["Target energy", text(a.targetEnergy)], ["Variables", text(a.numVariables)],
         ["Commit deadline", a.commitDeadline === undefined ? "—" : isoTime(Number(a.commitDeadline))],
-        ["Reveal deadline", a.commitDeadline === undefined ? "—" : isoTime(revealEnd(a))],
+        ["Reveal deadline", a.revealDeadline === undefined ? "—" : isoTime(Number(a.revealDeadline))],
         ["Status", statusOf(p)], p.posted ? ["Posted in", txLink(p.posted.tx)] : null,
       ]),
       h("h3", {}, "Commits"), p.commits.length ? table(["#", "Solver", "Claimed energy", "Transaction"],
@@ -152,7 +154,7 @@
           r.args.valid ? h("span", { class: "ok" }, "valid") : h("span", { class: "fail" }, "invalid"), txLink(r.tx)]), [1, 2], "reveals")
         : h("p", { class: "muted" }, "None."),
       h("h3", {}, "Slashes"), p.reports.length ? table(["Solver", "Reporter", "Offence", "Slashed", "Transaction"],
-        p.reports.map((r) => [addressLink(r.args.solver), addressLink(r.args.reporter), text(r.args.offence),
+        p.reports.map((r) => [addressLink(r.args.solver), addressLink(r.args.reporter), offence(r.args.offence),
           amount(r.args.slashed), txLink(r.tx)]), [2, 3], "slashes")
         : h("p", { class: "muted" }, "None."),
       h("h3", {}, "Payout"), endRows.length ? table(["Outcome", "Transaction", "Block", "Paid"], endRows, [2], "payouts")
