@@ -175,12 +175,15 @@
     const chartBox = h("div", { class: "chart", id: "chart" });
     const peerRows = failed(peers) ? [] : peers.map((p) => [
       h("span", { class: "hash" }, short(String(p.nodeId ?? "?"), 8)),
-      String(p.address ?? ""), p.height === null || p.height === undefined ? "—" : String(num(p.height)),
-      h("span", { class: "capability" }, capabilityText(p.capability))]);
+      String(p.address ?? ""), p.height === null || p.height === undefined ? "—" : String(num(p.height))]);
+    const capabilities = failed(peers) ? [] : peers.map((p) => h("li", {},
+      h("span", { class: "hash" }, short(String(p.nodeId ?? "?"), 8)), ": ", capabilityText(p.capability)));
     const peersCard = card("Peers", peerRows.length
-      ? [table(["Node", "Address", "Height", "Capability"], peerRows, [2]),
-        h("p", { class: "muted note" }, "Heights as each peer last announced them; capabilities as each peer "
-          + "measured and signed them (none: the peer sent no record).")] : h("p", { class: "muted" }, "No peers connected."));
+      ? [table(["Node", "Address", "Height"], peerRows, [2]),
+        h("p", { class: "muted note" }, "Heights as each peer last announced them."),
+        h("h3", {}, "Capabilities"), h("ul", { class: "capabilities" }, capabilities),
+        h("p", { class: "muted note" }, "As each peer measured and signed them (— : the peer sent no record).")]
+      : h("p", { class: "muted" }, "No peers connected."));
     peersCard.id = "peers";
     const scrolled = window.scrollY; // a refresh keeps the reader where they were
     show(card(null, stats),
