@@ -5,12 +5,14 @@ A short market round runs through node 0's JSON-RPC with the SDK: deploy, a cust
 MaxCut problem, an honest solver and a cheater commit, the solver reveals the optimum, reports
 the cheater who never revealed, and settles. The page lists the problem as settled with its
 winner and payout, and per problem its commits, reveal, slash and payout, each checked against
-the contract's own answers; the home page's Peers card shows node 1's capability. Screenshots
-are saved in the test's temporary folder.
+the contract's own answers; the home page's Peers card shows node 1's capability, and a
+hostile market address is shown as text in an error. Screenshots are saved in the test's
+temporary folder.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,5 +141,16 @@ def test_the_explorer_shows_the_market_and_peer_capabilities(
     assert "CPU anneal 4.0 M flips/s" in text
     assert "0x" + id1[:8] in text  # the node id, shortened
     page.screenshot(path=str(tmp_path / "2-peers.png"), full_page=True)
+
+    # an address with no contract, and a hostile one, are named in an error as text
+    nobody = "0x" + "00" * 19 + "01"
+    page.goto(url + f"/#/market/{nobody}")
+    page.locator(".error").wait_for(timeout=30_000)
+    assert page.locator(".error").inner_text() == f"No contract at {nobody} on this node."
+    hostile = "<img src=x onerror=alert(1)>"
+    page.goto(url + "/#/market/" + urllib.parse.quote(hostile))
+    page.locator(".error").wait_for(timeout=30_000)
+    assert hostile in page.locator(".error").inner_text()
+    assert page.locator("main img, main script").count() == 0
     assert not problems, problems
     log(f"screenshots in {tmp_path}")
