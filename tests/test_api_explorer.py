@@ -23,6 +23,8 @@ from starlette.applications import Starlette
 from web3 import Web3
 
 from poqw.api.explorer import MARKET_ABI, SECURITY_HEADERS, STATIC, explorer_routes, market_events
+from poqw.errors import ConfigError
+from poqw.node.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +127,13 @@ def test_the_market_topics_are_served_from_the_shipped_abi(base_url: str) -> Non
         "0x" + keccak(b"ProblemSettled(uint256,address,int64,uint256,uint256)").hex()
     assert [i["name"] for i in events["Committed"]["inputs"] if i["indexed"]] == \
         ["problemId", "solver"]
+
+
+def test_the_market_address_setting_is_checked() -> None:
+    market = "0x" + "ab" * 20
+    assert load_config(overrides={"global.market_address": market}).global_.market_address \
+        == market
+    assert load_config().global_.market_address == ""  # no market: the page asks
+    for bad in ("0x1234", "ab" * 20, "0x" + "zz" * 20, "<script>"):
+        with pytest.raises(ConfigError, match=r"market_address .*must be a contract address"):
+            load_config(overrides={"global.market_address": bad})

@@ -1,12 +1,14 @@
 """The explorer's Market page and peers' capabilities in a real browser (Debian's chromium through
-Playwright) against real nodes: node 0 mines, node 1 (with a signed capability record) relays.
+Playwright) against real nodes: node 0 mines, node 1 (with a signed capability record, started
+with ``--market-address``) relays.
 
 A short market round runs through node 0's JSON-RPC with the SDK: deploy, a customer posts a
 MaxCut problem, an honest solver and a cheater commit, the solver reveals the optimum, reports
 the cheater who never revealed, and settles. The page lists the problem as settled with its
 winner and payout, and per problem its commits, reveal, slash and payout, each checked against
 the contract's own answers; the home page's Peers card shows node 1's capability, and a
-hostile market address is shown as text in an error. Screenshots are saved in the test's
+hostile market address is shown as text in an error; node 1's explorer opens the market it was
+configured with. Screenshots are saved in the test's
 temporary folder.
 """
 
@@ -52,7 +54,6 @@ def test_the_explorer_shows_the_market_and_peer_capabilities(
     prepare(net)
     id1 = write_record(net[1], load_genesis(net.genesis).chain_id, cores=5)
     net[0].start(mine=True)
-    net[1].start([net[0]], mine=False)
     url = net[0].status()["rpc"]
     w3 = connect(url)
     settings = MarketSettings(token_kind="WrappedPoQW", min_stake=100 * TOKEN,
@@ -60,6 +61,8 @@ def test_the_explorer_shows_the_market_and_peer_capabilities(
                               unbonding_delay=60)
     deployment = deploy_market(w3, account("deployer"), settings)
     market = deployment.market.lower()
+    # node 1 is told the market's address: its explorer opens the market by itself
+    net[1].start([net[0]], mine=False, extra=["--market-address", deployment.market])
     customer, solver, cheater = (MarketClient(w3, deployment, account(r))
                                  for r in ("customer", "annealer", "cheater"))
 
@@ -132,6 +135,24 @@ def test_the_explorer_shows_the_market_and_peer_capabilities(
     assert "Settled" in payout and "gets 39" in payout and "fee 1" in payout
     assert info.status == "Settled" and info.best_solver == solver.address
 
+    # node 0 knows no market: its Market page offers the address it was last given
+    page.goto(url + "/#/")
+    page.locator("#latest-blocks").wait_for(timeout=30_000)
+    page.locator("header a.nav").click()
+    page.locator("#market-form").wait_for(timeout=30_000)
+    assert page.locator("#market-problems").count() == 0
+    assert page.locator("#market-address").input_value() == deployment.market
+
+    # node 1 (started with --market-address, synced past the settlement) opens the market itself
+    net.sync_blocks()
+    url1 = net[1].status()["rpc"]
+    page.goto(url1 + "/#/")
+    page.locator("header a.nav").click()
+    page.locator(f"#problem-{pid} table.payouts").wait_for(timeout=30_000)
+    assert page.url.endswith(f"#/market/{deployment.market}")
+    assert page.locator("#market-problems tbody tr td").nth(5).inner_text() == "settled"
+    page.screenshot(path=str(tmp_path / "2-market-node1.png"), full_page=True)
+
     # the home page's Peers card shows node 1's signed capability
     page.goto(url + "/#/")
     peers = page.locator("#peers")
@@ -140,7 +161,7 @@ def test_the_explorer_shows_the_market_and_peer_capabilities(
     assert "8.0 GiB memory" in text and "test GPU of" in text and "QPU mock" in text
     assert "CPU anneal 4.0 M flips/s" in text
     assert "0x" + id1[:8] in text  # the node id, shortened
-    page.screenshot(path=str(tmp_path / "2-peers.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "3-peers.png"), full_page=True)
 
     # an address with no contract, and a hostile one, are named in an error as text
     nobody = "0x" + "00" * 19 + "01"

@@ -68,10 +68,17 @@
 
   async function marketPage(token, address) {
     if (!address) {
+      const info = await X.rpc("poqw_nodeInfo").catch(() => null);
+      if (token !== X.current()) return;
+      if (info && X.ADDRESS.test(String(info.marketAddress))) { // the node's configured market
+        location.replace(`#/market/${info.marketAddress}`);
+        return;
+      }
       let remembered = null;
       try { remembered = localStorage.getItem(STORE); } catch (e) { /* storage off */ }
       show(h("h1", {}, "Problem market"), form(remembered && X.ADDRESS.test(remembered) ? remembered : ""),
-        h("p", { class: "muted" }, "The market is a contract: give its address to list its problems."));
+        h("p", { class: "muted" }, "The market is a contract: give its address to list its problems "
+          + "(a node started with --market-address, or market_address in [global], opens it here)."));
       return;
     }
     if (!X.ADDRESS.test(address)) throw new Error(`Not a market address (0x and 40 hex digits): ${quoted(address)}`);
