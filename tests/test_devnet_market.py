@@ -53,4 +53,6 @@ def test_devnet_deploys_the_market_on_first_start(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
-    assert f"market deployed through {rpc}" in " ".join(err.read_text().split())
+    news = " ".join(err.read_text().split())
+    assert f"market deployed through {rpc}" in news
+    assert f"the explorer shows it at {rpc}/#/market/{deployment.market}" in news

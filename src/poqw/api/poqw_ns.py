@@ -126,4 +126,5 @@ def register(registry: MethodRegistry) -> None:
                 "peerCount": len(backend.peers()), "mempool": len(node.mempool),
                 "mining": node.mining,
                 "safeDepth": backend.confirmation_depth("safe"),
-                "finalizedDepth": backend.confirmation_depth("finalized")}
+                "finalizedDepth": backend.confirmation_depth("finalized"),
+                "marketAddress": node.config.global_.market_address or None}

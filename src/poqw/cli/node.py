@@ -84,6 +84,8 @@ def cpu(
                         ] = None,
     rpc_port: Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 8545); 0 "
                                                  "picks a free one.")] = None,
+    market_address: Annotated[str | None, typer.Option(
+        help="The problem market's address, shown by the explorer's Market page.")] = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
     from poqw.node import Secret, load_config
@@ -100,6 +102,7 @@ def cpu(
         "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
         "global.log_level": None if log_level is None else log_level.value,
         "global.log_format": None if log_format is None else log_format.value,
+        "global.market_address": market_address,
     }
     cfg = load_config(config, overrides)
     run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving)

@@ -135,4 +135,5 @@ class MarketDeployer:
         return (f"market deployed through {rpc_url}: ProblemMarket {d.market}, SolverRegistry "
                 f"{d.registry}, {d.token_kind} {d.token}; deployment file "
                 f"{self.folder / DEPLOYMENT_FILE}; the dev key as a keystore: "
-                f"{self.folder / DEV_KEY_FILE} (passphrase file dev-key.pass beside it)")
+                f"{self.folder / DEV_KEY_FILE} (passphrase file dev-key.pass beside it); "
+                f"the explorer shows it at {rpc_url}/#/market/{d.market}")

@@ -2,7 +2,8 @@
 
 The layout is ``[global]`` (host, port, peer, auto_mine, node_name, log_file, log_level,
 log_format, datadir, genesis, sampler, key settings, tls_cert_file/tls_key_file, and the
-JSON-RPC's rpc, rpc_host, rpc_port, rpc_cors), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]``
+JSON-RPC's rpc, rpc_host, rpc_port, rpc_cors; market_address, the problem market the explorer
+shows), ``[cpu]`` (num_cpus, sampler effort), ``[gpu]``
 (devices, num_reads, num_sweeps, batch_size), ``[qpu]`` (api_token, token_file, solver,
 num_reads) and ``[p2p]`` (dial_policy, dial_min_port, max_pins, new_keys_per_address). Unknown
 keys and wrong types raise
@@ -13,6 +14,7 @@ logged by mistake without leaking.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -98,6 +100,7 @@ class GlobalConfig:
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 8545
     rpc_cors: tuple[str, ...] = ()  # origins allowed by CORS; empty: none
+    market_address: str = ""  # the problem market the explorer shows (0x + 40 hex); empty: none
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,9 @@ def _convert(section: str, key: str, value: Any, default: Any, where: str) -> An
         choices = _CHOICES.get((section, key))
         if choices is not None and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        if key == "market_address" and value and not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+            raise ConfigError(f"{name} must be a contract address (0x and 40 hex digits), "
+                              f"got {value[:60]!r}")
         return value
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):

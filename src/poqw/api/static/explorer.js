@@ -176,9 +176,14 @@
     const peerRows = failed(peers) ? [] : peers.map((p) => [
       h("span", { class: "hash" }, short(String(p.nodeId ?? "?"), 8)),
       String(p.address ?? ""), p.height === null || p.height === undefined ? "—" : String(num(p.height))]);
+    const capabilities = failed(peers) ? [] : peers.map((p) => h("li", {},
+      h("span", { class: "hash" }, short(String(p.nodeId ?? "?"), 8)), ": ", capabilityText(p.capability)));
     const peersCard = card("Peers", peerRows.length
       ? [table(["Node", "Address", "Height"], peerRows, [2]),
-        h("p", { class: "muted note" }, "Heights as each peer last announced them.")] : h("p", { class: "muted" }, "No peers connected."));
+        h("p", { class: "muted note" }, "Heights as each peer last announced them."),
+        h("h3", {}, "Capabilities"), h("ul", { class: "capabilities" }, capabilities),
+        h("p", { class: "muted note" }, "As each peer measured and signed them (— : the peer sent no record).")]
+      : h("p", { class: "muted" }, "No peers connected."));
     peersCard.id = "peers";
     const scrolled = window.scrollY; // a refresh keeps the reader where they were
     show(card(null, stats),
@@ -186,6 +191,33 @@
     if (refreshing) window.scrollTo(0, scrolled);
     drawChart(chartBox, blocks, proofs);
   }
+  // A peer's signed capability record (poqw_peers' "capability") as one line of text.
+  const count = (x) => (typeof x === "number" && Number.isFinite(x) && x >= 0 ? x : null);
+  function bytesText(n) {
+    if (count(n) === null) return "?";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let v = n, i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  }
+  function rateText(n) {
+    if (!count(n)) return null;
+    for (const [unit, scale] of [["G", 1e9], ["M", 1e6], ["k", 1e3]]) if (n >= scale) return `${(n / scale).toFixed(1)} ${unit}`;
+    return String(n);
+  }
+  function capabilityText(c) {
+    if (!c || typeof c !== "object") return "—";
+    const parts = [`${count(c.cores) ?? "?"} cores`, `${bytesText(c.memory_bytes)} memory`];
+    const gpus = Array.isArray(c.gpus) ? c.gpus : [];
+    parts.push(gpus.length ? `${gpus.length} GPU: ${gpus.map((g) => `${String(g && g.name).slice(0, 60)} ${bytesText(g && g.memory_bytes)}`).join(", ")}` : "no GPU");
+    parts.push(`QPU ${String(c.qpu ?? "none").slice(0, 40)}`);
+    const anneal = rateText(c.anneal_flips_per_s), gpu = rateText(c.gpu_flips_per_s);
+    if (anneal) parts.push(`CPU anneal ${anneal} flips/s`);
+    if (gpu) parts.push(`GPU anneal ${gpu} flips/s`);
+    if (count(c.statevector_layer_ns)) parts.push(`QAOA layer (20 qubits) ${(c.statevector_layer_ns / 1e6).toFixed(2)} ms`);
+    return parts.join(" · ");
+  }
+
   function stat(label, value, id) {
     return h("div", { class: "stat", id }, h("div", { class: "label" }, label), h("div", { class: "value" }, value));
   }
@@ -368,6 +400,7 @@
       } else if (page === "block") await blockPage(token, arg);
       else if (page === "tx") await txPage(token, arg);
       else if (page === "address") await addressPage(token, arg);
+      else if (extraPages.has(page)) await extraPages.get(page)(token, arg);
       else throw new Error(`No such page: ${quoted(page)}`);
     } catch (e) {
       if (token === route) showError(e.message || String(e));
@@ -388,5 +421,12 @@
     } else showError("Search for a block number, a block or transaction hash (0x + 64 hex digits) or an address (0x + 40).");
   });
   window.addEventListener("hashchange", render);
-  render();
+  // Pages in other scripts (market.js) register here; the first render waits until they ran.
+  const extraPages = new Map();
+  window.poqwExplorer = Object.freeze({
+    h, rpc, batch, failed, card, fields, table, show, blockLink, txLink, addressLink, ether, big, num,
+    hexQ, short, isoTime, quoted, HASH, ADDRESS, current: () => route, RpcError,
+    page: (name, handler) => { extraPages.set(name, handler); },
+  });
+  document.addEventListener("DOMContentLoaded", render);
 })();
