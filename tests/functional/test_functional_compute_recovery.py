@@ -39,11 +39,15 @@ def test_jobs_of_a_solver_that_stops_answering_are_reassigned(cluster: Cluster) 
     doc = cluster.answer()
     frozen = cluster.node_id("frozen")
     log(f"notes {doc['notes']}")
-    assert any(n.startswith(f"{frozen} did not answer job") and n.endswith("reassigned")
-               for n in doc["notes"])
-    # Banned only if it had answered jobs of the current epoch before freezing (it cannot
-    # commit to them); otherwise it is merely passed over. No honest solver is banned.
+    reassigned = any(n.startswith(f"{frozen} did not answer job") and n.endswith("reassigned")
+                     for n in doc["notes"])
+    uncommitted = any(n.startswith(f"{frozen} did not commit to its results") for n in doc["notes"])
+    # Frozen while it held jobs: they go to the others after the timeout. Frozen after answering
+    # the jobs of its epoch: it cannot commit to them and is banned (its epoch re-run). One of
+    # the two happens, depending on where the freeze lands; no honest solver is ever banned.
+    assert reassigned or uncommitted, doc["notes"]
     assert doc["banned"] in ([], [frozen])
+    assert uncommitted == (doc["banned"] == [frozen])
     assert doc["energy"] == expected["energy"]
     assert doc["solution"] == expected["solution"]
 
