@@ -29,8 +29,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_jobs_of_a_solver_that_stops_answering_are_reassigned(cluster: Cluster) -> None:
-    expected = honest_answer()
-    cluster.start_coordinator(solvers=3, timeout=3.0)
+    # Enough rounds that the frozen solver is given work after it froze, however fast the
+    # first round went (with the default few rounds the solve could end before that).
+    rounds = 16
+    expected = honest_answer(rounds=rounds)
+    cluster.start_coordinator(solvers=3, timeout=3.0, rounds=rounds)
     for name in ("honest1", "honest2", "frozen"):
         cluster.start_solver(name)
     wait_until(lambda: "round 1/" in cluster.text("coordinator"), 60, "the first round")
