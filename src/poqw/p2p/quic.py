@@ -208,7 +208,12 @@ class PeerSession:
         self._transport.flush()
 
     async def next_event(self, timeout: float | None = None) -> ev.Event:
-        return await asyncio.wait_for(self._events.get(), timeout)
+        """The next event; ``TimeoutError`` after ``timeout`` s. (``asyncio.timeout``, not
+        ``wait_for``: on Python 3.11 a cancel that lands as ``wait_for`` times out comes back
+        as a ``TimeoutError``, so a loop that retries on timeouts never saw it and
+        ``NetworkService.close()`` waited forever for that task.)"""
+        async with asyncio.timeout(timeout):
+            return await self._events.get()
 
     def pending_events(self) -> list[ev.Event]:
         out = []
@@ -458,7 +463,8 @@ class QuicTransport:
 
     async def accept(self, timeout: float | None = None) -> PeerSession:
         """The next incoming peer that completed the join handshake."""
-        return await asyncio.wait_for(self._incoming.get(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self._incoming.get()
 
     async def connect(self, host: str, port: int = DEFAULT_PORT, timeout: float = 10.0
                       ) -> PeerSession:
