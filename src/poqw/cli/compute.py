@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -26,31 +25,13 @@ from poqw.cli.common import (
     load_problem,
     print_json,
 )
-from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import ConfigError
+from poqw.p2p.identity import load_key_file
 from poqw.p2p.policing import BanList
 
-__all__ = ["coordinator", "load_key_file", "solver"]
+__all__ = ["coordinator", "solver"]
 
 log = logging.getLogger(__name__)
-
-
-def load_key_file(path: Path) -> EcdsaPrivateKey:
-    """The node key in ``path`` (hex secret), made owner-only on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            secret = os.urandom(32)
-            with contextlib.suppress(ValueError):
-                EcdsaPrivateKey(secret)
-                break
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret.hex() + "\n")
-    try:
-        return EcdsaPrivateKey(bytes.fromhex(path.read_text().strip()))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the node key {path}: {exc}") from exc
 
 
 def _host_port(value: str, flag: str) -> tuple[str, int]:

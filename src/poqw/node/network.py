@@ -58,7 +58,7 @@ from poqw.node.service import Node
 from poqw.p2p import events as ev
 from poqw.p2p.config import ChainTip, LocalNode, PeerConfig
 from poqw.p2p.dialpolicy import DialPolicy, dial_refusal, policy_for_listen_host
-from poqw.p2p.identity import Role
+from poqw.p2p.identity import Role, load_key_file
 from poqw.p2p.messages import (
     MAX_BLOCKS_PER_MESSAGE,
     MAX_GOSSIP_HASHES,
@@ -104,20 +104,7 @@ def parse_peer(value: str) -> tuple[str, int]:
 
 def load_node_key(datadir: Path) -> EcdsaPrivateKey:
     """The node's network identity (``DATADIR/p2p.key``, made on first start, owner-only)."""
-    path = Path(datadir) / NODE_KEY_FILE
-    if not path.exists():
-        while True:
-            secret = os.urandom(32)
-            with contextlib.suppress(ValueError):
-                EcdsaPrivateKey(secret)
-                break
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret.hex() + "\n")
-    try:
-        return EcdsaPrivateKey(bytes.fromhex(path.read_text().strip()))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the node key {path}: {exc}") from exc
+    return load_key_file(Path(datadir) / NODE_KEY_FILE)
 
 
 @dataclass

@@ -8,17 +8,21 @@ handshake fails: a node is its key, not its address.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
+import os
+from pathlib import Path
 
 from poqw.crypto.ecdsa import EcdsaPrivateKey, EcdsaPublicKey, ecdsa_verify
 from poqw.crypto.hashing import hash32
-from poqw.errors import CryptoError, DecodeError, UntrustedPeer
+from poqw.errors import ConfigError, CryptoError, DecodeError, UntrustedPeer
 
 __all__ = [
     "Role",
     "certificate_fingerprint",
     "handshake_digest",
+    "load_key_file",
     "sign_handshake",
     "verify_handshake",
 ]
@@ -64,3 +68,23 @@ def verify_handshake(node_id: bytes, signature: bytes, role: Role, fingerprint: 
         raise UntrustedPeer(
             f"peer {node_id.hex()} did not sign the handshake for the TLS certificate "
             f"{fingerprint.hex()[:16]}... it presented ({exc})") from exc
+
+
+def load_key_file(path: Path) -> EcdsaPrivateKey:
+    """The secp256k1 key in ``path`` (hex secret), made owner-only on first use: a chain node's
+    ``p2p.key`` and a compute coordinator's or solver's key alike."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            secret = os.urandom(32)
+            with contextlib.suppress(ValueError):
+                EcdsaPrivateKey(secret)
+                break
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret.hex() + "\n")
+    try:
+        return EcdsaPrivateKey(bytes.fromhex(path.read_text().strip()))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the node key {path}: {exc}") from exc
