@@ -250,6 +250,8 @@ if __name__ == "__main__":  # python attackers.py PORT STATUS_JSON TMPDIR SECOND
     import json
     import sys
 
+    # The counts go to TMPDIR/flood.json, not stdout: asyncio may print warnings about the
+    # sessions left open at exit after anything printed here.
     result = asyncio.run(flood(int(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3]),
                                float(sys.argv[4])))
-    print(json.dumps(result), flush=True)
+    (Path(sys.argv[3]) / "flood.json").write_text(json.dumps(result))
