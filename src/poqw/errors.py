@@ -42,6 +42,7 @@ carries the offending object. Anything that is not a ``PoqwError`` is a bug.
     ├── ComputeError                     layer-2 compute jobs, results and their proofs
     │   ├── JobRejected                  a job a solver will not run (unknown model, too large)
     │   ├── ResultRejected               a result the coordinator will not take (carries it)
+    │   │   └── HardwareFraud            device samples that contradict their energies or fidelity
     │   └── InvalidCommitment            a commitment, Merkle proof or fraud evidence that fails
     └── ProtocolError                    the peer-to-peer protocol
         ├── LocalProtocolError           we broke the rules (a bug here)
@@ -325,6 +326,11 @@ class ResultRejected(ComputeError):
     def __init__(self, reason: str, result: Any = None) -> None:
         super().__init__(reason)
         self.result = result
+
+
+class HardwareFraud(ResultRejected):
+    """A gate-model device's result whose samples contradict its claimed energies, or whose
+    energy mean no device of its claimed fidelity would produce (carries the result)."""
 
 
 class InvalidCommitment(ComputeError):

@@ -9,8 +9,11 @@ keep the best), so N solvers give what one gives. It is a sans-I/O state machine
 passes ``now`` and moves bytes (:mod:`poqw.compute.transport` drives it). With
 ``verify_every`` rounds per epoch, solvers commit to their epoch's leaves, the beacon is
 revealed, leaves are spot-checked, honest batches are paid and a cheater is banned and its epoch
-re-run from the checkpoint without it. The checkpoint is saved to ``state_path`` when given, and
-a new coordinator on the same file resumes from it (the controller replayed from its record).
+re-run from the checkpoint without it. Gate-model devices join a solve only where its
+``min_fidelity`` tolerates them (:mod:`poqw.compute.hardware_jobs`: they go first, their
+results are verified on arrival and weighted by fidelity). The checkpoint is saved to
+``state_path`` when given, and a new coordinator on the same file resumes from it (the
+controller replayed from its record).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from poqw.compute.commitment import SignedCommitment, StrikeLeaf, batch_id
+from poqw.compute.hardware_jobs import HardwareJobs, SolverProfile, score_round
 from poqw.compute.jobs import Job, JobResult, result_size
 from poqw.compute.merkle import MerkleTree
 from poqw.compute.strike_spec import MAX_JOB_SHOTS, StrikeSpec, derive_job_seed, spins_from_indices
@@ -38,13 +42,12 @@ from poqw.compute.verifier import (
 )
 from poqw.crypto.hashing import hash32
 from poqw.crypto.keystate import write_file_durably
-from poqw.errors import ComputeError, ConfigError, InvalidCommitment, ResultRejected
+from poqw.errors import ComputeError, ConfigError, HardwareFraud, InvalidCommitment, ResultRejected
 from poqw.problems import IsingModel
 from poqw.strike.angles import angle_domain, split_angles, warm_start_angles
 from poqw.strike.arms import polish_samples
 from poqw.strike.assembly import stream
 from poqw.strike.controllers import CONTROLLERS, Controller, make_controller
-from poqw.strike.objectives import score_energies
 
 __all__ = ["Assignment", "Coordinator", "RoundRecord", "SolveSettings"]
 
@@ -67,6 +70,7 @@ class SolveSettings:
     timeout: float = 60.0
     verify_every: int = 0
     checks: int = 44
+    min_fidelity: float | None = None  # lowest device fidelity accepted; None: exact only
 
     def __post_init__(self) -> None:
         if not 1 <= self.shots <= MAX_JOB_SHOTS * 64 or not 1 <= self.job_shots <= MAX_JOB_SHOTS:
@@ -78,6 +82,8 @@ class SolveSettings:
             raise ConfigError(f"unknown controller {self.controller!r}")
         if self.verify_every < 0 or self.checks < 1:
             raise ConfigError("verify_every must be >= 0 and checks >= 1")
+        if self.min_fidelity is not None and not 0.0 < self.min_fidelity <= 1.0:
+            raise ConfigError(f"min_fidelity must be in (0, 1], got {self.min_fidelity!r}")
 
     def job_sizes(self) -> list[int]:
         """The shots of each job of a round (as even as possible, none below job_shots)."""
@@ -122,7 +128,8 @@ class Coordinator:
                  random_bytes: Callable[[int], bytes] = os.urandom,
                  state_path: Path | str | None = None, ledger: Any = None,
                  verifier_backend: str = "fast", verifier_name: str = "coordinator",
-                 solver_keys: dict[str, bytes] | None = None) -> None:
+                 solver_keys: dict[str, bytes] | None = None,
+                 profiles: Mapping[str, SolverProfile] | None = None) -> None:
         if not solvers or len(set(solvers)) != len(solvers):
             raise ConfigError(f"a coordinator needs distinct solver names, got {list(solvers)}")
         self.model, self.settings = model, settings
@@ -137,6 +144,8 @@ class Coordinator:
                                  settings.seed.to_bytes(16, "big", signed=True))
         self.evidence: list[FraudEvidence] = []
         self.notes: list[str] = []
+        self.hardware = HardwareJobs(model, settings.min_fidelity, profiles or {}, self.notes,
+                                     verifier_backend)
         self.outstanding: dict[bytes, _Pending] = {}
         self.answers: dict[bytes, tuple[str, JobResult]] = {}
         self.round_jobs: list[Job] = []
@@ -169,7 +178,7 @@ class Coordinator:
     def _load(self, doc: dict[str, Any]) -> None:
         if doc.get("version") != _STATE_VERSION or doc.get("model") != self.model_hash.hex():
             raise ConfigError("the saved solve state is for another model or version")
-        if doc["settings"] != vars(self.settings):
+        if {"min_fidelity": None, **doc["settings"]} != vars(self.settings):
             raise ConfigError(f"the saved solve used settings {doc['settings']}, not these")
         self._fresh()
         for angles, value in doc["told"]:  # replay: the controller's state is its history
@@ -224,9 +233,10 @@ class Coordinator:
         return [s for s in self.solvers if s not in self.banned]
 
     def _next_solver(self, avoid: str | None = None) -> str:
-        active = self.active_solvers
+        active = [s for s in self.active_solvers if self.hardware.may_run(s)]
         if not active:
-            raise ComputeError("no solver is left to run jobs (all banned)")
+            raise ComputeError("no solver is left to run jobs (all banned, or devices this "
+                               "solve does not accept)")
         choices = [s for s in active if s != avoid] or active
         self._assigned += 1
         return choices[self._assigned % len(choices)]
@@ -244,8 +254,9 @@ class Coordinator:
                                      derive_job_seed(self.solve_seed, self.round, k))
             self.round_jobs.append(Job(self.round, k, self.epoch.beacon.commitment, spec))
         out = []
-        for job in self.round_jobs:
-            solver = self._next_solver()
+        dealt = self.hardware.deal(len(self.round_jobs), self.active_solvers, self.round)
+        for k, job in enumerate(self.round_jobs):
+            solver = dealt[k] if dealt is not None else self._next_solver()
             self.outstanding[job.job_id] = _Pending(job, solver, now + self.settings.timeout)
             out.append((solver, job.to_bytes()))
         return out
@@ -266,6 +277,13 @@ class Coordinator:
             raise ResultRejected(f"result from {solver} has {result.indices.shape[0]} shots "
                                  f"or indices beyond {n} variables; the job asked {spec.shots}",
                                  result)
+        try:
+            self.hardware.check(solver, spec, result)
+        except ResultRejected as exc:  # this solver may not run the job: reassign it now
+            pending.deadline = now
+            if isinstance(exc, HardwareFraud):
+                self.banned.add(solver)
+            raise
         energies = self.model.energies(spins_from_indices(result.indices, n))
         if not np.allclose(energies, result.energies, rtol=1e-9, atol=1e-9):
             raise ResultRejected(f"result from {solver}: the energies are not the samples' "
@@ -306,9 +324,9 @@ class Coordinator:
             raise ComputeError("the round's jobs are not all answered")
         results = [self.answers[job.job_id] for job in self.round_jobs]
         indices = np.concatenate([r.indices for _, r in results])
-        raw = np.concatenate([r.energies for _, r in results])
         angles = np.concatenate([self.round_jobs[0].spec.gammas, self.round_jobs[0].spec.betas])
-        value = score_energies(raw, self.settings.objective, self.settings.alpha)
+        value = score_round([r for _, r in results], self.settings.objective,
+                            self.settings.alpha, self.model.offset)
         self.controller.tell(angles, value)
         self.told.append(([float(a) for a in angles], float(value)))
         spins = spins_from_indices(indices, self.model.num_variables)
@@ -320,7 +338,10 @@ class Coordinator:
                                         float(energies[k]), self.best_energy,
                                         tuple(s for s, _ in results)))
         for job, (solver, result) in zip(self.round_jobs, results, strict=True):
-            self.epoch.jobs.setdefault(solver, []).append((job, result))
+            if result.fidelity is None:
+                self.epoch.jobs.setdefault(solver, []).append((job, result))
+            elif self.ledger is not None:  # a device's result was verified on arrival
+                self.ledger.credit_batch(solver, batch_id([job.spec]), job.spec.shots)
         self.round += 1
         self.round_jobs, self.answers = [], {}
         if not self.settings.verify_every:
@@ -422,7 +443,8 @@ class Coordinator:
                 "payments": None if self.ledger is None else self.ledger.balances(),
                 "solvers": {s: sum(1 for r in self.history for x in r.solvers if x == s)
                             for s in self.solvers},
-                "notes": list(self.notes)}
+                "notes": list(self.notes),
+                **({"hardware": self.hardware.summary()} if self.hardware.involved else {})}
 
     def max_result_bytes(self) -> int:
-        return result_size(max(self.settings.job_sizes()))
+        return result_size(max(self.settings.job_sizes()), hardware=True)

@@ -2,7 +2,8 @@
 
 A :class:`Job` is one verifiable strike spec with its place in the solve (round, index) and the
 coordinator's beacon commitment; a :class:`JobResult` is the shots' basis indices and energies.
-Both have fixed layouts, and a result is decoded only up to the size its job allows. A
+Both have fixed layouts, and a result is decoded only up to the size its job allows (a
+gate-model device's result, version 2, adds its calibration fidelity estimate). A
 :class:`SolverNode` runs jobs for the models it holds, keeps each result as a Merkle leaf, and
 signs a commitment over the leaves the coordinator lists (in its order) when asked.
 """
@@ -34,14 +35,16 @@ __all__ = [
 
 _JOB_HEAD = struct.Struct(">BIH32sH")  # version, round, index, beacon commitment, spec size
 _RESULT_HEAD = struct.Struct(">B32sI")  # version, job id, shots
+_FIDELITY = struct.Struct(">d")  # version 2 only: the device's fidelity estimate
 MAX_JOB_BYTES = _JOB_HEAD.size + 70 + 16 * MAX_STRIKE_DEPTH
 #: Leaves a solver keeps for its next commitment; the oldest are dropped beyond this.
 MAX_PENDING_LEAVES = 1 << 16
 
 
-def result_size(shots: int) -> int:
-    """The exact size of the result of a job of ``shots`` shots."""
-    return _RESULT_HEAD.size + 12 * shots
+def result_size(shots: int, hardware: bool = False) -> int:
+    """The exact size of the result of a job of ``shots`` shots (``hardware``: version 2,
+    with a fidelity estimate)."""
+    return _RESULT_HEAD.size + 12 * shots + (_FIDELITY.size if hardware else 0)
 
 
 @dataclass(frozen=True)
@@ -75,33 +78,43 @@ class Job:
 
 @dataclass(frozen=True, eq=False)
 class JobResult:
-    """The shots of one job: basis indices and their energies."""
+    """The shots of one job: basis indices and their energies; ``fidelity`` is set only by a
+    gate-model device (its calibration estimate for the job's circuit), None for an exact
+    simulator, whose result keeps the version 1 layout byte for byte."""
 
     job_id: Hash32
     indices: npt.NDArray[np.int64]
     energies: npt.NDArray[np.float64]
+    fidelity: float | None = None
 
     def to_bytes(self) -> bytes:
-        return (_RESULT_HEAD.pack(1, self.job_id, len(self.indices))
+        version = 1 if self.fidelity is None else 2
+        body = (_RESULT_HEAD.pack(version, self.job_id, len(self.indices))
                 + np.asarray(self.indices, dtype=">u4").tobytes()
                 + np.asarray(self.energies, dtype=">f8").tobytes())
+        return body if self.fidelity is None else body + _FIDELITY.pack(self.fidelity)
 
     @classmethod
     def from_bytes(cls, data: bytes, max_shots: int) -> JobResult:
         """Decode a result of at most ``max_shots`` shots (its size is checked first)."""
-        if len(data) > result_size(max_shots):
+        if len(data) > result_size(max_shots, hardware=True):
             raise ResultRejected(f"a result of {len(data)} bytes is larger than the "
-                                 f"{result_size(max_shots)} its job allows")
+                                 f"{result_size(max_shots, hardware=True)} its job allows")
         if len(data) < _RESULT_HEAD.size:
             raise ResultRejected(f"a result of {len(data)} bytes is truncated")
         version, job_id, shots = _RESULT_HEAD.unpack_from(data)
-        if version != 1 or len(data) != result_size(shots):
+        if version not in (1, 2) or len(data) != result_size(shots, version == 2):
             raise ResultRejected(f"result version {version} with {shots} shots does not match "
                                  f"its {len(data)} bytes")
         body = data[_RESULT_HEAD.size:]
         indices = np.frombuffer(body[:4 * shots], dtype=">u4").astype(np.int64)
-        energies = np.frombuffer(body[4 * shots:], dtype=">f8").astype(np.float64)
-        return cls(job_id, indices, energies)
+        energies = np.frombuffer(body[4 * shots:12 * shots], dtype=">f8").astype(np.float64)
+        fidelity = None
+        if version == 2:
+            (fidelity,) = _FIDELITY.unpack_from(body, 12 * shots)
+            if not 0.0 < fidelity <= 1.0:  # NaN fails too
+                raise ResultRejected(f"a fidelity estimate must be in (0, 1], got {fidelity!r}")
+        return cls(job_id, indices, energies, fidelity)
 
 
 class SolverNode:

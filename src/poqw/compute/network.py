@@ -4,9 +4,12 @@ An asyncio loop on one supervised thread listens for solvers (ALPN ``poqw-comput
 those that prove their node key, are not banned and pass the :class:`StakeCheck`, sends each the
 model, and moves jobs, results, challenges and commitments between the sans-I/O
 :class:`~poqw.compute.wire.ComputeConnection` objects and the synchronous :func:`run_solve`
-loop. A solver is named by its node id (hex). When the coordinator bans one, its connection is
-closed with ``banned`` set and its key is refused from then on; a solver that disconnects has
-its outstanding jobs failed at once, so they are reassigned without waiting for the timeout.
+loop. A solver is named by its node id (hex); the profile it announced (exact simulator or
+gate-model device) is kept in ``profiles``, and ``admission`` may refuse it by its profile
+(a device the solve does not tolerate is told why and let go, not banned). When the
+coordinator bans one, its connection is closed with ``banned`` set and its key is refused from
+then on; a solver that disconnects has its outstanding jobs failed at once, so they are
+reassigned without waiting for the timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from poqw.compute.hardware_jobs import SolverProfile
 from poqw.compute.stake import AllowAll, StakeCheck
 from poqw.compute.transport import Reply
 from poqw.compute.wire import (
@@ -56,6 +60,8 @@ class QuicCoordinatorTransport:
         self.stake = stake or AllowAll()
         self.bans = bans if bans is not None else BanList()
         self.sessions: dict[str, StreamSession] = {}
+        self.profiles: dict[str, SolverProfile] = {}
+        self.admission: Callable[[SolverProfile], str | None] = lambda profile: None
         self.sent: dict[str, set[bytes]] = {}  # job ids a solver holds and has not answered
         self.challenged: set[str] = set()
         self.scores: dict[str, MisbehaviourScore] = {}
@@ -213,7 +219,8 @@ class QuicCoordinatorTransport:
                 address = EcdsaPublicKey(event.node_id).address()
                 # The stake check may ask a chain over HTTP: off the loop.
                 refusal = await self._loop.run_in_executor(None, self.stake.refusal, address)
-                name = self._admit(session, event.node_id, refusal)
+                name = self._admit(session, event.node_id,
+                                   refusal or self.admission(event.profile))
             elif isinstance(event, Received) and name is not None:
                 self._received(name, event)
             elif isinstance(event, Closed):
@@ -239,6 +246,7 @@ class QuicCoordinatorTransport:
         self.sessions[name] = session
         connection = session.connection
         assert isinstance(connection, ComputeConnection)
+        self.profiles[name] = connection.peer_profile
         connection.send_model(self.model_json)
         session.flush()
         log.info("solver %s joined from %s", name[:16], session.remote_address)

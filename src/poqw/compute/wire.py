@@ -4,9 +4,12 @@ A sans-I/O connection like the chain's ``PeerConnection``: bytes and ``now`` in,
 bytes out, framed by :mod:`poqw.p2p.framing` with this protocol's own magic, message types and
 per-type payload limits (checked before a payload byte is buffered). Each side proves its
 secp256k1 node key by signing the other's fresh nonce with the TLS certificate fingerprint it
-uses (:mod:`poqw.p2p.identity`), so a solver is its key. After that the coordinator sends the
-model, jobs and challenges (commit to these jobs); the solver answers with results, failures and
-signed commitments; either side may close, saying why (and whether the solver is banned).
+uses (:mod:`poqw.p2p.identity`), so a solver is its key; a solver's HELLO may add its
+:class:`~poqw.compute.hardware_jobs.SolverProfile` (a gate-model device and its fidelity
+estimate; without one a solver is an exact simulator, as every older solver is). After that
+the coordinator sends the model, jobs and challenges (commit to these jobs); the solver answers
+with results, failures and signed commitments; either side may close, saying why (and whether
+the solver is banned).
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from poqw.compute.hardware_jobs import (
+    EXACT,
+    FIDELITY_SCALE,
+    MAX_DEVICE_NAME_BYTES,
+    SolverProfile,
+)
 from poqw.compute.jobs import MAX_JOB_BYTES, result_size
 from poqw.compute.strike_spec import MAX_JOB_SHOTS
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.crypto.hashing import hash32
-from poqw.encoding.rlp import Bytes, Fields, ListOf
+from poqw.encoding.rlp import Bytes, Fields, ListOf, Uint
 from poqw.errors import (
+    ConfigError,
     DecodeError,
     LocalProtocolError,
     MalformedMessage,
@@ -62,7 +72,7 @@ _COMMITMENT_BYTES = 33 + 32 + 4 + 32 + 65
 
 
 class WireType(enum.IntEnum):
-    HELLO = 1  # node id, nonce
+    HELLO = 1  # node id, nonce[, solver profile: kind, fidelity in millionths, device name]
     AUTH = 2  # signature over the peer's nonce and our certificate
     MODEL = 3  # coordinator -> solver: the model (JSON)
     JOB = 4  # coordinator -> solver: an encoded job
@@ -74,8 +84,9 @@ class WireType(enum.IntEnum):
 
 
 LIMITS = {
-    WireType.HELLO: 80, WireType.AUTH: 80, WireType.MODEL: MAX_MODEL_BYTES,
-    WireType.JOB: MAX_JOB_BYTES, WireType.RESULT: result_size(MAX_JOB_SHOTS),
+    WireType.HELLO: 80 + 16 + MAX_DEVICE_NAME_BYTES, WireType.AUTH: 80,
+    WireType.MODEL: MAX_MODEL_BYTES,
+    WireType.JOB: MAX_JOB_BYTES, WireType.RESULT: result_size(MAX_JOB_SHOTS, hardware=True),
     WireType.FAILURE: 40 + MAX_REASON_BYTES, WireType.CHALLENGE: 8 + 33 * MAX_CHALLENGE_JOBS,
     WireType.ANSWER: _COMMITMENT_BYTES, WireType.CLOSE: 8 + MAX_REASON_BYTES,
 }
@@ -94,9 +105,10 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class Ready:
-    """The peer proved its node key."""
+    """The peer proved its node key (and, a solver, said what it is)."""
 
     node_id: bytes
+    profile: SolverProfile = EXACT
 
 
 @dataclass(frozen=True)
@@ -126,10 +138,11 @@ class ComputeConnection:
     """One end of a coordinator-solver connection (the coordinator is the responder)."""
 
     def __init__(self, key: EcdsaPrivateKey, role: Role, *, nonce: bytes,
-                 local_fingerprint: bytes, now: float) -> None:
+                 local_fingerprint: bytes, now: float, profile: SolverProfile = EXACT) -> None:
         if len(nonce) != 32 or len(local_fingerprint) != 32:
             raise LocalProtocolError("the nonce and certificate fingerprint are 32 bytes")
-        self.key, self.role = key, role
+        self.key, self.role, self.profile = key, role, profile
+        self.peer_profile = EXACT
         self.nonce, self.local_fingerprint = nonce, local_fingerprint
         self.state = State.CONNECTING
         self.close_reason: str | None = None
@@ -157,7 +170,10 @@ class ComputeConnection:
         self.peer_fingerprint = peer_fingerprint
         self.state = State.HANDSHAKING
         self._deadline = now + HANDSHAKE_TIMEOUT
-        self._send(WireType.HELLO, rlp_encode([self.key.public_key().compressed, self.nonce]))
+        fields: list[bytes | list[bytes]] = [self.key.public_key().compressed, self.nonce]
+        if self.profile.is_hardware and not self.is_coordinator:
+            fields.append(_encode_profile(self.profile))
+        self._send(WireType.HELLO, rlp_encode(fields))
 
     def connection_lost(self, now: float, reason: str = "transport closed") -> list[Event]:
         """The transport is gone; one last ``Closed`` unless one was already reported."""
@@ -261,7 +277,13 @@ class ComputeConnection:
     def _on_hello(self, payload: bytes) -> None:
         if self._claimed is not None:
             raise RemoteProtocolError("a second HELLO")
-        fields = decode_payload(payload, "HELLO", _hello_shape)
+        try:
+            fields = decode_payload(payload, "HELLO", _hello_shape)
+        except MalformedMessage:  # a solver's HELLO may add its profile
+            if not self.is_coordinator:
+                raise
+            fields = decode_payload(payload, "HELLO", _hello_profile_shape)
+            self.peer_profile = _decode_profile(fields[2])
         self._claimed = read_fixed(fields[0], "HELLO node id", 33)
         peer_nonce = read_fixed(fields[1], "HELLO nonce", 32)
         signature = sign_handshake(self.key, self.role, self.local_fingerprint, peer_nonce, 0,
@@ -280,7 +302,24 @@ class ComputeConnection:
         self.node_id = self._claimed
         self.state = State.READY
         self._decoder.join()
-        events.append(Ready(self._claimed))
+        events.append(Ready(self._claimed, self.peer_profile))
+
+
+def _encode_profile(profile: SolverProfile) -> list[bytes]:
+    return [encode_uint(1), encode_uint(round(profile.fidelity * FIDELITY_SCALE)),
+            profile.device.encode("utf-8")]
+
+
+def _decode_profile(fields: list[bytes]) -> SolverProfile:
+    kind = read_uint(fields[0], "HELLO profile kind", 1)
+    if kind != 1:
+        raise MalformedMessage(f"HELLO profile kind {kind} is not 1 (a gate-model device)")
+    fidelity = read_uint(fields[1], "HELLO profile fidelity", 4)
+    device = read_text(fields[2], "HELLO profile device", MAX_DEVICE_NAME_BYTES)
+    try:
+        return SolverProfile("hardware", fidelity / FIDELITY_SCALE, device)
+    except ConfigError as exc:
+        raise MalformedMessage(f"HELLO profile: {exc}") from None
 
 
 def _clip(reason: str) -> bytes:
@@ -310,6 +349,10 @@ def _read(kind: WireType, payload: bytes) -> Received:
 
 
 _hello_shape = Fields((("node_id", Bytes(33, 33)), ("nonce", Bytes(32, 32))))
+_profile_shape = Fields((("kind", Uint(1)), ("fidelity", Uint(4)),
+                        ("device", Bytes(MAX_DEVICE_NAME_BYTES))))
+_hello_profile_shape = Fields((("node_id", Bytes(33, 33)), ("nonce", Bytes(32, 32)),
+                               ("profile", _profile_shape)))
 _auth_shape = Fields((("signature", Bytes(65, 65)),))
 _failure_shape = Fields((("job_id", Bytes(32)), ("reason", Bytes(MAX_REASON_BYTES))))
 _close_shape = Fields((("reason", Bytes(MAX_REASON_BYTES)), ("banned", Bytes(1))))
