@@ -66,9 +66,14 @@ def coordinator(
         "--rpc", metavar="URL", help="JSON-RPC of the chain holding the SolverRegistry.")] = None,
     registry: Annotated[str | None, typer.Option(
         help="SolverRegistry address (with --rpc): solvers must be eligible there.")] = None,
+    min_fidelity: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Lowest gate-model device fidelity estimate whose samples the "
+        "solve accepts (devices then get jobs first); default: exact simulators only.")
+        ] = None,
 ) -> None:
     """Coordinate a solve over untrusted solvers (layer-2 protocol over QUIC)."""
     from poqw.compute.coordinator import Coordinator, SolveSettings
+    from poqw.compute.hardware_jobs import refusal
     from poqw.compute.ledger import Ledger
     from poqw.compute.network import QuicCoordinatorTransport
     from poqw.compute.stake import AllowAll, RegistryStakeCheck, StakeCheck
@@ -82,17 +87,19 @@ def coordinator(
     stake: StakeCheck = AllowAll() if rpc is None or registry is None else \
         RegistryStakeCheck(rpc, registry)
     settings = SolveSettings(p=p, shots=shots, rounds=strikes, seed=seed, job_shots=job_shots,
-                             timeout=timeout, verify_every=verify_every, checks=checks)
+                             timeout=timeout, verify_every=verify_every, checks=checks,
+                             min_fidelity=min_fidelity)
     datadir.mkdir(parents=True, exist_ok=True)
     key = load_key_file(datadir / "coordinator.key")
     transport = QuicCoordinatorTransport(key, ensure_tls_identity(datadir), problem.model,
                                          stake=stake, bans=_saved_bans(datadir / "solve.json"))
+    transport.admission = lambda profile: refusal(profile, min_fidelity)
     bound = transport.start(host, port)
     typer.echo(f"coordinator listening on {host}:{bound}", err=True)
     try:
         names = transport.wait_for_solvers(solvers, join_timeout)
         coord = Coordinator(problem.model, settings, names, state_path=datadir / "solve.json",
-                            ledger=Ledger(budget))
+                            ledger=Ledger(budget), profiles=transport.profiles)
         transport.banned_source = lambda: set(coord.banned)
         for note in coord.notes:
             typer.echo(note, err=True)
@@ -129,7 +136,9 @@ def solver(
     key: Annotated[Path, typer.Option(help="Node key file (hex secret; made on first use).")],
     datadir: Annotated[Path | None, typer.Option(
         help="Folder for the TLS certificate (default: beside the key).")] = None,
-    backend: Annotated[str, typer.Option(help="Strike backend: fast or reference.")] = "fast",
+    backend: Annotated[str, typer.Option(
+        help="Strike backend: fast or reference (exact), or a gate-model device: ibm-fake "
+        "(POQW_IBM_FAKE_DEVICE) or ibm (QISKIT_IBM_TOKEN, POQW_IBM_DEVICE).")] = "fast",
     cheat_fraction: Annotated[float, typer.Option(hidden=True)] = 0.0,
     cheat_seed: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:

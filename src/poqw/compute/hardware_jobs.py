@@ -3,12 +3,13 @@
 A solver announces a :class:`SolverProfile` when it joins: an exact simulator (the default, and
 what an old solver that announces nothing is), or a gate-model device with its calibration
 fidelity estimate. A solve declares the lowest fidelity it accepts (``min_fidelity``; None, the
-default, accepts exact simulators only). Devices the solve tolerates get its jobs first and
-twice as many as an exact solver (:func:`deal_jobs`); devices it does not tolerate get none and
-are told why. A round mixing both is scored as the single-process loop scores a device's strike:
-each device job's objective is corrected for its fidelity, and the parts are averaged with
-inverse-variance weights ``shots * F**2`` (:func:`score_round`); a round of exact results only is
-scored exactly as before, so an exact-only solve with N solvers still equals one with one.
+default, accepts exact simulators only). Devices the solve tolerates are dealt each round's
+jobs first, two for each one an exact solver gets (:func:`deal_jobs`); devices it does not
+tolerate get none and are told why. A round mixing both is scored as the single-process loop
+scores a device's strike: each device job's objective is corrected for its fidelity, and the
+parts are averaged with inverse-variance weights ``shots * F**2`` (:func:`score_round`); a
+round of exact results only is scored exactly as before, so an exact-only solve with N solvers
+still equals one with one.
 Device results are verified on arrival (:mod:`poqw.compute.hardware_verify`), not spot-checked.
 """
 
@@ -93,10 +94,11 @@ def refusal(profile: SolverProfile, min_fidelity: float | None) -> str | None:
 
 def deal_jobs(jobs: int, solvers: Sequence[str], profiles: Mapping[str, SolverProfile],
               min_fidelity: float | None, turn: int = 0) -> list[str]:
-    """Who runs each of a round's ``jobs``: eligible devices first (highest fidelity first,
-    then by name), then exact solvers (rotated by ``turn`` so they take turns), then the
-    devices again, so a device gets :data:`HARDWARE_SHARE` jobs for an exact solver's one.
-    Ineligible devices get none; raises :class:`ConfigError` if nobody is eligible."""
+    """Who runs each of a round's ``jobs``, dealt along a cycle: every eligible device
+    :data:`HARDWARE_SHARE` times (highest fidelity first, then by name), then each exact
+    solver once (rotated by ``turn``, so they take turns when jobs are few). Devices thus get
+    the first jobs and twice an exact solver's share; ineligible devices get none. Raises
+    :class:`ConfigError` if nobody is eligible."""
     eligible = [s for s in solvers if refusal(profiles.get(s, EXACT), min_fidelity) is None]
     devices = sorted((s for s in eligible if profiles.get(s, EXACT).is_hardware),
                      key=lambda s: (-profiles[s].fidelity, s))
@@ -104,7 +106,7 @@ def deal_jobs(jobs: int, solvers: Sequence[str], profiles: Mapping[str, SolverPr
     if exact:
         shift = turn % len(exact)
         exact = exact[shift:] + exact[:shift]
-    cycle = devices + exact + devices * (HARDWARE_SHARE - 1) if exact else devices
+    cycle = devices * HARDWARE_SHARE + exact
     if not cycle:
         raise ConfigError("no solver may run this solve's jobs: "
                           + "; ".join(sorted({refusal(profiles[s], min_fidelity) or ""
