@@ -5,6 +5,7 @@ tests/test_compute_hardware_device.py runs the same path on qiskit's fake IBM de
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any
@@ -281,3 +282,20 @@ def test_a_device_returning_false_samples_is_caught_and_banned(lie: str) -> None
     assert coordinator.result()["hardware"]["devices"]["dev"]["fraud"]
     assert any("dev caught returning false device samples" in n for n in coordinator.notes)
     assert sum(r.solvers.count("dev") for r in coordinator.history) < 8  # false ones unused
+
+
+def test_a_solve_on_devices_alone_still_saves_each_epoch(tmp_path: Any) -> None:
+    settings = SolveSettings(p=2, shots=128, rounds=4, seed=3, job_shots=64, verify_every=2,
+                             min_fidelity=0.3)
+    state = tmp_path / "solve.json"
+    nodes = {"dev": NoisyDevice()}
+    coordinator = Coordinator(MODEL, settings, ["dev"], random_bytes=lambda k: bytes(k),
+                              state_path=state, profiles={"dev": DEVICE})
+    rounds_saved: list[int] = []
+
+    def saved(c: Coordinator) -> None:
+        if state.exists():
+            rounds_saved.append(json.loads(state.read_text())["round"])
+
+    run_solve(coordinator, InProcessTransport(nodes), on_round=saved)
+    assert rounds_saved == [2, 2, 4] and nodes["dev"].jobs_run == 8  # never spot-checked

@@ -278,6 +278,8 @@ class Coordinator:
                                  f"or indices beyond {n} variables; the job asked {spec.shots}",
                                  result)
         try:
+            if solver in self.banned:  # a device banned earlier in this round
+                raise ResultRejected(f"result from {solver}, which is banned", result)
             self.hardware.check(solver, spec, result)
         except ResultRejected as exc:  # this solver may not run the job: reassign it now
             pending.deadline = now
@@ -347,6 +349,8 @@ class Coordinator:
         if not self.settings.verify_every:
             self._pay_epoch()
             self._settle()
+        elif not self.epoch.jobs and self.round % self.settings.verify_every == 0:
+            self._settle()  # an epoch of device results only: nothing to spot-check
 
     # ---- verification epochs -------------------------------------------------------------
 
