@@ -299,3 +299,12 @@ def test_a_solve_on_devices_alone_still_saves_each_epoch(tmp_path: Any) -> None:
 
     run_solve(coordinator, InProcessTransport(nodes), on_round=saved)
     assert rounds_saved == [2, 2, 4] and nodes["dev"].jobs_run == 8  # never spot-checked
+
+
+def test_a_simulator_posing_as_a_device_loses_the_devices_priority() -> None:
+    settings = SolveSettings(p=2, shots=192, rounds=4, seed=3, job_shots=64, min_fidelity=0.3)
+    nodes = exact_nodes(3)  # s2 says it is a device but answers with exact results
+    coordinator = solve(nodes, settings, profiles={"s2": SolverProfile("hardware", 1.0, "x")})
+    # round 1: s2 runs 2 of 3 jobs as a device; then all three take turns (not 8 of 12)
+    assert jobs_run(coordinator) == {"s0": 4, "s1": 3, "s2": 5}
+    assert coordinator.hardware.profile("s2") == EXACT

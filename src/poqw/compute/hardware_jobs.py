@@ -147,7 +147,9 @@ class HardwareJobs:
     """The coordinator's view of the devices among its solvers (see the module docstring).
 
     ``profiles`` is read live (a network transport adds solvers as they join); a device's
-    fidelity is the one it announced until its first result, then the one its results carry.
+    fidelity is the one it announced until its first result, then the one its results carry;
+    a solver that announced a device but answers with exact results is an exact solver from
+    then on (its results are spot-checked, and it loses the devices' priority).
     ``notes`` is the coordinator's list of notes: each refusal is told there once.
     """
 
@@ -158,6 +160,7 @@ class HardwareJobs:
         self.profiles, self.notes = profiles, notes
         self.verifier_backend = verifier_backend
         self.reported: dict[str, float] = {}
+        self.answered_exact: set[str] = set()
         self.refused: dict[str, str] = {}
         self.frauds: dict[str, str] = {}
         self.jobs = Counter[str]()
@@ -165,6 +168,8 @@ class HardwareJobs:
 
     def profile(self, solver: str) -> SolverProfile:
         announced = self.profiles.get(solver, EXACT)
+        if solver in self.answered_exact:
+            return EXACT
         fidelity = self.reported.get(solver)
         if fidelity is None:
             return announced
@@ -200,7 +205,10 @@ class HardwareJobs:
         accept its fidelity (the solver gets no more jobs), :class:`HardwareFraud` when its
         samples contradict its energies or its claimed fidelity. Exact results pass."""
         if result.fidelity is None:
+            if self.profiles.get(solver, EXACT).is_hardware:
+                self.answered_exact.add(solver)
             return
+        self.answered_exact.discard(solver)
         self.reported[solver] = result.fidelity
         reason = self.refusal(solver)
         if reason is not None:
