@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,11 @@ from poqw.compute.jobs import Job, JobResult, SolverNode, result_size
 from poqw.compute.ledger import Ledger
 from poqw.compute.strike_spec import StrikeRunner, StrikeSpec, spins_from_indices
 from poqw.compute.transport import InProcessTransport, run_solve
-from poqw.compute.wire import Closed, ComputeConnection, Ready
+from poqw.compute.wire import COMPUTE_FRAMES, Closed, ComputeConnection, Ready, WireType
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import ConfigError, HardwareFraud, JobRejected, ResultRejected
+from poqw.p2p.codec import encode_uint, rlp_encode
+from poqw.p2p.framing import encode_payload
 from poqw.p2p.identity import Role
 from poqw.problems import IsingModel, energy_diagonal, maxcut_to_ising, random_regular_graph
 from poqw.sim.gate_model import noise_corrected
@@ -183,10 +186,6 @@ def test_a_malformed_profile_closes_the_connection() -> None:
     coord = ComputeConnection(EcdsaPrivateKey.generate(), Role.RESPONDER, nonce=os.urandom(32),
                               local_fingerprint=b"c" * 32, now=0.0)
     coord.connection_made(b"s" * 32, 0.0)
-    from poqw.compute.wire import COMPUTE_FRAMES, WireType
-    from poqw.p2p.codec import encode_uint, rlp_encode
-    from poqw.p2p.framing import encode_payload
-
     key = EcdsaPrivateKey.generate().public_key().compressed
     hello = rlp_encode([key, os.urandom(32), [encode_uint(1), encode_uint(2_000_000), b"x"]])
     at_coord += coord.receive_data(encode_payload(WireType.HELLO, hello, 0, COMPUTE_FRAMES), 1.0)
@@ -284,7 +283,7 @@ def test_a_device_returning_false_samples_is_caught_and_banned(lie: str) -> None
     assert sum(r.solvers.count("dev") for r in coordinator.history) < 8  # false ones unused
 
 
-def test_a_solve_on_devices_alone_still_saves_each_epoch(tmp_path: Any) -> None:
+def test_a_solve_on_devices_alone_still_saves_each_epoch(tmp_path: Path) -> None:
     settings = SolveSettings(p=2, shots=128, rounds=4, seed=3, job_shots=64, verify_every=2,
                              min_fidelity=0.3)
     state = tmp_path / "solve.json"
