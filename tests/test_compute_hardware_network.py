@@ -84,3 +84,47 @@ def test_a_tolerant_coordinator_takes_a_device_and_its_fidelity(tmp_path: Path,
         transport.close()
         thread.join(30)
     assert outcomes and not outcomes[0].banned and outcomes[0].jobs == 1
+
+
+@pytest.mark.slow
+def test_a_device_whose_circuits_are_too_noisy_is_let_go_mid_solve(tmp_path: Path) -> None:
+    from poqw.compute.coordinator import Coordinator, SolveSettings
+    from poqw.compute.transport import run_solve
+
+    # fake_guadalupe announces ~0.61 (its reference ring), but this model's p=1 circuit is
+    # ~0.48: admitted at 0.55, its first result is refused and it is told why, not banned
+    model = pm_j_spin_glass(random_regular_graph(3, 8, seed=1), seed=2, field=True)
+    settings = SolveSettings(p=1, shots=64, rounds=2, seed=1, job_shots=32, verify_every=2,
+                             min_fidelity=0.55)
+    transport = QuicCoordinatorTransport(EcdsaPrivateKey.generate(),
+                                         ensure_tls_identity(tmp_path / "coord"), model)
+    transport.admission = lambda profile: refusal(profile, settings.min_fidelity)
+    port = transport.start()
+    outcomes: dict[str, SolverOutcome] = {}
+
+    def serve(name: str, backend: str) -> None:
+        outcomes[name] = asyncio.run(run_solver(
+            EcdsaPrivateKey.generate(), ensure_tls_identity(tmp_path / name), "127.0.0.1", port,
+            backend=backend, timeout=30.0))
+
+    threads = [threading.Thread(target=serve, args=(n, b))
+               for n, b in (("exact", "fast"), ("device", "ibm-fake"))]
+    for thread in threads:
+        thread.start()
+    try:
+        names = transport.wait_for_solvers(2, 120)
+        coord = Coordinator(model, settings, names, random_bytes=lambda k: bytes(k),
+                            profiles=transport.profiles)
+        transport.banned_source = lambda: set(coord.banned)
+        transport.dismissed_source = lambda: dict(coord.hardware.refused)
+        doc = run_solve(coord, transport)
+    finally:
+        transport.close()
+        for thread in threads:
+            thread.join(30)
+    device = outcomes["device"]
+    assert not device.banned and device.jobs >= 1
+    assert device.reason.startswith("this solve accepts fidelity estimates of 0.550 and above: "
+                                    "gate-model device fake_guadalupe (fidelity estimate 0.4")
+    assert outcomes["exact"].jobs == 4 and doc["banned"] == []
+    assert doc["energy"] is not None

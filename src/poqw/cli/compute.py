@@ -101,6 +101,7 @@ def coordinator(
         coord = Coordinator(problem.model, settings, names, state_path=datadir / "solve.json",
                             ledger=Ledger(budget), profiles=transport.profiles)
         transport.banned_source = lambda: set(coord.banned)
+        transport.dismissed_source = lambda: dict(coord.hardware.refused)
         for note in coord.notes:
             typer.echo(note, err=True)
 

@@ -6,7 +6,8 @@ model, and moves jobs, results, challenges and commitments between the sans-I/O
 :class:`~poqw.compute.wire.ComputeConnection` objects and the synchronous :func:`run_solve`
 loop. A solver is named by its node id (hex); the profile it announced (exact simulator or
 gate-model device) is kept in ``profiles``, and ``admission`` may refuse it by its profile
-(a device the solve does not tolerate is told why and let go, not banned). When the
+(a device the solve does not tolerate is told why and let go, not banned; so is one the
+coordinator stops using later, named by ``dismissed_source``). When the
 coordinator bans one, its connection is closed with ``banned`` set and its key is refused from
 then on; a solver that disconnects has its outstanding jobs failed at once, so they are
 reassigned without waiting for the timeout.
@@ -20,7 +21,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from poqw.compute.hardware_jobs import SolverProfile
@@ -69,6 +70,8 @@ class QuicCoordinatorTransport:
         self.joined: queue.Queue[str] = queue.Queue()
         self.banned_source: Callable[[], set[str]] = set
         self._closed_bans: set[str] = set()
+        self.dismissed_source: Callable[[], Mapping[str, str]] = dict  # solver -> why
+        self._dismissed: set[str] = set()
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
@@ -139,6 +142,10 @@ class QuicCoordinatorTransport:
         for solver in self.banned_source() - self._closed_bans:
             self._closed_bans.add(solver)
             self._loop.call_soon_threadsafe(self._ban, solver)
+        for solver, reason in self.dismissed_source().items():
+            if solver not in self._dismissed:
+                self._dismissed.add(solver)
+                self._loop.call_soon_threadsafe(self._dismiss, solver, reason)
         out = []
         try:
             out.append(self.replies.get(timeout=timeout))
@@ -210,6 +217,11 @@ class QuicCoordinatorTransport:
         session = self.sessions.pop(solver, None)
         if session is not None:
             session.close(reason, banned=True)
+
+    def _dismiss(self, solver: str, reason: str) -> None:
+        session = self.sessions.pop(solver, None)
+        if session is not None:
+            session.close(reason)
 
     async def _pump(self, session: StreamSession) -> None:
         name: str | None = None
