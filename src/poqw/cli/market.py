@@ -119,6 +119,29 @@ def deploy(
                   f"{deployment.token}) on chain {deployment.chain_id}; wrote {out}")
 
 
+@app.command("deploy-judge")
+@command
+def deploy_judge(
+    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+    key: KeyOption = None, passphrase_file: PassphraseFile = None,
+) -> None:
+    """Deploy StrikeFraudJudge (PoQW chain only) for the deployment's registry, grant it the
+    slasher role (--key: the registry's admin) and add it to the deployment file as "judge"."""
+    import json
+
+    from poqw.compute.onchain import deploy_judge as deploy
+
+    client = _client(rpc, deployment, key, passphrase_file)
+    if client.account is None:
+        raise ConfigError("deploy-judge signs transactions: give --key")
+    judge = deploy(client.w3, client.account, client.deployment.registry)
+    doc = json.loads(deployment.read_text(encoding="utf-8"))
+    doc["judge"] = judge
+    deployment.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    console.print(f"StrikeFraudJudge {judge} slashes through registry "
+                  f"{client.deployment.registry}; wrote {deployment}")
+
+
 @app.command()
 @command
 def post(
