@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 import rlp
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+)
 from web3.logs import DISCARD
 
 from poqw.compute.ledger import Ledger, Transfer
@@ -152,7 +157,7 @@ class ChainSettlement:
         try:
             receipt = _send(self.w3, self.reporter, self.judge.functions.settle(*args),
                             self.receipt_timeout)
-        except (MarketError, OSError) as exc:  # a revert, or the node went away
+        except (MarketError, OSError, Web3Exception) as exc:  # a revert, or the node away
             log.warning("settling the fraud of %s failed: %s", solver, exc)
             return Settlement(solver, None, 0, 0, f"the settle transaction failed: {exc}")
         slashed = sum(int(e["args"]["amount"]) for e in
@@ -175,14 +180,20 @@ class ChainSettlement:
             sent = self._send_open(coordinator, ledger)
             for transfer in sent:
                 self._wait(coordinator, ledger, transfer)
-        except (OSError, MarketError, TimeExhausted) as exc:  # the node: retried next epoch
+        except (OSError, MarketError, Web3Exception) as exc:  # the node: retried next epoch
             log.warning("paying on chain failed, retried after the next epoch: %s", exc)
             coordinator.notes.append(f"payments not completed ({exc}); retried later")
 
     def _resolve(self, coordinator: Coordinator, ledger: Ledger) -> None:
-        """Transfers a previous run signed and may have sent: mined, or re-sent as they are."""
+        """Transfers a previous run signed and may have sent: mined, re-sent as they are, or
+        failed when their nonce went to another transaction."""
+        assert self.payer is not None
         for transfer in [t for t in ledger.transfers if t.state == "sent"]:
             if self._receipt(transfer.tx) is None:
+                if int(self.w3.eth.get_transaction_count(self.payer.address, "latest")) > \
+                        _nonce_of(transfer):
+                    self._finish(coordinator, ledger, transfer, self._receipt(transfer.tx))
+                    continue
                 self._broadcast(transfer)
             self._wait(coordinator, ledger, transfer)
 
@@ -217,10 +228,17 @@ class ChainSettlement:
         return signed
 
     def _broadcast(self, transfer: Transfer) -> None:
+        """Send the signed transfer; a node that refuses it and does not hold it already (no
+        coins, say) is a :class:`MarketError` (the transfer stays recorded, re-sent later)."""
         try:
             self.w3.eth.send_raw_transaction(bytes.fromhex(transfer.raw))
-        except ValueError as exc:  # the node knows it already, or its nonce is spent
-            log.info("transfer %s not (re)sent: %s", transfer.tx, exc)
+        except (ValueError, Web3Exception) as exc:
+            try:
+                self.w3.eth.get_transaction(transfer.tx)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                raise MarketError(f"the node refused transfer {transfer.tx} of "
+                                  f"{transfer.amount} to {transfer.payee}: {exc}") from None
+            log.info("transfer %s was known to the node already", transfer.tx)
 
     def _receipt(self, tx: str) -> Any:
         try:
@@ -229,17 +247,21 @@ class ChainSettlement:
             return None
 
     def _wait(self, coordinator: Coordinator, ledger: Ledger, transfer: Transfer) -> None:
-        """Wait for ``transfer``: paid when mined, failed (its credits open again) when it
-        reverted or its nonce went to another transaction."""
+        """Wait for ``transfer`` to be mined (a :class:`TimeExhausted` leaves it in flight)."""
         assert self.payer is not None
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
                 transfer.tx, timeout=self.receipt_timeout)  # type: ignore[arg-type]
         except TimeExhausted:
-            if self.w3.eth.get_transaction_count(self.payer.address, "latest") <= \
+            if int(self.w3.eth.get_transaction_count(self.payer.address, "latest")) <= \
                     _nonce_of(transfer):
                 raise  # still pending: looked at again after the next epoch
             receipt = self._receipt(transfer.tx)  # mined meanwhile, or its nonce spent elsewhere
+        self._finish(coordinator, ledger, transfer, receipt)
+
+    def _finish(self, coordinator: Coordinator, ledger: Ledger, transfer: Transfer,
+                receipt: Any) -> None:
+        """Paid when mined and successful; otherwise failed, and its credits open again."""
         state = "paid" if receipt is not None and receipt["status"] == 1 else "failed"
         ledger.mark_transfer(transfer.tx, state)
         coordinator.save_ledger()
@@ -247,7 +269,6 @@ class ChainSettlement:
         coordinator.notes.append(f"paid {transfer.amount} to {who} in tx {transfer.tx}"
                                  if state == "paid" else
                                  f"transfer {transfer.tx} to {who} failed: paid again later")
-
 
 
 def _nonce_of(transfer: Transfer) -> int:
