@@ -169,3 +169,25 @@ def test_settlement_refuses_a_judge_that_is_not_there(chain: dict[str, Any]) -> 
     with pytest.raises(ConfigError, match="is not an address"):
         ChainSettlement(chain["anvil"].url, "0x1234", chain["reporter"])
     assert payee_address("coordinator") is None
+
+
+def test_a_fraud_the_chain_cannot_settle_is_said_so_and_the_cheater_stays_banned(
+        chain: dict[str, Any], tmp_path: Path) -> None:
+    """anvil has no strike precompile: the judge refuses (PrecompileFailed), as on any other
+    EVM chain; the coordinator says so, keeps the ban and pays the cheater nothing."""
+    nodes = solvers()
+    cheat_key = EcdsaPrivateKey.generate()
+    cheater = cheat_key.public_key().compressed.hex()
+    nodes[cheater] = SolverNode(cheat_key, [MODEL], fake_fraction=1.0)
+    onchain = settlement(chain)
+    coord = coordinator(nodes, tmp_path / "solve.json", chain, onchain)
+    result = run_solve(coord, InProcessTransport(nodes))
+    assert result["banned"] == [cheater]
+    assert len(onchain.settlements) == result["fraud_evidence"] >= 1
+    outcome = onchain.settlements[0]
+    assert outcome.tx is None and outcome.slashed == 0 and "PrecompileFailed" in outcome.reason
+    assert outcome.solver == payee_address(cheater)
+    assert any(n.startswith(f"fraud of {outcome.solver} not settled on chain") for n in
+               coord.notes)
+    assert cheater not in coord.ledger.balances()
+    assert coins(chain["anvil"], outcome.solver) == 0
