@@ -69,7 +69,13 @@ def resolve_chain(opts: ChainOptions) -> tuple[StakeCheck, ChainSettlement | Non
     settlement = None
     if judge is not None and opts.reporter_key is not None:
         assert opts.rpc is not None
-        passphrase = read_passphrase(opts.passphrase_file, confirm=False)
+        asked: list[str] = []
+
+        def passphrase() -> str:  # asked once, and only for an encrypted key file
+            if not asked:
+                asked.append(read_passphrase(opts.passphrase_file, confirm=False))
+            return asked[0]
+
         reporter = load_account(opts.reporter_key, passphrase)
         payer = None if opts.payer_key is None else load_account(opts.payer_key, passphrase)
         settlement = ChainSettlement(opts.rpc, judge, reporter, payer)
