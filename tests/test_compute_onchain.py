@@ -10,6 +10,7 @@ process would die there); everything else is the real coordinator, ledger, state
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
 
 from market_anvil import Anvil, run_anvil
 from poqw.compute.coordinator import Coordinator, SolveSettings
@@ -26,7 +28,8 @@ from poqw.compute.onchain import ChainSettlement, deploy_judge, payee_address
 from poqw.compute.transport import InProcessTransport, run_solve
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import ConfigError
-from poqw.market import MarketSettings, deploy_market
+from poqw.market import Deployment, MarketClient, MarketSettings, deploy_market, load_account
+from poqw.market.client import SLASHER_ROLE
 from poqw.problems import maxcut_to_ising, random_regular_graph
 
 MODEL = maxcut_to_ising(random_regular_graph(3, 8, seed=5))
@@ -191,3 +194,65 @@ def test_a_fraud_the_chain_cannot_settle_is_said_so_and_the_cheater_stays_banned
                coord.notes)
     assert cheater not in coord.ledger.balances()
     assert coins(chain["anvil"], outcome.solver) == 0
+
+
+def test_a_payer_that_is_also_the_reporter_sends_itself_nothing(
+        chain: dict[str, Any], tmp_path: Path) -> None:
+    nodes = solvers()
+    anvil, me = chain["anvil"], chain["reporter"].address
+    before = {name: coins(anvil, payee_address(name) or "") for name in nodes}
+    nonce = anvil.w3.eth.get_transaction_count(me)
+    coord = coordinator(nodes, tmp_path / "solve.json", chain,
+                        settlement(chain, payer=chain["reporter"]))
+    run_solve(coord, InProcessTransport(nodes))
+    check_paid_once(chain, coord.ledger, {})
+    for name, start in before.items():
+        assert coins(anvil, payee_address(name) or "") - start == coord.ledger.balances()[name]
+    own = [t for t in coord.ledger.transfers if t.payee == me]
+    assert own and all(t.tx == "" for t in own)
+    epochs = SETTINGS.rounds // SETTINGS.verify_every
+    assert anvil.w3.eth.get_transaction_count(me) - nonce == epochs * len(nodes)
+
+
+def test_a_solver_is_funded_and_staked_by_its_node_key_from_the_command_line(
+        tmp_path: Path) -> None:
+    """`poqw market deploy-judge`, `transfer --coin` to a node key file, and `stake --key` with
+    that file (no passphrase asked): what the README's compute-on-chain example does."""
+    from poqw.cli.main import app
+
+    with run_anvil(accounts=2) as anvil:
+        admin = anvil.accounts[0]
+        deployment = deploy_market(anvil.w3, admin, MarketSettings(token_kind="WrappedPoQW",
+                                                                   min_stake=10**19))
+        dep = tmp_path / "market.json"
+        deployment.save(dep)
+        pw = tmp_path / "pw"
+        pw.write_text("secret\n")
+        admin_key = tmp_path / "admin.json"
+        admin_key.write_text(json.dumps(
+            Account.encrypt(admin.key, "secret", kdf="pbkdf2", iterations=1 << 10)))
+        node_key = tmp_path / "solver.key"
+        solver = EcdsaPrivateKey.generate()
+        node_key.write_text(solver.secret_bytes().hex() + "\n")
+        address = load_account(node_key, lambda: pytest.fail("asked a passphrase")).address
+        assert address == payee_address(solver.public_key().compressed.hex())
+        chain_flags = ["--rpc", anvil.url, "--deployment", str(dep)]
+        as_admin = [*chain_flags, "--key", str(admin_key), "--passphrase-file", str(pw)]
+        runner = CliRunner()
+
+        def market(*args: str) -> str:
+            result = runner.invoke(app, ["market", *args])
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        assert "StrikeFraudJudge 0x" in market("deploy-judge", *as_admin)
+        judge = json.loads(dep.read_text())["judge"]
+        assert Deployment.load(dep) == deployment  # the file still reads as a deployment
+        assert f"sent 20 coins to {address}" in market("transfer", str(node_key), "20",
+                                                       "--coin", *as_admin)
+        market("wrap", "10", *chain_flags, "--key", str(node_key))
+        assert "stake now 10" in market("stake", "10", *chain_flags, "--key", str(node_key))
+        registry = MarketClient(anvil.w3, deployment).registry
+        assert registry.functions.isEligible(address).call()
+        assert registry.functions.hasRole(
+            SLASHER_ROLE, judge).call()

@@ -212,6 +212,9 @@ class ChainSettlement:
                                              "paid on chain")
                 continue
             amount = sum(ledger.payments[k].amount for k in credits)
+            if to == self.payer.address:  # the payer's own fees (it is the reporter too)
+                ledger.record_transfer(Transfer(payee, tuple(credits), amount, "", "", "paid"))
+                continue
             tx: dict[str, Any] = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to,
                   "value": amount, "gas": TRANSFER_GAS, "maxPriorityFeePerGas": tip,
                   "maxFeePerGas": 2 * base + tip}
@@ -221,10 +224,9 @@ class ChainSettlement:
             ledger.record_transfer(transfer)
             signed.append(transfer)
             nonce += 1
-        if signed:
-            coordinator.save_ledger()  # recorded before sent: a restart re-sends, never re-pays
-            for transfer in signed:
-                self._broadcast(transfer)
+        coordinator.save_ledger()  # recorded before sent: a restart re-sends, never re-pays
+        for transfer in signed:
+            self._broadcast(transfer)
         return signed
 
     def _broadcast(self, transfer: Transfer) -> None:
