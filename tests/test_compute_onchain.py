@@ -256,3 +256,24 @@ def test_a_solver_is_funded_and_staked_by_its_node_key_from_the_command_line(
         assert registry.functions.isEligible(address).call()
         assert registry.functions.hasRole(
             SLASHER_ROLE, judge).call()
+
+
+def test_the_coordinator_chain_flags_say_what_is_missing(tmp_path: Path) -> None:
+    from poqw.cli.compute_chain import ChainOptions, resolve_chain
+    from poqw.compute.stake import AllowAll
+
+    stake, onchain = resolve_chain(ChainOptions())
+    assert isinstance(stake, AllowAll) and onchain is None
+    key = tmp_path / "k"
+    key.write_text("11" * 32)
+    cases = [(ChainOptions(payer_key=key), "need the fraud judge"),
+             (ChainOptions(judge="0x" + "12" * 20), "needs the chain's JSON-RPC"),
+             (ChainOptions(rpc="http://127.0.0.1:1", judge="0x" + "12" * 20),
+              "give --reporter-key"),
+             (ChainOptions(rpc="http://127.0.0.1:1"), "--rpc needs --registry")]
+    bad = tmp_path / "market.json"
+    bad.write_text('{"chain_id": 1}')
+    cases.append((ChainOptions(rpc="http://127.0.0.1:1", deployment=bad), "is malformed"))
+    for options, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            resolve_chain(options)
