@@ -277,3 +277,32 @@ def test_the_coordinator_chain_flags_say_what_is_missing(tmp_path: Path) -> None
     for options, message in cases:
         with pytest.raises(ConfigError, match=message):
             resolve_chain(options)
+
+
+def test_a_settlement_the_node_missed_is_tried_again_and_then_reported(
+        chain: dict[str, Any], tmp_path: Path) -> None:
+    """A node that went away is not the judge's verdict: the fraud is tried again after the
+    next epoch and once more at the end, then reported unsettled with the node's error."""
+    cheat_key = EcdsaPrivateKey.generate()
+    nodes = {**solvers(), cheat_key.public_key().compressed.hex():
+             SolverNode(cheat_key, [MODEL], fake_fraction=1.0)}
+    coord = coordinator(nodes, tmp_path / "solve.json", chain, settlement(chain))
+    run_solve(coord, InProcessTransport(nodes))
+    assert coord.evidence
+    with run_anvil(accounts=1) as gone:
+        deployment = deploy_market(gone.w3, gone.accounts[0], MarketSettings())
+        judge = deploy_judge(gone.w3, gone.accounts[0], deployment.registry)
+        away = ChainSettlement(gone.url, judge, gone.accounts[0])
+    notes = coord.notes
+    away(coord, coord.evidence[:1])
+    assert away.settlements == [] and len(away._retry) == 1
+    assert notes[-1].startswith("settling the fraud of") and "retried after the next epoch" \
+        in notes[-1]
+    away(coord, [])  # the next epoch: tried again, still away
+    assert away.settlements == [] and len(away._retry) == 1
+    away.finish(coord)
+    assert len(away.settlements) == 1 and away._retry == []
+    outcome = away.settlements[0]
+    assert outcome.tx is None and outcome.transient
+    assert outcome.reason.startswith("the settle transaction failed")
+    assert notes[-1].startswith(f"fraud of {outcome.solver} not settled on chain")

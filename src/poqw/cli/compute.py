@@ -125,7 +125,7 @@ def coordinator(
 
         doc = run_solve(coord, transport, on_round=on_round)
         if chain is not None:
-            chain.pay(coord)  # anything a failed payment left open
+            chain.finish(coord)  # frauds and payments the node missed: a last try
             doc.update(chain_summary(chain, coord))
     finally:
         transport.close()

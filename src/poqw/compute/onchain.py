@@ -34,7 +34,13 @@ from poqw.compute.ledger import Ledger, Transfer
 from poqw.compute.settlement import settle_arguments
 from poqw.compute.verifier import FraudEvidence
 from poqw.crypto.ecdsa import EcdsaPublicKey, to_checksum_address
-from poqw.errors import ConfigError, InvalidCommitment, MarketError, PoqwError
+from poqw.errors import (
+    ConfigError,
+    ContractReverted,
+    InvalidCommitment,
+    MarketError,
+    PoqwError,
+)
 from poqw.execution.strike_precompile import (
     decode_strike_call,
     encode_strike_call,
@@ -64,6 +70,7 @@ class Settlement:
     slashed: int
     reward: int
     reason: str = ""  # why it was not settled
+    transient: bool = False  # the node, not the judge, failed: worth another try
 
     def to_dict(self) -> dict[str, Any]:
         return {"solver": self.solver, "tx": self.tx, "slashed": self.slashed,
@@ -135,16 +142,32 @@ class ChainSettlement:
                                                       self.registry_address),
                                                   abi=load_artifact("SolverRegistry").abi)
         self.settlements: list[Settlement] = []
+        self._retry: list[FraudEvidence] = []
         self._unpayable: set[str] = set()
 
     # ---- the hook ---------------------------------------------------------------------------
 
     def __call__(self, coordinator: Coordinator, found: list[FraudEvidence]) -> None:
-        for evidence in found:
-            outcome = self.settle(evidence, coordinator)
+        self._settle_all(coordinator, [*self._retry, *found], last=False)
+        self.pay(coordinator)
+
+    def finish(self, coordinator: Coordinator) -> None:
+        """The end of the solve: a last try for the frauds and payments the node missed."""
+        self._settle_all(coordinator, self._retry, last=True)
+        self.pay(coordinator)
+
+    def _settle_all(self, coordinator: Coordinator, evidence: list[FraudEvidence],
+                    last: bool) -> None:
+        self._retry = []
+        for item in evidence:
+            outcome = self.settle(item, coordinator)
+            if outcome.transient and not last:
+                self._retry.append(item)
+                coordinator.notes.append(f"settling the fraud of {outcome.solver} failed "
+                                         f"({outcome.reason}); retried after the next epoch")
+                continue
             self.settlements.append(outcome)
             coordinator.notes.append(self._describe(outcome))
-        self.pay(coordinator)
 
     @staticmethod
     def _describe(s: Settlement) -> str:
@@ -165,9 +188,12 @@ class ChainSettlement:
             return Settlement(solver, None, 0, 0, str(exc))
         try:
             receipt = self._send_settle(args, evidence, coordinator)
-        except (MarketError, OSError, Web3Exception) as exc:  # a revert, or the node away
+        except ContractReverted as exc:  # the judge's verdict: final
+            return Settlement(solver, None, 0, 0, f"the judge refused: {exc}")
+        except (MarketError, OSError, Web3Exception) as exc:  # the node: tried again
             log.warning("settling the fraud of %s failed: %s", solver, exc)
-            return Settlement(solver, None, 0, 0, f"the settle transaction failed: {exc}")
+            return Settlement(solver, None, 0, 0, f"the settle transaction failed: {exc}",
+                              transient=True)
         slashed = sum(int(e["args"]["amount"]) for e in
                       self.judge.events.FraudSettled().process_receipt(receipt, errors=DISCARD))
         reward = sum(int(e["args"]["reporterReward"]) for e in
