@@ -2,8 +2,10 @@
 
 The coordinator listens (127.0.0.1 unless told otherwise), waits for ``--solvers`` solvers that
 prove their node key and pass the stake check, runs match-strike with spot checks, bans a
-solver caught faking strikes and prints the answer as JSON. A solver connects with its node key
-(``--key``, a hex secret file made on first use) and works until the coordinator closes.
+solver caught faking strikes and prints the answer as JSON; with a chain (``--rpc`` and
+``--deployment`` or ``--judge``) it also slashes frauds and pays verified batches there
+(:mod:`poqw.compute.onchain`). A solver connects with its node key (``--key``, a hex secret file
+made on first use) and works until the coordinator closes.
 """
 
 from __future__ import annotations
