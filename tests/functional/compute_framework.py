@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,14 @@ class Cluster:
         return process
 
     def start_coordinator(self, solvers: int, timeout: float = 60.0, name: str = "coordinator",
-                          **overrides: Any) -> None:
+                          extra: Sequence[str] = (), **overrides: Any) -> None:
         s = {**SETTINGS, **overrides}
         args = ["coordinator", "--random-regular", str(GRAPH[0]), str(GRAPH[1]),
                 "--listen", f"127.0.0.1:{self.port}", "--datadir", str(self.root / "coord"),
                 "--solvers", str(solvers), "--seed", str(s["seed"]), "--p", str(s["p"]),
                 "--shots", str(s["shots"]), "--strikes", str(s["rounds"]),
                 "--job-shots", str(s["job_shots"]), "--verify-every", str(s["verify_every"]),
-                "--checks", str(s["checks"]), "--timeout", str(timeout)]
+                "--checks", str(s["checks"]), "--timeout", str(timeout), *extra]
         self._spawn(name, args)
         wait_until(lambda: "listening" in self.text(name), 60, f"{name} to listen")
         log(f"{name} listening on 127.0.0.1:{self.port}")

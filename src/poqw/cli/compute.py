@@ -2,8 +2,10 @@
 
 The coordinator listens (127.0.0.1 unless told otherwise), waits for ``--solvers`` solvers that
 prove their node key and pass the stake check, runs match-strike with spot checks, bans a
-solver caught faking strikes and prints the answer as JSON. A solver connects with its node key
-(``--key``, a hex secret file made on first use) and works until the coordinator closes.
+solver caught faking strikes and prints the answer as JSON; with a chain (``--rpc`` and
+``--deployment`` or ``--judge``) it also slashes frauds and pays verified batches there
+(:mod:`poqw.compute.onchain`). A solver connects with its node key (``--key``, a hex secret file
+made on first use) and works until the coordinator closes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from poqw.cli.common import (
     load_problem,
     print_json,
 )
+from poqw.cli.compute_chain import ChainOptions, chain_summary, resolve_chain
 from poqw.errors import ConfigError
 from poqw.p2p.identity import load_key_file
 from poqw.p2p.policing import BanList
@@ -70,22 +73,37 @@ def coordinator(
         min=0.0, max=1.0, help="Lowest gate-model device fidelity estimate whose samples the "
         "solve accepts (devices then get jobs first); default: exact simulators only.")
         ] = None,
+    judge: Annotated[str | None, typer.Option(
+        help="StrikeFraudJudge address (with --rpc): frauds are slashed on chain.")] = None,
+    deployment: Annotated[Path | None, typer.Option(
+        help="Market deployment file: its registry and judge (poqw market deploy-judge).",
+        dir_okay=False)] = None,
+    reporter_key: Annotated[Path | None, typer.Option(
+        help="Key file of the account that settles frauds (and earns the reporter's share).",
+        dir_okay=False)] = None,
+    payer_key: Annotated[Path | None, typer.Option(
+        help="Key file of the account that pays verified batches in the native coin.",
+        dir_okay=False)] = None,
+    passphrase_file: Annotated[Path | None, typer.Option(
+        help="File holding the key files' passphrase (else POQW_PASSPHRASE, else a prompt).",
+        exists=True, dir_okay=False)] = None,
+    price_per_shot: Annotated[int, typer.Option(
+        min=0, help="Units (wei on chain) paid per verified shot.")] = 1,
+    fee_per_check: Annotated[int, typer.Option(
+        min=0, help="Units paid to the verifier per spot-checked strike.")] = 1,
 ) -> None:
     """Coordinate a solve over untrusted solvers (layer-2 protocol over QUIC)."""
     from poqw.compute.coordinator import Coordinator, SolveSettings
     from poqw.compute.hardware_jobs import refusal
     from poqw.compute.ledger import Ledger
     from poqw.compute.network import QuicCoordinatorTransport
-    from poqw.compute.stake import AllowAll, RegistryStakeCheck, StakeCheck
     from poqw.compute.transport import run_solve
     from poqw.p2p.quic import ensure_tls_identity
 
     problem = load_problem(problem_file, random_regular, seed)
     host, port = _host_port(listen, "--listen")
-    if (rpc is None) != (registry is None):
-        raise ConfigError("give --rpc and --registry together (or neither: no stake check)")
-    stake: StakeCheck = AllowAll() if rpc is None or registry is None else \
-        RegistryStakeCheck(rpc, registry)
+    stake, chain = resolve_chain(ChainOptions(rpc, registry, judge, deployment, reporter_key,
+                                              payer_key, passphrase_file))
     settings = SolveSettings(p=p, shots=shots, rounds=strikes, seed=seed, job_shots=job_shots,
                              timeout=timeout, verify_every=verify_every, checks=checks,
                              min_fidelity=min_fidelity)
@@ -99,7 +117,12 @@ def coordinator(
     try:
         names = transport.wait_for_solvers(solvers, join_timeout)
         coord = Coordinator(problem.model, settings, names, state_path=datadir / "solve.json",
-                            ledger=Ledger(budget), profiles=transport.profiles)
+                            ledger=Ledger(budget, price_per_shot, fee_per_check),
+                            verifier_name="coordinator" if chain is None else
+                            chain.reporter.address, profiles=transport.profiles)
+        if chain is not None:
+            coord.on_epoch = chain
+            chain.pay(coord)  # transfers a previous run left in flight
         transport.banned_source = lambda: set(coord.banned)
         transport.dismissed_source = lambda: dict(coord.hardware.refused)
         for note in coord.notes:
@@ -111,6 +134,9 @@ def coordinator(
                        f"banned {len(c.banned)}", err=True)
 
         doc = run_solve(coord, transport, on_round=on_round)
+        if chain is not None:
+            chain.finish(coord)  # frauds and payments the node missed: a last try
+            doc.update(chain_summary(chain, coord))
     finally:
         transport.close()
     doc["model"] = problem.source

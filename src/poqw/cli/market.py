@@ -75,7 +75,7 @@ def _client(rpc: str, deployment: Path, key: Path | None, passphrase_file: Path 
     dep = Deployment.load(deployment)
     account = None
     if key is not None:
-        account = load_account(key, read_passphrase(passphrase_file, confirm=False))
+        account = load_account(key, lambda: read_passphrase(passphrase_file, confirm=False))
     w3 = connect(rpc)
     if int(w3.eth.chain_id) != dep.chain_id:
         raise ConfigError(f"{deployment} is for chain {dep.chain_id} but {rpc} is chain "
@@ -117,6 +117,32 @@ def deploy(
     deployment.save(out)
     console.print(f"market {deployment.market} (registry {deployment.registry}, token "
                   f"{deployment.token}) on chain {deployment.chain_id}; wrote {out}")
+
+
+@app.command("deploy-judge")
+@command
+def deploy_judge(
+    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+    key: KeyOption = None, passphrase_file: PassphraseFile = None,
+) -> None:
+    """Deploy StrikeFraudJudge (PoQW chain only): it slashes faked compute through the registry.
+
+    --key must be the registry's admin (it grants the judge the slasher role); the judge's
+    address is added to the deployment file as "judge" for `poqw coordinator --deployment`.
+    """
+    import json
+
+    from poqw.compute.onchain import deploy_judge as deploy
+
+    client = _client(rpc, deployment, key, passphrase_file)
+    if client.account is None:
+        raise ConfigError("deploy-judge signs transactions: give --key")
+    judge = deploy(client.w3, client.account, client.deployment.registry)
+    doc = json.loads(deployment.read_text(encoding="utf-8"))
+    doc["judge"] = judge
+    deployment.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    console.print(f"StrikeFraudJudge {judge} slashes through registry "
+                  f"{client.deployment.registry}; wrote {deployment}")
 
 
 @app.command()
@@ -268,13 +294,29 @@ def wrap(amount: Annotated[str, typer.Argument(help="Coins to wrap into payment 
 
 @app.command()
 @command
-def transfer(to: Annotated[str, typer.Argument(help="Recipient address.")],
-             amount: Annotated[str, typer.Argument(help="Tokens to send.")],
+def transfer(to: Annotated[str, typer.Argument(
+                 help="Recipient address, or a node key file (a solver's --key).")],
+             amount: Annotated[str, typer.Argument(help="Tokens (or coins) to send.")],
+             coin: Annotated[bool, typer.Option(
+                 "--coin", help="Send the chain's native coin instead of tokens.")] = False,
              rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
              key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
-    """Send payment tokens (to fund a solver or a customer)."""
-    _client(rpc, deployment, key, passphrase_file).transfer(to, parse_amount(amount))
-    console.print(f"sent {amount} tokens to {to}")
+    """Send payment tokens or native coin (to fund a solver or a customer)."""
+    from web3 import Web3
+
+    from poqw.market import load_account
+
+    recipient = to
+    if not Web3.is_address(to):
+        if not Path(to).is_file():
+            raise ConfigError(f"{to!r} is neither an address nor a key file")
+        recipient = load_account(Path(to), "").address
+    client = _client(rpc, deployment, key, passphrase_file)
+    if coin:
+        client.send_coin(recipient, parse_amount(amount))
+    else:
+        client.transfer(recipient, parse_amount(amount))
+    console.print(f"sent {amount} {'coins' if coin else 'tokens'} to {recipient}")
 
 
 @app.command()

@@ -150,6 +150,9 @@ class Coordinator:
         self.answers: dict[bytes, tuple[str, JobResult]] = {}
         self.round_jobs: list[Job] = []
         self._assigned = 0
+        #: Called after each epoch's verdict (its frauds; none when the epoch was paid), e.g.
+        #: to settle the frauds and pay the credits on chain (poqw.compute.onchain).
+        self.on_epoch: Callable[[Coordinator, list[FraudEvidence]], None] | None = None
         self._restore_or_start()
 
     # ---- state: checkpoint, save, restore -----------------------------------------------
@@ -214,6 +217,15 @@ class Coordinator:
             self.notes.append(f"resumed at round {self.round} from {self.state_path}")
         self._checkpoint = self._snapshot()
         self.epoch = _Epoch(Beacon(self.random_bytes(32)))
+
+    def save_ledger(self) -> None:
+        """Put the ledger as it is now into the saved checkpoint (on-chain transfers are
+        recorded between checkpoints; the ledger only grows, so this rolls nothing forward)."""
+        if self.ledger is None:
+            return
+        self._checkpoint["ledger"] = json.loads(json.dumps(self.ledger.to_dict()))
+        if self.state_path is not None:
+            write_file_durably(self.state_path, json.dumps(self._checkpoint).encode())
 
     def _settle(self) -> None:
         """Take a checkpoint (the point a restart or a fraud rolls back to) and save it."""
@@ -349,8 +361,12 @@ class Coordinator:
         if not self.settings.verify_every:
             self._pay_epoch()
             self._settle()
+            if self.on_epoch is not None:
+                self.on_epoch(self, [])
         elif not self.epoch.jobs and self.round % self.settings.verify_every == 0:
             self._settle()  # an epoch of device results only: nothing to spot-check
+            if self.on_epoch is not None:
+                self.on_epoch(self, [])
 
     # ---- verification epochs -------------------------------------------------------------
 
@@ -410,6 +426,8 @@ class Coordinator:
         else:
             self._pay_epoch()
             self._settle()
+        if self.on_epoch is not None:
+            self.on_epoch(self, found)
         return found
 
     def abandon_epoch(self, solver: str, reason: str) -> None:

@@ -214,6 +214,29 @@ class MarketClient:
     def transfer(self, to: str, amount: int) -> None:
         self._send(self.token.functions.transfer(Web3.to_checksum_address(to), amount))
 
+    def send_coin(self, to: str, amount: int) -> None:
+        """Send ``amount`` of the chain's native coin (gas money for a new solver, say)."""
+        assert self.account is not None, self.address
+        sender = Web3.to_checksum_address(self.address)
+        tx: dict[str, Any] = {"from": sender, "to": Web3.to_checksum_address(to),
+                              "value": amount, "chainId": self.deployment.chain_id,
+                              "nonce": self.w3.eth.get_transaction_count(sender, "pending")}
+        tx["gas"] = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+        tx["maxPriorityFeePerGas"] = self.w3.eth.max_priority_fee
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        tx["maxFeePerGas"] = 2 * base + int(tx["maxPriorityFeePerGas"])
+        del tx["from"]
+        tx_hash = self.w3.eth.send_raw_transaction(
+            self.account.sign_transaction(tx).raw_transaction)
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash,
+                                                               timeout=self.receipt_timeout)
+        except TimeExhausted:
+            raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
+                              f"{self.receipt_timeout:g} s") from None
+        if receipt["status"] != 1:
+            raise MarketError(f"sending {amount} coins to {to} failed")
+
     # ---- solvers ----------------------------------------------------------------------------
 
     def stake(self, amount: int) -> None:

@@ -27,7 +27,8 @@ __all__ = ["ARTIFACTS_ENV", "CONTRACT_NAMES", "Artifact", "artifacts_dir", "deco
            "load_artifact"]
 
 ARTIFACTS_ENV = "POQW_MARKET_ARTIFACTS"
-CONTRACT_NAMES = ("ProblemMarket", "SolverRegistry", "PoQWToken", "WrappedPoQW")
+CONTRACT_NAMES = ("ProblemMarket", "SolverRegistry", "PoQWToken", "WrappedPoQW",
+                  "StrikeFraudJudge")
 _MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
 # Solidity's built-in reverts: Error(string) and Panic(uint256).
 _ERROR_STRING = keccak(text="Error(string)")[:4]
