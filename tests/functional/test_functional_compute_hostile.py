@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,6 +162,9 @@ def test_forged_results_wrong_commitments_and_oversized_frames(cluster: Cluster)
     assert "sent a result for a job never issued" in seen
     assert "committed to the wrong Merkle root" in seen
     assert seen[-1].startswith("closed: banned") and seen[-1].endswith("(banned=True)")
+    # The honest solver alone could finish the solve before the next attackers connect (it
+    # did on a loaded machine): freeze it, so the coordinator waits on its jobs meanwhile.
+    cluster.signal("honest", signal.SIGSTOP)
     back = asyncio.run(comes_back(cluster, key))
     log(f"liar coming back: {back}")
     assert "is banned" in back and back.endswith("(banned=True)")
@@ -170,6 +174,7 @@ def test_forged_results_wrong_commitments_and_oversized_frames(cluster: Cluster)
     flood = asyncio.run(flooder(cluster))
     log(f"flooder: {flood}")
     assert flood == ("banned: RESULT messages for work it was not given", True)
+    cluster.signal("honest", signal.SIGCONT)
     doc = cluster.answer()
     liar_id = key.public_key().compressed.hex()
     log(f"notes {doc['notes']}")
