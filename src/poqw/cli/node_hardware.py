@@ -14,31 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from poqw.cli import node_options as flags
 from poqw.cli.common import command, err_console
 from poqw.cli.logoptions import LogFormatOption, LogLevelOption
 from poqw.cli.node import app, run_node
-from poqw.cli.node_options import (
-    AutoMine,
-    Blocks,
-    Config,
-    Datadir,
-    Discover,
-    Genesis,
-    Host,
-    KeepServing,
-    KeyFile,
-    LogFile,
-    Name,
-    NumCpus,
-    PassFile,
-    Peers,
-    Port,
-    Rpc,
-    RpcHost,
-    RpcPort,
-    StopAt,
-    node_config,
-)
 
 __all__ = ["gpu", "qpu"]
 
@@ -54,31 +33,34 @@ def _say(kind: str, text: str) -> None:
 
 @app.command("gpu")
 @command
-def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
-        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
-        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
-        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
-        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
-        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
-        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
-        device: Annotated[list[int] | None, typer.Option(
-            help="CUDA device index (repeat for several GPUs; default: devices in the config "
-                 "gpu table, else 0).")
-                          ] = None,
-        batch_size: Annotated[int | None, typer.Option(
-            help="Puzzles (salts) per kernel launch (default: the config gpu table, 256).")] = None,
-        require_gpu: Annotated[bool, typer.Option(
-            "--require-gpu", help="Fail instead of falling back to the CPU annealer.")] = False,
-        ) -> None:
+def gpu(
+    datadir: flags.Datadir = None, config: flags.Config = None,
+    genesis: flags.Genesis = None, auto_mine: flags.AutoMine = None, host: flags.Host = None,
+    port: flags.Port = None, peer: flags.Peers = None, blocks: flags.Blocks = None,
+    stop_mining_at: flags.StopAt = None, keep_serving: flags.KeepServing = False,
+    discover: flags.Discover = True, num_cpus: flags.NumCpus = None,
+    key_file: flags.KeyFile = None, passphrase_file: flags.PassFile = None,
+    node_name: flags.Name = None, log_file: flags.LogFile = None, rpc: flags.Rpc = None,
+    rpc_host: flags.RpcHost = None, rpc_port: flags.RpcPort = None,
+    log_level: LogLevelOption = None, log_format: LogFormatOption = None,
+    device: Annotated[list[int] | None, typer.Option(
+        help="CUDA device index (repeat for several GPUs; default: devices in the config "
+             "gpu table, else 0).")
+                      ] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Puzzles (salts) per kernel launch (default: the config gpu table, 256).")] = None,
+    require_gpu: Annotated[bool, typer.Option(
+        "--require-gpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+) -> None:
     """Run a node that mines with simulated annealing on CUDA GPUs (CPU annealer if none)."""
     from poqw.node.hardware import gpu_solver
 
-    cfg = node_config(config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host,
-                      port=port, node_name=node_name, log_file=log_file, key_file=key_file,
-                      passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc,
-                      rpc_host=rpc_host, rpc_port=rpc_port, log_level=log_level,
-                      log_format=log_format, extra={"gpu.devices": device or None,
-                                                    "gpu.batch_size": batch_size})
+    cfg = flags.node_config(
+        config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host, port=port,
+        node_name=node_name, log_file=log_file, key_file=key_file,
+        passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc, rpc_host=rpc_host,
+        rpc_port=rpc_port, log_level=log_level, log_format=log_format,
+        extra={"gpu.devices": device or None, "gpu.batch_size": batch_size})
     chain = _genesis_of(cfg)
     choice = gpu_solver(cfg, chain.k, require=require_gpu, topology=chain.topology)
     note = choice.fallback or f"mining on {choice.runs_on}"
@@ -88,34 +70,37 @@ def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
 
 @app.command("qpu")
 @command
-def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
-        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
-        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
-        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
-        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
-        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
-        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
-        solver: Annotated[str | None, typer.Option(
-            help="D-Wave solver name (default: the config qpu table, else the account's default); "
-                 "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
-        token_file: Annotated[Path | None, typer.Option(
-            help=".env-style file with DWAVE_API_TOKEN=... (else the environment variable "
-                 "or the config).", dir_okay=False)] = None,
-        require_qpu: Annotated[bool, typer.Option(
-            "--require-qpu", help="Fail instead of falling back to the CPU annealer.")] = False,
-        ) -> None:
+def qpu(
+    datadir: flags.Datadir = None, config: flags.Config = None,
+    genesis: flags.Genesis = None, auto_mine: flags.AutoMine = None, host: flags.Host = None,
+    port: flags.Port = None, peer: flags.Peers = None, blocks: flags.Blocks = None,
+    stop_mining_at: flags.StopAt = None, keep_serving: flags.KeepServing = False,
+    discover: flags.Discover = True, num_cpus: flags.NumCpus = None,
+    key_file: flags.KeyFile = None, passphrase_file: flags.PassFile = None,
+    node_name: flags.Name = None, log_file: flags.LogFile = None, rpc: flags.Rpc = None,
+    rpc_host: flags.RpcHost = None, rpc_port: flags.RpcPort = None,
+    log_level: LogLevelOption = None, log_format: LogFormatOption = None,
+    solver: Annotated[str | None, typer.Option(
+        help="D-Wave solver name (default: the config qpu table, else the account's default); "
+             "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        help=".env-style file with DWAVE_API_TOKEN=... (else the environment variable "
+             "or the config).", dir_okay=False)] = None,
+    require_qpu: Annotated[bool, typer.Option(
+        "--require-qpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+) -> None:
     """Run a node that mines on a D-Wave QPU through Ocean (CPU annealer without access)."""
     from poqw.errors import BackendUnavailable
     from poqw.node.hardware import cpu_solver
     from poqw.node.qpu import qpu_solver
 
-    cfg = node_config(config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host,
-                      port=port, node_name=node_name, log_file=log_file, key_file=key_file,
-                      passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc,
-                      rpc_host=rpc_host, rpc_port=rpc_port, log_level=log_level,
-                      log_format=log_format, extra={
-                          "qpu.solver": solver,
-                          "qpu.token_file": None if token_file is None else str(token_file)})
+    cfg = flags.node_config(
+        config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host, port=port,
+        node_name=node_name, log_file=log_file, key_file=key_file,
+        passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc, rpc_host=rpc_host,
+        rpc_port=rpc_port, log_level=log_level, log_format=log_format,
+        extra={"qpu.solver": solver,
+               "qpu.token_file": None if token_file is None else str(token_file)})
     topology_genesis = _genesis_of(cfg)
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     chosen: Any
@@ -138,7 +123,8 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
 
 @app.command("capability")
 @command
-def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+def capability(datadir: flags.Datadir = None, config: flags.Config = None,
+               genesis: flags.Genesis = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                ) -> None:
     """Measure this machine (cores, memory, GPUs, QPU access, throughput) and print the
@@ -150,7 +136,7 @@ def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis 
     from poqw.node.network import load_node_key
     from poqw.node.qpu import find_token
 
-    cfg = node_config(config, datadir=datadir, genesis=genesis)
+    cfg = flags.node_config(config, datadir=datadir, genesis=genesis)
     chain = _genesis_of(cfg)
     qpu_kind = "mock" if cfg.qpu.solver == "mock" else (
         "d-wave" if find_token(cfg.qpu, None, cfg.datadir)[0] is not None else "none")
