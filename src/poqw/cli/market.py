@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from poqw.cli.common import command, console, load_problem, print_json
+from poqw.cli.common import command, console, load_problem, print_json, with_flags
 from poqw.cli.keys import PassphraseFile, read_passphrase
 from poqw.errors import ConfigError
 
@@ -97,16 +97,12 @@ def _market_command(name: str | None = None, signs: bool = True) -> Callable[...
     once above after its own (``--key``, ``--passphrase-file`` only when it ``signs``);
     ``client()`` returns the :class:`~poqw.market.MarketClient` they name."""
 
-    def register(fn: Callable[..., None]) -> Any:
-        def run(rpc: str, deployment: Path, key: Path | None = None,
-                passphrase_file: Path | None = None, **own: Any) -> None:
-            fn(lambda: _client(rpc, deployment, key, passphrase_file), **own)
+    def maker(flags: dict[str, Any]) -> ClientMaker:
+        return lambda: _client(flags["rpc"], flags["deployment"], flags.get("key"),
+                               flags.get("passphrase_file"))
 
-        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
-        run.__name__, run.__doc__ = fn.__name__, fn.__doc__
-        run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [*own, *_CONNECTION[:4 if signs else 2]])
-        return app.command(name)(command(run))
+    def register(fn: Callable[..., None]) -> Any:
+        return app.command(name)(command(with_flags(fn, _CONNECTION[:4 if signs else 2], maker)))
 
     return register
 

@@ -23,8 +23,7 @@ import typer
 from rich.markup import escape
 
 from poqw.cli import node_options as flags
-from poqw.cli.common import command, console, err_console
-from poqw.cli.logoptions import LogFormatOption, LogLevelOption
+from poqw.cli.common import console, err_console
 from poqw.cli.stopsignals import StopSignals
 from poqw.errors import ConfigError
 
@@ -38,31 +37,16 @@ log = logging.getLogger("poqw.node")
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
 
 
-@app.command("cpu")
-@command
+@flags.node_command(app, "cpu")
 def cpu(
-    datadir: flags.Datadir = None, config: flags.Config = None,
-    genesis: flags.Genesis = None, auto_mine: flags.AutoMine = None, host: flags.Host = None,
-    port: flags.Port = None, peer: flags.Peers = None, blocks: flags.Blocks = None,
-    stop_mining_at: flags.StopAt = None, keep_serving: flags.KeepServing = False,
-    discover: flags.Discover = True, num_cpus: flags.NumCpus = None,
-    key_file: flags.KeyFile = None, passphrase_file: flags.PassFile = None,
-    node_name: flags.Name = None, log_file: flags.LogFile = None, rpc: flags.Rpc = None,
-    rpc_host: flags.RpcHost = None, rpc_port: flags.RpcPort = None,
-    log_level: LogLevelOption = None, log_format: LogFormatOption = None,
+    node: flags.NodeFlags,
     sampler: Annotated[str | None, typer.Option(
         help="simulated-annealing (default), qaoa (match-strike) or any sampler name.")] = None,
     market_address: Annotated[str | None, typer.Option(
         help="The problem market's address, shown by the explorer's Market page.")] = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
-    cfg = flags.node_config(
-        config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host, port=port,
-        node_name=node_name, log_file=log_file, key_file=key_file,
-        passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc, rpc_host=rpc_host,
-        rpc_port=rpc_port, log_level=log_level, log_format=log_format,
-        extra={"global.sampler": sampler, "global.market_address": market_address})
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving)
+    node.run(node.config({"global.sampler": sampler, "global.market_address": market_address}))
 
 
 def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,

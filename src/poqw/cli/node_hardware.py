@@ -16,8 +16,7 @@ from rich.markup import escape
 
 from poqw.cli import node_options as flags
 from poqw.cli.common import command, err_console
-from poqw.cli.logoptions import LogFormatOption, LogLevelOption
-from poqw.cli.node import app, run_node
+from poqw.cli.node import app
 
 __all__ = ["gpu", "qpu"]
 
@@ -31,18 +30,9 @@ def _say(kind: str, text: str) -> None:
     err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-@app.command("gpu")
-@command
+@flags.node_command(app, "gpu")
 def gpu(
-    datadir: flags.Datadir = None, config: flags.Config = None,
-    genesis: flags.Genesis = None, auto_mine: flags.AutoMine = None, host: flags.Host = None,
-    port: flags.Port = None, peer: flags.Peers = None, blocks: flags.Blocks = None,
-    stop_mining_at: flags.StopAt = None, keep_serving: flags.KeepServing = False,
-    discover: flags.Discover = True, num_cpus: flags.NumCpus = None,
-    key_file: flags.KeyFile = None, passphrase_file: flags.PassFile = None,
-    node_name: flags.Name = None, log_file: flags.LogFile = None, rpc: flags.Rpc = None,
-    rpc_host: flags.RpcHost = None, rpc_port: flags.RpcPort = None,
-    log_level: LogLevelOption = None, log_format: LogFormatOption = None,
+    node: flags.NodeFlags,
     device: Annotated[list[int] | None, typer.Option(
         help="CUDA device index (repeat for several GPUs; default: devices in the config "
              "gpu table, else 0).")
@@ -55,31 +45,17 @@ def gpu(
     """Run a node that mines with simulated annealing on CUDA GPUs (CPU annealer if none)."""
     from poqw.node.hardware import gpu_solver
 
-    cfg = flags.node_config(
-        config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host, port=port,
-        node_name=node_name, log_file=log_file, key_file=key_file,
-        passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc, rpc_host=rpc_host,
-        rpc_port=rpc_port, log_level=log_level, log_format=log_format,
-        extra={"gpu.devices": device or None, "gpu.batch_size": batch_size})
+    cfg = node.config({"gpu.devices": device or None, "gpu.batch_size": batch_size})
     chain = _genesis_of(cfg)
     choice = gpu_solver(cfg, chain.k, require=require_gpu, topology=chain.topology)
     note = choice.fallback or f"mining on {choice.runs_on}"
     _say("note" if choice.fallback else "gpu", note)
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver, note)
+    node.run(cfg, choice.solver, note)
 
 
-@app.command("qpu")
-@command
+@flags.node_command(app, "qpu")
 def qpu(
-    datadir: flags.Datadir = None, config: flags.Config = None,
-    genesis: flags.Genesis = None, auto_mine: flags.AutoMine = None, host: flags.Host = None,
-    port: flags.Port = None, peer: flags.Peers = None, blocks: flags.Blocks = None,
-    stop_mining_at: flags.StopAt = None, keep_serving: flags.KeepServing = False,
-    discover: flags.Discover = True, num_cpus: flags.NumCpus = None,
-    key_file: flags.KeyFile = None, passphrase_file: flags.PassFile = None,
-    node_name: flags.Name = None, log_file: flags.LogFile = None, rpc: flags.Rpc = None,
-    rpc_host: flags.RpcHost = None, rpc_port: flags.RpcPort = None,
-    log_level: LogLevelOption = None, log_format: LogFormatOption = None,
+    node: flags.NodeFlags,
     solver: Annotated[str | None, typer.Option(
         help="D-Wave solver name (default: the config qpu table, else the account's default); "
              "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
@@ -94,13 +70,8 @@ def qpu(
     from poqw.node.hardware import cpu_solver
     from poqw.node.qpu import qpu_solver
 
-    cfg = flags.node_config(
-        config, datadir=datadir, genesis=genesis, auto_mine=auto_mine, host=host, port=port,
-        node_name=node_name, log_file=log_file, key_file=key_file,
-        passphrase_file=passphrase_file, num_cpus=num_cpus, rpc=rpc, rpc_host=rpc_host,
-        rpc_port=rpc_port, log_level=log_level, log_format=log_format,
-        extra={"qpu.solver": solver,
-               "qpu.token_file": None if token_file is None else str(token_file)})
+    cfg = node.config({"qpu.solver": solver,
+                       "qpu.token_file": None if token_file is None else str(token_file)})
     topology_genesis = _genesis_of(cfg)
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     chosen: Any
@@ -118,7 +89,7 @@ def qpu(
         note = (f"mining on {chosen.label}{mock}; chain strength by uniform torque "
                 f"compensation, majority-vote unembedding; embedding in {cfg.datadir / 'qpu'}")
         _say("qpu", note)
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen, note)
+    node.run(cfg, chosen, note)
 
 
 @app.command("capability")

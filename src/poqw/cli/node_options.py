@@ -1,16 +1,23 @@
 """The flags every ``poqw node`` command shares (cpu, gpu, qpu, capability), declared once.
 
-Each flag is a Typer option type; :func:`node_config` turns the shared ones into the
-:class:`~poqw.node.NodeConfig` overrides (flags override the TOML file, ``None`` leaves the
-file's value) and loads the config, reading the passphrase file when one is given.
+Each flag is a Typer option type, and :data:`SHARED` is the list of them that
+:func:`node_command` adds to a command (after its own flags); the command gets their values as
+:class:`NodeFlags`, which builds the :class:`~poqw.node.NodeConfig` (flags override the TOML
+file, ``None`` leaves the file's value) and runs the node.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from poqw.cli.common import command, with_flags
+from poqw.cli.logoptions import LogFormatOption, LogLevelOption
 
 if TYPE_CHECKING:
     from poqw.node import NodeConfig
@@ -54,31 +61,73 @@ RpcPort = Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 85
                                              "a free one.")]
 
 
-def node_config(config: Path | None, *, datadir: Path | None = None,
-                genesis: str | None = None, auto_mine: bool | None = None,
-                host: str | None = None, port: int | None = None,
-                node_name: str | None = None, log_file: str | None = None,
-                key_file: Path | None = None, passphrase_file: Path | None = None,
-                num_cpus: int | None = None, rpc: bool | None = None,
-                rpc_host: str | None = None, rpc_port: int | None = None,
-                log_level: Any = None, log_format: Any = None,
-                extra: dict[str, Any] | None = None) -> NodeConfig:
-    """The config file ``config`` with the shared flags over it, and ``extra`` overrides of
-    one command (``{"gpu.batch_size": 512}``)."""
-    from poqw.node import Secret, load_config
+# flag -> the config key it overrides (the others steer the node's run, not its config)
+CONFIG_KEYS = {"datadir": "global.datadir", "genesis": "global.genesis",
+               "auto_mine": "global.auto_mine", "host": "global.host", "port": "global.port",
+               "node_name": "global.node_name", "log_file": "global.log_file",
+               "key_file": "global.key_file", "passphrase_file": "global.key_passphrase",
+               "num_cpus": "cpu.num_cpus", "rpc": "global.rpc", "rpc_host": "global.rpc_host",
+               "rpc_port": "global.rpc_port", "log_level": "global.log_level",
+               "log_format": "global.log_format"}
 
-    passphrase = None
-    if passphrase_file is not None:
-        passphrase = Secret(passphrase_file.read_text().rstrip("\n"))
-    overrides: dict[str, Any] = {
-        "global.datadir": None if datadir is None else str(datadir),
-        "global.genesis": genesis, "global.auto_mine": auto_mine, "global.host": host,
-        "global.port": port, "global.node_name": node_name, "global.log_file": log_file,
-        "global.key_file": None if key_file is None else str(key_file),
-        "global.key_passphrase": passphrase, "cpu.num_cpus": num_cpus,
-        "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
-        "global.log_level": None if log_level is None else log_level.value,
-        "global.log_format": None if log_format is None else log_format.value,
-        **(extra or {}),
-    }
-    return load_config(config, overrides)
+
+def _secret(path: Path) -> Any:
+    from poqw.node import Secret
+
+    return Secret(path.read_text().rstrip("\n"))
+
+
+_AS_CONFIG: dict[str, Callable[[Any], Any]] = {  # the others are taken as they are
+    "datadir": str, "key_file": str, "passphrase_file": _secret,
+    "log_level": lambda level: level.value, "log_format": lambda fmt: fmt.value}
+SHARED = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                            annotation=flag) for name, flag, default in (
+    ("datadir", Datadir, None), ("config", Config, None), ("genesis", Genesis, None),
+    ("auto_mine", AutoMine, None), ("host", Host, None), ("port", Port, None),
+    ("peer", Peers, None), ("blocks", Blocks, None), ("stop_mining_at", StopAt, None),
+    ("keep_serving", KeepServing, False), ("discover", Discover, True),
+    ("num_cpus", NumCpus, None), ("key_file", KeyFile, None),
+    ("passphrase_file", PassFile, None), ("node_name", Name, None), ("log_file", LogFile, None),
+    ("rpc", Rpc, None), ("rpc_host", RpcHost, None), ("rpc_port", RpcPort, None),
+    ("log_level", LogLevelOption, None), ("log_format", LogFormatOption, None))]
+
+
+@dataclass(frozen=True)
+class NodeFlags:
+    """The values of the shared flags one command was given."""
+
+    values: dict[str, Any]
+
+    def config(self, extra: dict[str, Any] | None = None) -> NodeConfig:
+        """The ``--config`` file (or the defaults) under these flags and ``extra`` overrides
+        of the command's own (``{"gpu.batch_size": 512}``)."""
+        return node_config(self.values["config"], extra=extra, **{
+            name: self.values[name] for name in CONFIG_KEYS})
+
+    def run(self, cfg: NodeConfig, solver: Any = None, note: str = "") -> None:
+        """Run the node (:func:`poqw.cli.node.run_node`) as these flags say."""
+        from poqw.cli.node import run_node
+
+        v = self.values
+        run_node(cfg, v["peer"], v["blocks"], v["stop_mining_at"], v["discover"],
+                 v["keep_serving"], solver, note)
+
+
+def node_command(app: typer.Typer, name: str) -> Callable[[Callable[..., None]], Any]:
+    """Register ``fn(node: NodeFlags, ...)`` as ``poqw node NAME`` taking the shared flags
+    (declared once, in :data:`SHARED`) after its own."""
+    def register(fn: Callable[..., None]) -> Any:
+        return app.command(name)(command(with_flags(fn, SHARED, NodeFlags)))
+
+    return register
+
+
+def node_config(config: Path | None, extra: dict[str, Any] | None = None,
+                **flags: Any) -> NodeConfig:
+    """The config file ``config`` with ``flags`` (named as in :data:`CONFIG_KEYS`; ``None``
+    leaves the file's value) and ``extra`` config keys over it."""
+    from poqw.node import load_config
+
+    overrides = {CONFIG_KEYS[name]: value if value is None or name not in _AS_CONFIG
+                 else _AS_CONFIG[name](value) for name, value in flags.items()}
+    return load_config(config, {**overrides, **(extra or {})})
