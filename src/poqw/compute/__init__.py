@@ -12,8 +12,7 @@ so importing this package stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from poqw._lazy import lazy_names
 
 __all__ = [
     "Coordinator",
@@ -44,7 +43,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'poqw.compute' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)
