@@ -26,6 +26,7 @@ from poqw.cli.common import console
 from poqw.compute.coordinator import Coordinator, SolveSettings
 from poqw.compute.metering import MeteredTransport, SolverMeter
 from poqw.errors import ComputeError
+from poqw.problems import IsingModel
 
 __all__ = ["compute_act"]
 
@@ -44,11 +45,7 @@ def _settings(seed: int) -> SolveSettings:
 
 def compute_act(nodes: int, seed: int) -> None:
     """Run the act (see the module docstring); raises a :class:`ComputeError` when it fails."""
-    from poqw.compute.ledger import Ledger
-    from poqw.compute.network import QuicCoordinatorTransport
-    from poqw.compute.transport import run_solve
     from poqw.p2p.identity import load_key_file
-    from poqw.p2p.quic import ensure_tls_identity
     from poqw.problems import maxcut_to_ising, random_regular_graph, solve_exact
 
     settings = _settings(seed)
@@ -58,24 +55,54 @@ def compute_act(nodes: int, seed: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="poqw-compute-demo-"))
     names = {load_key_file(folder / f"{name}.key").public_key().compressed.hex(): name
              for name in SOLVERS}
+    doc, seconds, meters = _network_solve(model, settings, folder, names)
+    for note in doc["notes"]:
+        console.print(f"[dim]note: {_named(note, names)}[/]", highlight=False)
+    single, single_meter = _single_process(model, settings)
+    console.print(_throughput_table(meters, doc, names, seconds, single_meter))
+    optimum = solve_exact(model).energy
+    same = doc["energy"] == single["energy"] and doc["solution"] == single["solution"]
+    console.print(f"network answer: cut {-doc['energy']:g} (optimum {-optimum:g}); the same "
+                  f"solve in one process: cut {-single['energy']:g} — "
+                  + ("the same cut and assignment: the cheater changed nothing" if same else
+                     "[bold red]a different answer[/]"), highlight=False)
+    fastest = max(meters[s].strikes_per_second for s in names if s in meters)
+    if fastest > 0 and single_meter.strikes_per_second > 0:
+        console.print(f"A job takes {1e3 / single_meter.strikes_per_second:.1f} ms in one process "
+                      f"and {1e3 / fastest:.1f} ms at the fastest solver, its QUIC round trip "
+                      f"included: at {nodes} variables the network adds machines and checks "
+                      "on strangers, not speed (bench/bench_l2.py measures where distribution "
+                      "pays).", highlight=False)
+    if not same:
+        raise ComputeError("the distributed solve did not reproduce the single-process answer")
+
+
+def _network_solve(model: IsingModel, settings: SolveSettings, folder: Path,
+                   names: dict[str, str]) -> tuple[dict[str, Any], float, dict[str, SolverMeter]]:
+    """The solve over QUIC with the solver processes: its answer, seconds and meters."""
+    from poqw.compute.ledger import Ledger
+    from poqw.compute.network import QuicCoordinatorTransport
+    from poqw.compute.transport import run_solve
+    from poqw.p2p.identity import load_key_file
+    from poqw.p2p.quic import ensure_tls_identity
+
     transport = QuicCoordinatorTransport(load_key_file(folder / "coordinator.key"),
                                          ensure_tls_identity(folder / "coordinator-tls"), model)
     metered = MeteredTransport(transport)
     port = transport.start("127.0.0.1", 0)
-    console.print(f"A coordinator and {len(SOLVERS)} `poqw solver` processes on loopback "
-                  f"(QUIC). MaxCut on a random 3-regular graph of {nodes} nodes; match-strike p=2, "
-                  f"{settings.rounds} rounds of {settings.shots} shots, each cut into "
-                  f"{len(settings.job_sizes())} jobs; spot checks every {settings.verify_every} "
-                  f"rounds. Coordinator on 127.0.0.1:{port}, run directory {folder}",
-                  highlight=False)
-    with _solver_processes(folder, port) as procs:
-        console.print("solver processes: " + ", ".join(
-            f"{name} (pid {proc.pid})" for name, proc in zip(SOLVERS, procs, strict=True)),
-            highlight=False)
-        try:
-            joined = transport.wait_for_solvers(len(SOLVERS), 120.0)
-            ledger = Ledger(10**9)
-            coordinator = Coordinator(model, settings, joined, ledger=ledger)
+    try:
+        console.print(f"A coordinator and {len(SOLVERS)} `poqw solver` processes on loopback "
+                      f"(QUIC). MaxCut on a random 3-regular graph of {model.num_variables} "
+                      f"nodes; match-strike p={settings.p}, {settings.rounds} rounds of "
+                      f"{settings.shots} shots, each cut into {len(settings.job_sizes())} jobs; "
+                      f"spot checks every {settings.verify_every} rounds. Coordinator on "
+                      f"127.0.0.1:{port}, run directory {folder}", highlight=False)
+        with _solver_processes(folder, port) as procs:
+            console.print("solver processes: " + ", ".join(
+                f"{name} (pid {proc.pid})" for name, proc in zip(SOLVERS, procs, strict=True)),
+                highlight=False)
+            joined = _join(transport, procs, folder)
+            coordinator = Coordinator(model, settings, joined, ledger=Ledger(10**9))
             transport.banned_source = lambda: set(coordinator.banned)
             console.print("joined, each proving its node key: " + ", ".join(
                 names.get(s, s[:16]) for s in joined), highlight=False)
@@ -87,32 +114,15 @@ def compute_act(nodes: int, seed: int) -> None:
             started = time.perf_counter()
             doc = run_solve(coordinator, metered, on_round=on_round)
             seconds = time.perf_counter() - started
-        finally:
-            transport.close()
-        _wait_for_exit(procs, 20.0)
-        for name, proc in zip(SOLVERS, procs, strict=True):
-            lines = (folder / f"{name}.out").read_text(errors="replace").strip().splitlines()
-            console.print(f"  {name} exited ({proc.returncode}): "
-                          f"{lines[-1] if lines else 'no output'}", highlight=False)
-    for note in doc["notes"]:
-        console.print(f"[dim]note: {_named(note, names)}[/]", highlight=False)
-    single, single_meter = _single_process(model, settings)
-    console.print(_throughput_table(metered.meters, doc, names, seconds, single_meter))
-    optimum = solve_exact(model).energy
-    same = doc["energy"] == single["energy"] and doc["solution"] == single["solution"]
-    console.print(f"network answer: cut {-doc['energy']:g} (optimum {-optimum:g}); the same "
-                  f"solve in one process: cut {-single['energy']:g} — "
-                  + ("the same cut and assignment: the cheater changed nothing" if same else
-                     "[bold red]a different answer[/]"), highlight=False)
-    slower = single_meter.strikes_per_second / max(metered.meters[s].strikes_per_second
-                                             for s in names if s in metered.meters)
-    console.print(f"One process ran its strikes {slower:.1f}x as fast as the fastest solver: at "
-                  f"{nodes} variables a strike costs about what its QUIC round trip does, so "
-                  "the network adds machines and checks on strangers rather than speed here "
-                  "(bench/bench_l2.py measures the round trip against the strike).",
-                  highlight=False)
-    if not same:
-        raise ComputeError("the distributed solve did not reproduce the single-process answer")
+            transport.close()  # the solvers hear that the solve is finished and exit
+            _wait_for_exit(procs, 20.0)
+            for name, proc in zip(SOLVERS, procs, strict=True):
+                lines = (folder / f"{name}.out").read_text(errors="replace").splitlines()
+                console.print(f"  {name} exited ({proc.returncode}): "
+                              f"{lines[-1] if lines else 'no output'}", highlight=False)
+    finally:
+        transport.close()
+    return doc, seconds, metered.meters
 
 
 def _solver_processes(folder: Path, port: int
@@ -129,6 +139,26 @@ def _solver_processes(folder: Path, port: int
                    "--key", str(folder / f"{name}.key"), *cheat)
         plans.append(NodePlan(index, name, "solver", "qaoa", "", port, folder / name, command))
     return _running(plans)
+
+
+def _join(transport: Any, procs: list[subprocess.Popen[bytes]], folder: Path,
+          timeout: float = 120.0) -> list[str]:
+    """The solvers' names as they join, or a :class:`ComputeError` naming a solver process that
+    exited first (with its last line) or the timeout."""
+    joined: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(joined) < len(SOLVERS):
+        for name, proc in zip(SOLVERS, procs, strict=True):
+            if proc.poll() is not None:
+                lines = (folder / f"{name}.out").read_text(errors="replace").splitlines()
+                raise ComputeError(f"solver {name} exited ({proc.returncode}) before joining: "
+                                   f"{lines[-1] if lines else 'no output'}")
+        if time.monotonic() > deadline:
+            raise ComputeError(f"only {len(joined)} of {len(SOLVERS)} solvers joined in "
+                               f"{timeout:g} s; see {folder}")
+        joined += transport.new_solvers()
+        time.sleep(0.1)
+    return joined
 
 
 def _wait_for_exit(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
@@ -149,7 +179,8 @@ def _named(text: str, names: dict[str, str]) -> str:
     return text
 
 
-def _single_process(model: Any, settings: SolveSettings) -> tuple[dict[str, Any], SolverMeter]:
+def _single_process(model: IsingModel, settings: SolveSettings
+                    ) -> tuple[dict[str, Any], SolverMeter]:
     """The same solve with one honest solver node in this process (no network): the answer
     the network must reproduce, and that node's throughput."""
     from poqw.compute.jobs import SolverNode
