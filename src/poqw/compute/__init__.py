@@ -12,7 +12,8 @@ so importing this package stays light.
 
 from __future__ import annotations
 
-from poqw._lazy import lazy_names
+import importlib
+from typing import Any
 
 __all__ = [
     "Coordinator",
@@ -43,4 +44,7 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_names(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'poqw.compute' has no attribute {name!r}")

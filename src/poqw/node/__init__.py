@@ -9,9 +9,8 @@ on first use, so ``poqw.node.config`` stays light (the EVM loads only with the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from poqw._lazy import lazy_names
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from poqw.node.blockchain import INITIAL_BASE_FEE, Blockchain, ImportResult, OrphanPool
@@ -56,4 +55,7 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_names(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"poqw.node.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'poqw.node' has no attribute {name!r}")

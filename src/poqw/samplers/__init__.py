@@ -9,9 +9,9 @@ holds the checks every sampler must pass. The numba-compiled samplers load on fi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from poqw._lazy import lazy_names
 from poqw.samplers.annealing import SimulatedAnnealingSampler
 from poqw.samplers.base import (
     PoqwSampler,
@@ -58,4 +58,7 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_names(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'poqw.samplers' has no attribute {name!r}")

@@ -9,13 +9,13 @@ kernels, Qiskit, GPU libraries) are imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from poqw._lazy import lazy_names
 from poqw.sim.backends import (
     AUTO_STATEVECTOR_MAX_QUBITS,
     available_backends,
@@ -65,7 +65,10 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_names(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'poqw.sim' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
