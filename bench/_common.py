@@ -15,6 +15,7 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -219,3 +220,26 @@ def bench_session(name: str, packages: Sequence[str] = ()) -> Iterator[Session]:
             session.notes.append(note)
             print(note)
         print(flush=True)
+
+
+def strike_times(n: int, shots: int, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of a verifiable p=2 strike of 1 shot and of ``shots`` shots on the fast
+    kernel (each timed ``repeats`` times after a warm-up run), for MaxCut on a random 3-regular
+    graph of ``n`` nodes: the state's cost, and the state's plus the shots'."""
+    from poqw.compute.strike_spec import StrikeRunner, StrikeSpec
+    from poqw.problems import maxcut_to_ising, random_regular_graph
+
+    model = maxcut_to_ising(random_regular_graph(3, n, seed=1))
+    runner = StrikeRunner(model, "fast")
+
+    def median_seconds(count: int) -> float:
+        spec = StrikeSpec.create(model.content_hash(), [0.3, 0.5], [0.4, 0.2], count, bytes(32))
+        runner.run(spec)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            runner.run(spec)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    return median_seconds(1), median_seconds(shots)

@@ -18,7 +18,7 @@ machine and the load. This machine's share of cores bounds the scaling figure: s
 
 from __future__ import annotations
 
-from _common import add_threads_argument, bench_session
+from _common import add_threads_argument, bench_session, strike_times
 
 # isort: split
 import argparse
@@ -101,21 +101,7 @@ def overhead(args: argparse.Namespace) -> None:
     print(f"  {'n':>3} {'state (ms)':>11} {'per shot (us)':>14} {'strike 256 (ms)':>16} "
           f"{'shots for 1 trip':>17}")
     for n in args.sizes:
-        model = maxcut_to_ising(random_regular_graph(3, n, seed=1))
-        runner = StrikeRunner(model, "fast")
-
-        def strike(shots: int, model: IsingModel = model, runner: StrikeRunner = runner) -> float:
-            spec = StrikeSpec.create(model.content_hash(), [0.3, 0.5], [0.4, 0.2], shots,
-                                     bytes(32))
-            runner.run(spec)
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                runner.run(spec)
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times)
-
-        one, many = strike(1), strike(32768)
+        one, many = strike_times(n, 32768)
         per_shot = max(many - one, 0.0) / 32767 or float("nan")
         print(f"  {n:>3} {one * 1e3:>11.3f} {per_shot * 1e6:>14.2f} "
               f"{(one + 256 * per_shot) * 1e3:>16.3f} {trip / per_shot:>17.0f}")

@@ -11,7 +11,7 @@ checks over QUIC and in process (same settings, same answer), as a wall-time rat
 
 from __future__ import annotations
 
-from _common import add_threads_argument, bench_session
+from _common import add_threads_argument, bench_session, strike_times
 
 # isort: split
 import argparse
@@ -25,7 +25,7 @@ from pathlib import Path
 from poqw.compute.coordinator import Coordinator, SolveSettings
 from poqw.compute.jobs import Job, SolverNode
 from poqw.compute.network import QuicCoordinatorTransport
-from poqw.compute.strike_spec import StrikeRunner, StrikeSpec
+from poqw.compute.strike_spec import StrikeSpec
 from poqw.compute.transport import InProcessTransport, Reply, run_solve
 from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.p2p.quic import ensure_tls_identity
@@ -92,22 +92,7 @@ def strike_costs(args: argparse.Namespace, trip: float) -> None:
     print(f"  {'n':>3} {'state (ms)':>11} {'per shot (us)':>14} {'strike 256 (ms)':>16} "
           f"{'trip / strike 256':>18} {'shots for 1 trip':>17}")
     for n in args.sizes:
-        model = maxcut_to_ising(random_regular_graph(3, n, seed=1))
-        runner = StrikeRunner(model, "fast")
-
-        def strike(shots: int, model: IsingModel = model, runner: StrikeRunner = runner
-                   ) -> float:
-            spec = StrikeSpec.create(model.content_hash(), [0.3, 0.5], [0.4, 0.2], shots,
-                                     bytes(32))
-            runner.run(spec)
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                runner.run(spec)
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times)
-
-        one, many = strike(1), strike(4096)
+        one, many = strike_times(n, 4096)
         per_shot = max((many - one) / 4095, 1e-9)
         s256 = one + 256 * per_shot
         print(f"  {n:>3} {one * 1e3:>11.3f} {per_shot * 1e6:>14.2f} {s256 * 1e3:>16.3f} "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from poqw.problems.io import read_ising_json
 
 __all__ = ["LoadedProblem", "ProblemFileArgument", "RandomRegularOption", "connect_scheduler",
            "console", "dask_client", "ensure_folder", "err_console", "fail_cleanly",
-           "load_problem", "print_error", "print_json"]
+           "load_problem", "print_error", "print_json", "with_flags"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -174,6 +175,21 @@ def fail_cleanly() -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)
         raise typer.Exit(130) from None
+
+
+def with_flags(fn: Callable[..., None], flags: Sequence[inspect.Parameter],
+               make: Callable[[dict[str, Any]], Any]) -> Callable[..., None]:
+    """``fn(shared, **own)`` as a command taking its own flags and then ``flags``, a group that
+    several commands share (Typer reads the signature given here): it is called with
+    ``make({flag: value})`` as ``shared``."""
+    own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
+
+    def run(**values: Any) -> None:
+        fn(make({p.name: values.pop(p.name) for p in flags}), **values)
+
+    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    run.__signature__ = inspect.Signature([*own, *flags])  # type: ignore[attr-defined]
+    return run
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:

@@ -2,11 +2,13 @@
 
 A random MaxCut instance is solved three ways: exactly (the oracle), by match-strike (shallow QAOA
 steered by the Bayesian controller, sharing its budget with classical samplers) with live progress,
-and by simulated annealing alone; a table compares cut, approximation ratio and time. Then a
-local network of three node processes on loopback mines Proof-of-Quantum-Work blocks with a live
-view to the asked height, then waits until every node is on the same tip (or says plainly that
-they did not agree in time). Last, the problem market: a customer posts a MaxCut problem with a
-bounty on a one-node PoQW chain, two solver daemons compete, the contract pays the best.
+and by simulated annealing alone; a table compares cut, approximation ratio and time. Then the
+solve is spread over three solver processes, one of them faking strikes (caught by spot checks
+and banned), with each solver's throughput and pay. Then a local network of three node processes
+on loopback mines Proof-of-Quantum-Work blocks with a live view to the asked height, then waits
+until every node is on the same tip (or says plainly that they did not agree in time). Last, the
+problem market: a customer posts a MaxCut problem with a bounty on a one-node PoQW chain, two
+solver daemons compete, the contract pays the best.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def demo(
     strikes: Annotated[int, typer.Option(help="Match-strike budget.")] = 60,
     blocks: Annotated[int, typer.Option(help="Height the local devnet mines to (0: no devnet).")
                       ] = 8,
+    compute: Annotated[bool, typer.Option(help="Run the compute-network act: a solve spread "
+                                          "over 3 solver processes, one of them cheating.")
+                       ] = True,
     market: Annotated[bool, typer.Option(help="End with the problem market act: post, solve, "
                                          "settle on a one-node PoQW chain.")] = True,
 ) -> None:
@@ -84,6 +89,10 @@ def demo(
         console.print(f"[dim]note: {note}[/]")
     console.print("At this size classical annealing finds the optimum almost at once; match-strike "
                   "earns its place only by matching it. See `poqw bench` for the full comparison.")
+    if compute:
+        from poqw.cli.demo_compute import compute_act
+
+        compute_act(nodes, seed)
     if blocks > 0:
         _run_devnet(blocks)
     if market:

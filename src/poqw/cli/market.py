@@ -9,9 +9,11 @@ meaning.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from poqw.cli.common import command, console, load_problem, print_json
+from poqw.cli.common import command, console, load_problem, print_json, with_flags
 from poqw.cli.keys import PassphraseFile, read_passphrase
 from poqw.errors import ConfigError
 
@@ -81,6 +83,28 @@ def _client(rpc: str, deployment: Path, key: Path | None, passphrase_file: Path 
         raise ConfigError(f"{deployment} is for chain {dep.chain_id} but {rpc} is chain "
                           f"{w3.eth.chain_id}")
     return MarketClient(w3, dep, account)
+
+
+ClientMaker = Callable[[], Any]  # connects: a command checks its own arguments first
+_CONNECTION = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=flag) for name, default, flag in (
+    ("rpc", DEFAULT_RPC, RpcOption), ("deployment", DEFAULT_DEPLOYMENT, DeploymentOption),
+    ("key", None, KeyOption), ("passphrase_file", None, PassphraseFile))]
+
+
+def _market_command(name: str | None = None, signs: bool = True) -> Callable[..., Any]:
+    """Register ``fn(client, ...)`` as ``poqw market NAME`` with the connection flags declared
+    once above after its own (``--key``, ``--passphrase-file`` only when it ``signs``);
+    ``client()`` returns the :class:`~poqw.market.MarketClient` they name."""
+
+    def maker(flags: dict[str, Any]) -> ClientMaker:
+        return lambda: _client(flags["rpc"], flags["deployment"], flags.get("key"),
+                               flags.get("passphrase_file"))
+
+    def register(fn: Callable[..., None]) -> Any:
+        return app.command(name)(command(with_flags(fn, _CONNECTION[:4 if signs else 2], maker)))
+
+    return register
 
 
 @app.command()
@@ -145,9 +169,9 @@ def deploy_judge(
                   f"{client.deployment.registry}; wrote {deployment}")
 
 
-@app.command()
-@command
+@_market_command()
 def post(
+    client: ClientMaker,
     problem_file: Annotated[Path, typer.Argument(help="A Gset MaxCut file or poqw-ising JSON.",
                                                  exists=True, dir_okay=False)],
     bounty: Annotated[str, typer.Option(help="Bounty in tokens (escrowed now).")],
@@ -155,8 +179,7 @@ def post(
                                           "file's units (MaxCut: minus the cut).")],
     deadline: Annotated[str, typer.Option(help="Commit phase length, e.g. 10m.")],
     reveal_window: Annotated[str, typer.Option(help="Reveal phase length.")] = "10m",
-    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-    key: KeyOption = None, passphrase_file: PassphraseFile = None, as_json: JsonOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Post a problem with a bounty, a target energy and a deadline."""
     from poqw.market import encode_problem
@@ -166,8 +189,8 @@ def post(
     window = parse_duration(reveal_window, "--reveal-window")
     problem = encode_problem(load_problem(problem_file, None, 0).model)
     chain_target = problem.to_chain_target(target)
-    client = _client(rpc, deployment, key, passphrase_file)
-    pid = client.post(problem, units, chain_target, client.chain_time() + commit_period, window)
+    market = client()
+    pid = market.post(problem, units, chain_target, market.chain_time() + commit_period, window)
     if as_json:
         print_json({"id": pid, "chain_target": chain_target, "scale": problem.scale})
         return
@@ -181,13 +204,10 @@ def _problem_doc(info: Any) -> dict[str, Any]:
     return doc
 
 
-@app.command(name="list")
-@command
-def list_problems(rpc: RpcOption = DEFAULT_RPC,
-                  deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-                  as_json: JsonOption = False) -> None:
+@_market_command("list", signs=False)
+def list_problems(client: ClientMaker, as_json: JsonOption = False) -> None:
     """Every problem posted, with its state."""
-    problems = _client(rpc, deployment, None, None).problems()
+    problems = client().problems()
     if as_json:
         print_json([_problem_doc(p) for p in problems])
         return
@@ -197,15 +217,13 @@ def list_problems(rpc: RpcOption = DEFAULT_RPC,
                       f"best {p.best_energy}")
 
 
-@app.command()
-@command
-def show(problem_id: Annotated[int, typer.Argument(help="Problem id.")],
-         rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
+@_market_command(signs=False)
+def show(client: ClientMaker, problem_id: Annotated[int, typer.Argument(help="Problem id.")],
          as_json: JsonOption = False) -> None:
     """One problem and its commitments."""
-    client = _client(rpc, deployment, None, None)
-    doc = _problem_doc(client.problem(problem_id))
-    doc["commitments"] = [asdict(c) for c in client.commitments(problem_id)]
+    market = client()
+    doc = _problem_doc(market.problem(problem_id))
+    doc["commitments"] = [asdict(c) for c in market.commitments(problem_id)]
     if as_json:
         print_json(doc)
         return
@@ -216,64 +234,53 @@ def show(problem_id: Annotated[int, typer.Argument(help="Problem id.")],
         console.print(f"  {c['solver']} claimed {c['claimed_energy']} -> {c['state']}")
 
 
-@app.command()
-@command
-def stake(amount: Annotated[str, typer.Argument(help="Tokens to add to your stake.")],
-          rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-          key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+@_market_command()
+def stake(client: ClientMaker,
+          amount: Annotated[str, typer.Argument(help="Tokens to add to your stake.")]) -> None:
     """Stake tokens in the solver registry (needed to commit)."""
-    client = _client(rpc, deployment, key, passphrase_file)
-    client.stake(parse_amount(amount))
-    console.print(f"staked; stake now {_tokens(client.balances()['stake'])}")
+    market = client()
+    market.stake(parse_amount(amount))
+    console.print(f"staked; stake now {_tokens(market.balances()['stake'])}")
 
 
-@app.command()
-@command
-def unbond(amount: Annotated[str, typer.Argument(help="Tokens of stake to unbond.")],
-           rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-           key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+@_market_command()
+def unbond(client: ClientMaker,
+           amount: Annotated[str, typer.Argument(help="Tokens of stake to unbond.")]) -> None:
     """Start unbonding stake; `withdraw --stake` takes it after the delay."""
-    _client(rpc, deployment, key, passphrase_file).request_unbond(parse_amount(amount))
+    client().request_unbond(parse_amount(amount))
     console.print("unbonding started")
 
 
-@app.command()
-@command
-def settle(problem_id: Annotated[int, typer.Argument(help="Problem id.")],
-           rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-           key: KeyOption = None, passphrase_file: PassphraseFile = None,
+@_market_command()
+def settle(client: ClientMaker, problem_id: Annotated[int, typer.Argument(help="Problem id.")],
            as_json: JsonOption = False) -> None:
     """Close a problem after its reveal window: pay the winner or refund the customer."""
-    outcome = _client(rpc, deployment, key, passphrase_file).settle(problem_id)
+    outcome = client().settle(problem_id)
     if as_json:
         print_json(outcome)
         return
     console.print(", ".join(f"{k} {v}" for k, v in outcome.items()))
 
 
-@app.command()
-@command
-def withdraw(stake_: Annotated[bool, typer.Option("--stake", help="Withdraw unbonded stake "
-                                                  "instead of market credit.")] = False,
-             rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-             key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+@_market_command()
+def withdraw(client: ClientMaker,
+             stake_: Annotated[bool, typer.Option("--stake", help="Withdraw unbonded stake "
+                                                  "instead of market credit.")] = False) -> None:
     """Withdraw rewards and refunds the market credited you (or unbonded stake)."""
-    client = _client(rpc, deployment, key, passphrase_file)
+    market = client()
     if stake_:
-        client.withdraw_stake()
+        market.withdraw_stake()
         console.print("stake withdrawn")
         return
-    console.print(f"withdrew {_tokens(client.withdraw())} tokens")
+    console.print(f"withdrew {_tokens(market.withdraw())} tokens")
 
 
-@app.command()
-@command
-def balance(address: Annotated[str | None, typer.Argument(help="Default: the --key's.")] = None,
-            rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-            key: KeyOption = None, passphrase_file: PassphraseFile = None,
+@_market_command()
+def balance(client: ClientMaker,
+            address: Annotated[str | None, typer.Argument(help="Default: the --key's.")] = None,
             as_json: JsonOption = False) -> None:
     """Token balance, market credit, stake and reputation of an account."""
-    doc = _client(rpc, deployment, key, passphrase_file).balances(address)
+    doc = client().balances(address)
     if as_json:
         print_json(doc)
         return
@@ -281,26 +288,23 @@ def balance(address: Annotated[str | None, typer.Argument(help="Default: the --k
                             for k, v in doc.items()))
 
 
-@app.command()
-@command
-def wrap(amount: Annotated[str, typer.Argument(help="Coins to wrap into payment tokens.")],
-         rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-         key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+@_market_command()
+def wrap(client: ClientMaker,
+         amount: Annotated[str, typer.Argument(help="Coins to wrap into payment tokens.")]
+         ) -> None:
     """Wrap native coin into the market's token (WrappedPoQW deployments, the PoQW chain)."""
-    client = _client(rpc, deployment, key, passphrase_file)
-    client.wrap(parse_amount(amount))
-    console.print(f"wrapped {amount}; token balance {_tokens(client.balances()['token'])}")
+    market = client()
+    market.wrap(parse_amount(amount))
+    console.print(f"wrapped {amount}; token balance {_tokens(market.balances()['token'])}")
 
 
-@app.command()
-@command
-def transfer(to: Annotated[str, typer.Argument(
+@_market_command()
+def transfer(client: ClientMaker, to: Annotated[str, typer.Argument(
                  help="Recipient address, or a node key file (a solver's --key).")],
              amount: Annotated[str, typer.Argument(help="Tokens (or coins) to send.")],
              coin: Annotated[bool, typer.Option(
                  "--coin", help="Send the chain's native coin instead of tokens.")] = False,
-             rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-             key: KeyOption = None, passphrase_file: PassphraseFile = None) -> None:
+             ) -> None:
     """Send payment tokens or native coin (to fund a solver or a customer)."""
     from web3 import Web3
 
@@ -311,17 +315,17 @@ def transfer(to: Annotated[str, typer.Argument(
         if not Path(to).is_file():
             raise ConfigError(f"{to!r} is neither an address nor a key file")
         recipient = load_account(Path(to), "").address
-    client = _client(rpc, deployment, key, passphrase_file)
+    market = client()
     if coin:
-        client.send_coin(recipient, parse_amount(amount))
+        market.send_coin(recipient, parse_amount(amount))
     else:
-        client.transfer(recipient, parse_amount(amount))
+        market.transfer(recipient, parse_amount(amount))
     console.print(f"sent {amount} {'coins' if coin else 'tokens'} to {recipient}")
 
 
-@app.command()
-@command
+@_market_command()
 def solve(
+    client: ClientMaker,
     sampler: Annotated[str, typer.Option(help="A poqw sampler: simulated-annealing, qaoa "
                                          "(match-strike), steepest-descent, ...")
                        ] = "simulated-annealing",
@@ -335,16 +339,14 @@ def solve(
     max_solve_seconds: Annotated[float | None, typer.Option(
         help="Cap on a time-limited sampler's time per problem (default: half the time left "
              "before the commit deadline).")] = None,
-    rpc: RpcOption = DEFAULT_RPC, deployment: DeploymentOption = DEFAULT_DEPLOYMENT,
-    key: KeyOption = None, passphrase_file: PassphraseFile = None,
 ) -> None:
     """Solver daemon: solve new problems, commit, reveal, settle, report cheats, collect."""
     from poqw.market.solver import SolverDaemon
 
-    client = _client(rpc, deployment, key, passphrase_file)
-    client.address  # noqa: B018 - fail now without a key, not at the first commit
+    market = client()
+    market.address  # noqa: B018 - fail now without a key, not at the first commit
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    daemon = SolverDaemon(client, state, sampler=sampler, num_reads=num_reads, seed=seed,
+    daemon = SolverDaemon(market, state, sampler=sampler, num_reads=num_reads, seed=seed,
                           min_bounty=parse_amount(min_bounty, "--min-bounty"),
                           max_solve_seconds=max_solve_seconds)
     stopped = threading.Event()
@@ -359,5 +361,5 @@ def solve(
         if not stop():
             stopped.wait(seconds)
 
-    console.print(f"solving as {client.address} with {sampler}; Ctrl-C stops")
+    console.print(f"solving as {market.address} with {sampler}; Ctrl-C stops")
     daemon.run(stop, wait, interval)

@@ -17,14 +17,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from poqw.cli.common import command, console, err_console
-from poqw.cli.logoptions import LogFormatOption, LogLevelOption
+from poqw.cli import node_options as flags
+from poqw.cli.common import console, err_console
 from poqw.cli.stopsignals import StopSignals
 from poqw.errors import ConfigError
 
@@ -38,74 +37,16 @@ log = logging.getLogger("poqw.node")
 app = typer.Typer(help="Run a poqw node.", no_args_is_help=True)
 
 
-@app.command("cpu")
-@command
+@flags.node_command(app, "cpu")
 def cpu(
-    datadir: Annotated[Path | None, typer.Option(help="Data directory (chain, state, log, key).")
-                       ] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file; flags override it.",
-                                                exists=True, dir_okay=False)] = None,
-    genesis: Annotated[str | None, typer.Option(help="Genesis file or built-in name.")] = None,
-    auto_mine: Annotated[bool | None, typer.Option("--auto-mine/--no-mine",
-                                                   help="Mine blocks.")] = None,
+    node: flags.NodeFlags,
     sampler: Annotated[str | None, typer.Option(
         help="simulated-annealing (default), qaoa (match-strike) or any sampler name.")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")
-                    ] = None,
-    port: Annotated[int | None, typer.Option(help="UDP port for QUIC peers (default 20049); "
-                                             "0 picks a free one.")] = None,
-    peer: Annotated[list[str] | None, typer.Option(
-        help="Peer to join, HOST:PORT (repeat for several; adds to [global] peer).")] = None,
-    blocks: Annotated[int | None, typer.Option(help="Stop after mining this many blocks.")
-                      ] = None,
-    stop_mining_at: Annotated[int | None, typer.Option(
-        help="Stop mining once the chain reaches this height, but keep serving peers.")
-                              ] = None,
-    keep_serving: Annotated[bool, typer.Option(
-        "--keep-serving", help="Mining is optional: if the miner fails (say its key is used "
-        "up), say so and keep serving peers instead of stopping the node.")] = False,
-    discover: Annotated[bool, typer.Option("--discover/--no-discover",
-                                           help="Also join peers that peers tell us about.")
-                        ] = True,
-    num_cpus: Annotated[int | None, typer.Option(help="CPU threads for the sampler.")] = None,
-    key_file: Annotated[Path | None, typer.Option(help="Miner key file (default DATADIR/"
-                                                  "miner.key, created if missing).")] = None,
-    passphrase_file: Annotated[Path | None, typer.Option(
-        help="File holding the key passphrase (else POQW_PASSPHRASE or the config).",
-        exists=True, dir_okay=False)] = None,
-    node_name: Annotated[str | None, typer.Option(help="Name shown in logs.")] = None,
-    log_file: Annotated[str | None, typer.Option(
-        help="Log file (relative: in DATADIR; '-': standard error).")] = None,
-    log_level: LogLevelOption = None,
-    log_format: LogFormatOption = None,
-    rpc: Annotated[bool | None, typer.Option("--rpc/--no-rpc", help="Serve Ethereum JSON-RPC "
-                                             "(default on).")] = None,
-    rpc_host: Annotated[str | None, typer.Option(help="JSON-RPC address (default 127.0.0.1).")
-                        ] = None,
-    rpc_port: Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 8545); 0 "
-                                                 "picks a free one.")] = None,
     market_address: Annotated[str | None, typer.Option(
         help="The problem market's address, shown by the explorer's Market page.")] = None,
 ) -> None:
     """Run a node that mines with the CPU and joins its peers (no --peer: alone, listening)."""
-    from poqw.node import Secret, load_config
-
-    passphrase = None
-    if passphrase_file is not None:
-        passphrase = Secret(passphrase_file.read_text().rstrip("\n"))
-    overrides: dict[str, Any] = {
-        "global.datadir": None if datadir is None else str(datadir),
-        "global.genesis": genesis, "global.auto_mine": auto_mine, "global.sampler": sampler,
-        "global.host": host, "global.port": port, "global.node_name": node_name,
-        "global.log_file": log_file, "global.key_file": None if key_file is None else
-        str(key_file), "global.key_passphrase": passphrase, "cpu.num_cpus": num_cpus,
-        "global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
-        "global.log_level": None if log_level is None else log_level.value,
-        "global.log_format": None if log_format is None else log_format.value,
-        "global.market_address": market_address,
-    }
-    cfg = load_config(config, overrides)
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving)
+    node.run(node.config({"global.sampler": sampler, "global.market_address": market_address}))
 
 
 def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,

@@ -14,62 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from poqw.cli import node_options as flags
 from poqw.cli.common import command, err_console
-from poqw.cli.logoptions import LogFormatOption, LogLevelOption
-from poqw.cli.node import app, run_node
+from poqw.cli.node import app
 
 __all__ = ["gpu", "qpu"]
-
-Datadir = Annotated[Path | None, typer.Option(help="Data directory (chain, state, log, key).")]
-Config = Annotated[Path | None, typer.Option(help="TOML config file; flags override it.",
-                                             exists=True, dir_okay=False)]
-Genesis = Annotated[str | None, typer.Option(help="Genesis file or built-in name.")]
-AutoMine = Annotated[bool | None, typer.Option("--auto-mine/--no-mine", help="Mine blocks.")]
-Host = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
-Port = Annotated[int | None, typer.Option(help="UDP port for QUIC peers; 0 picks a free one.")]
-Peers = Annotated[list[str] | None, typer.Option(help="Peer to join, HOST:PORT (repeat).")]
-Blocks = Annotated[int | None, typer.Option(help="Stop after mining this many blocks.")]
-StopAt = Annotated[int | None, typer.Option(
-    help="Stop mining once the chain reaches this height, but keep serving peers.")]
-KeepServing = Annotated[bool, typer.Option("--keep-serving",
-                                           help="If the miner fails, keep serving peers.")]
-Discover = Annotated[bool, typer.Option("--discover/--no-discover",
-                                        help="Also join peers that peers tell us about.")]
-NumCpus = Annotated[int | None, typer.Option(help="CPU threads when falling back to the CPU.")]
-KeyFile = Annotated[Path | None, typer.Option(help="Miner key file (default DATADIR/miner.key).")]
-PassFile = Annotated[Path | None, typer.Option(help="File holding the key passphrase.",
-                                               exists=True, dir_okay=False)]
-Name = Annotated[str | None, typer.Option(help="Name shown in logs.")]
-LogFile = Annotated[str | None, typer.Option(help="Log file (relative: in DATADIR).")]
-Rpc = Annotated[bool | None, typer.Option("--rpc/--no-rpc", help="Serve Ethereum JSON-RPC.")]
-RpcHost = Annotated[str | None, typer.Option(help="JSON-RPC address (default 127.0.0.1).")]
-RpcPort = Annotated[int | None, typer.Option(help="JSON-RPC TCP port (default 8545); 0 picks "
-                                             "a free one.")]
-
-
-def _config(config: Path | None, overrides: dict[str, Any], passphrase_file: Path | None) -> Any:
-    from poqw.node import Secret, load_config
-
-    if passphrase_file is not None:
-        overrides["global.key_passphrase"] = Secret(
-            passphrase_file.read_text().rstrip("\n"))
-    return load_config(config, overrides)
-
-
-def _common(datadir: Path | None, genesis: str | None, auto_mine: bool | None, host: str | None,
-            port: int | None, node_name: str | None, log_file: str | None,
-            key_file: Path | None, num_cpus: int | None, rpc: bool | None = None,
-            rpc_host: str | None = None, rpc_port: int | None = None,
-            log_level: Any = None, log_format: Any = None) -> dict[str, Any]:
-    return {"global.rpc": rpc, "global.rpc_host": rpc_host, "global.rpc_port": rpc_port,
-            "global.log_level": None if log_level is None else log_level.value,
-            "global.log_format": None if log_format is None else log_format.value,
-            "global.datadir": None if datadir is None else str(datadir),
-            "global.genesis": genesis, "global.auto_mine": auto_mine, "global.host": host,
-            "global.port": port, "global.node_name": node_name, "global.log_file": log_file,
-            "global.key_file": None if key_file is None else str(key_file),
-            "cpu.num_cpus": num_cpus}
-
 
 def _genesis_of(cfg: Any) -> Any:
     from poqw.node.service import resolve_genesis
@@ -81,67 +30,48 @@ def _say(kind: str, text: str) -> None:
     err_console.print(f"[yellow]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-@app.command("gpu")
-@command
-def gpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
-        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
-        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
-        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
-        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
-        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
-        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
-        device: Annotated[list[int] | None, typer.Option(
-            help="CUDA device index (repeat for several GPUs; default: devices in the config "
-                 "gpu table, else 0).")
-                          ] = None,
-        batch_size: Annotated[int | None, typer.Option(
-            help="Puzzles (salts) per kernel launch (default: the config gpu table, 256).")] = None,
-        require_gpu: Annotated[bool, typer.Option(
-            "--require-gpu", help="Fail instead of falling back to the CPU annealer.")] = False,
-        ) -> None:
+@flags.node_command(app, "gpu")
+def gpu(
+    node: flags.NodeFlags,
+    device: Annotated[list[int] | None, typer.Option(
+        help="CUDA device index (repeat for several GPUs; default: devices in the config "
+             "gpu table, else 0).")
+                      ] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Puzzles (salts) per kernel launch (default: the config gpu table, 256).")] = None,
+    require_gpu: Annotated[bool, typer.Option(
+        "--require-gpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+) -> None:
     """Run a node that mines with simulated annealing on CUDA GPUs (CPU annealer if none)."""
     from poqw.node.hardware import gpu_solver
 
-    overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
-                        num_cpus, rpc, rpc_host, rpc_port, log_level, log_format)
-    overrides["gpu.devices"] = device or None
-    overrides["gpu.batch_size"] = batch_size
-    cfg = _config(config, overrides, passphrase_file)
+    cfg = node.config({"gpu.devices": device or None, "gpu.batch_size": batch_size})
     chain = _genesis_of(cfg)
     choice = gpu_solver(cfg, chain.k, require=require_gpu, topology=chain.topology)
     note = choice.fallback or f"mining on {choice.runs_on}"
     _say("note" if choice.fallback else "gpu", note)
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, choice.solver, note)
+    node.run(cfg, choice.solver, note)
 
 
-@app.command("qpu")
-@command
-def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
-        auto_mine: AutoMine = None, host: Host = None, port: Port = None, peer: Peers = None,
-        blocks: Blocks = None, stop_mining_at: StopAt = None, keep_serving: KeepServing = False,
-        discover: Discover = True, num_cpus: NumCpus = None, key_file: KeyFile = None,
-        passphrase_file: PassFile = None, node_name: Name = None, log_file: LogFile = None,
-        rpc: Rpc = None, rpc_host: RpcHost = None, rpc_port: RpcPort = None,
-        log_level: LogLevelOption = None, log_format: LogFormatOption = None,
-        solver: Annotated[str | None, typer.Option(
-            help="D-Wave solver name (default: the config qpu table, else the account's default); "
-                 "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
-        token_file: Annotated[Path | None, typer.Option(
-            help=".env-style file with DWAVE_API_TOKEN=... (else the environment variable "
-                 "or the config).", dir_okay=False)] = None,
-        require_qpu: Annotated[bool, typer.Option(
-            "--require-qpu", help="Fail instead of falling back to the CPU annealer.")] = False,
-        ) -> None:
+@flags.node_command(app, "qpu")
+def qpu(
+    node: flags.NodeFlags,
+    solver: Annotated[str | None, typer.Option(
+        help="D-Wave solver name (default: the config qpu table, else the account's default); "
+             "'mock' runs dwave-system's MockDWaveSampler, a classical stand-in.")] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        help=".env-style file with DWAVE_API_TOKEN=... (else the environment variable "
+             "or the config).", dir_okay=False)] = None,
+    require_qpu: Annotated[bool, typer.Option(
+        "--require-qpu", help="Fail instead of falling back to the CPU annealer.")] = False,
+) -> None:
     """Run a node that mines on a D-Wave QPU through Ocean (CPU annealer without access)."""
     from poqw.errors import BackendUnavailable
     from poqw.node.hardware import cpu_solver
     from poqw.node.qpu import qpu_solver
 
-    overrides = _common(datadir, genesis, auto_mine, host, port, node_name, log_file, key_file,
-                        num_cpus, rpc, rpc_host, rpc_port, log_level, log_format)
-    overrides["qpu.solver"] = solver
-    overrides["qpu.token_file"] = None if token_file is None else str(token_file)
-    cfg = _config(config, overrides, passphrase_file)
+    cfg = node.config({"qpu.solver": solver,
+                       "qpu.token_file": None if token_file is None else str(token_file)})
     topology_genesis = _genesis_of(cfg)
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     chosen: Any
@@ -159,12 +89,13 @@ def qpu(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
         note = (f"mining on {chosen.label}{mock}; chain strength by uniform torque "
                 f"compensation, majority-vote unembedding; embedding in {cfg.datadir / 'qpu'}")
         _say("qpu", note)
-    run_node(cfg, peer, blocks, stop_mining_at, discover, keep_serving, chosen, note)
+    node.run(cfg, chosen, note)
 
 
 @app.command("capability")
 @command
-def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis = None,
+def capability(datadir: flags.Datadir = None, config: flags.Config = None,
+               genesis: flags.Genesis = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                ) -> None:
     """Measure this machine (cores, memory, GPUs, QPU access, throughput) and print the
@@ -176,8 +107,7 @@ def capability(datadir: Datadir = None, config: Config = None, genesis: Genesis 
     from poqw.node.network import load_node_key
     from poqw.node.qpu import find_token
 
-    cfg = _config(config, _common(datadir, genesis, None, None, None, None, None, None, None),
-                  None)
+    cfg = flags.node_config(config, datadir=datadir, genesis=genesis)
     chain = _genesis_of(cfg)
     qpu_kind = "mock" if cfg.qpu.solver == "mock" else (
         "d-wave" if find_token(cfg.qpu, None, cfg.datadir)[0] is not None else "none")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from poqw.encoding.rlp import Bytes, Fields, ListOf, Shape, Uint
 from poqw.errors import LocalProtocolError, MalformedMessage
@@ -600,10 +600,9 @@ class Peers(Message):
 
 
 @dataclass(frozen=True)
-class Error(Message):
-    """A refused request (the request id says which), with a reason code and text."""
+class _Reason(Message):
+    """A reason code and its text: the payload of ERROR and DISCONNECT."""
 
-    TYPE = MessageType.ERROR
     SHAPE = _REASON
     code: int
     reason: str
@@ -612,27 +611,23 @@ class Error(Message):
         return [encode_uint(self.code), self.reason.encode()[:MAX_REASON_BYTES]]
 
     @classmethod
-    def from_rlp(cls, items: list[Any]) -> Error:
-        return cls(read_uint(items[0], "ERROR.code", 2),
-                   read_text(items[1], "ERROR.reason", MAX_REASON_BYTES))
+    def from_rlp(cls, items: list[Any]) -> Self:
+        return cls(read_uint(items[0], f"{cls.TYPE.name}.code", 2),
+                   read_text(items[1], f"{cls.TYPE.name}.reason", MAX_REASON_BYTES))
 
 
 @dataclass(frozen=True)
-class Disconnect(Message):
+class Error(_Reason):
+    """A refused request (the request id says which), with a reason code and text."""
+
+    TYPE = MessageType.ERROR
+
+
+@dataclass(frozen=True)
+class Disconnect(_Reason):
     """The last message on a connection: why the sender is leaving."""
 
     TYPE = MessageType.DISCONNECT
-    SHAPE = _REASON
-    code: int
-    reason: str
-
-    def to_rlp(self) -> list[Any]:
-        return [encode_uint(self.code), self.reason.encode()[:MAX_REASON_BYTES]]
-
-    @classmethod
-    def from_rlp(cls, items: list[Any]) -> Disconnect:
-        return cls(read_uint(items[0], "DISCONNECT.code", 2),
-                   read_text(items[1], "DISCONNECT.reason", MAX_REASON_BYTES))
 
 
 @dataclass(frozen=True)
