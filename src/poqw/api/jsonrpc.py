@@ -8,6 +8,8 @@ Handlers receive a :class:`RpcContext` and their parameters already validated by
 it. Synchronous handlers run in worker threads (they read SQLite and run the EVM): those registered
 ``evm`` (calls, gas estimates) in a pool of their own, so slow calls cannot hold up the cheap
 reads of other clients; ``async`` handlers and those registered ``on_loop`` run on the event loop.
+A method may also register a ``fast`` path that the loop tries first (an answer it already has,
+e.g. a remembered call result): anything but :data:`NOT_READY` is the answer, with no thread hop.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "INVALID_PARAMS",
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
+    "NOT_READY",
     "PARSE_ERROR",
     "SERVER_ERROR",
     "ConnectionState",
@@ -61,6 +64,9 @@ SERVER_ERROR = -32000  # geth: a transaction or state query refused
 EXECUTION_REVERTED = 3  # geth: eth_call / eth_estimateGas reverted; data holds the revert data
 
 log = logging.getLogger("poqw.api")
+
+NOT_READY: Any = object()
+"""What a method's ``fast`` path returns when it has no answer at hand."""
 
 
 def invalid_params(name: str, why: str) -> RpcError:
@@ -139,6 +145,7 @@ class _Method:
     adapters: tuple[TypeAdapter[Any], ...]
     on_loop: bool
     evm: bool
+    fast: Handler | None = None
 
     def validate(self, params: list[Any]) -> list[Any]:
         if self.params is None:  # the handler validates for itself
@@ -184,13 +191,14 @@ class MethodRegistry:
         self._evm.shutdown(wait=False, cancel_futures=True)
 
     def method(self, name: str, *params: Param, raw_params: bool = False,
-               on_loop: bool = False, evm: bool = False) -> Callable[[Handler], Handler]:
+               on_loop: bool = False, evm: bool = False,
+               fast: Handler | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self._methods:
                 raise ValueError(f"JSON-RPC method {name} registered twice")
             specs = None if raw_params else tuple(params)
             adapters = tuple(TypeAdapter(p.type) for p in params)
-            self._methods[name] = _Method(handler, specs, adapters, on_loop, evm)
+            self._methods[name] = _Method(handler, specs, adapters, on_loop, evm, fast)
             return handler
         return register
 
@@ -205,6 +213,10 @@ class MethodRegistry:
         if method is None:
             raise method_not_found(name)
         values = method.validate(params)
+        if method.fast is not None:
+            answer = method.fast(ctx, values)
+            if answer is not NOT_READY:
+                return answer
         if inspect.iscoroutinefunction(method.handler):
             return await method.handler(ctx, values)
         if method.on_loop:

@@ -9,8 +9,10 @@ The chain passes everything in (block environment, reward); the engine reads no 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -427,7 +429,7 @@ class ExecutionEngine:
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
         state = self._state(state_root, call_env, read_only=True)
         if should_stop is not None:
-            state.computation_class = _interruptible(state.computation_class, should_stop)
+            state.computation_class = _interruptible(state.computation_class)
         origin = ZERO_ADDRESS if sender is None else _address(sender)
         unsigned = PragueTransactionBuilder.new_unsigned_dynamic_fee_transaction(
             chain_id=self.chain_id,
@@ -441,7 +443,8 @@ class ExecutionEngine:
             access_list=(),
         )
         try:
-            return state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
+            with _stoppable(should_stop):
+                return state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
         except ValidationError as exc:
             raise ExecutionError(f"call rejected: {exc}") from exc
 
@@ -486,25 +489,54 @@ class _CallInterrupted(VMError):
     """Raised inside py-evm when a read-only call's ``should_stop`` says so."""
 
 
-class _CheckedOpcodes(dict[int, Any]):
-    """py-evm's opcode table that asks ``should_stop`` every few lookups (one per opcode)."""
+class _StopCheck(threading.local):
+    """The ``should_stop`` of the read-only call running in this thread, and its opcode count
+    (py-evm runs a call and all its sub-calls in the caller's thread)."""
 
-    def __init__(self, table: Mapping[int, Any], should_stop: StopCheck) -> None:
-        super().__init__(table)
-        self._should_stop = should_stop
-        self._count = 0
+    should_stop: StopCheck | None = None
+    count: int = 0
+
+
+_RUNNING = _StopCheck()
+
+
+class _CheckedOpcodes(dict[int, Any]):
+    """py-evm's opcode table that asks the running call's ``should_stop`` every few lookups
+    (one lookup per opcode)."""
 
     def __getitem__(self, opcode: int) -> Any:
-        self._count += 1
-        if self._count % _STOP_CHECK_EVERY == 0 and self._should_stop():
-            raise _CallInterrupted(CALL_INTERRUPTED)
+        running = _RUNNING
+        running.count += 1
+        if running.count % _STOP_CHECK_EVERY == 0:
+            should_stop = running.should_stop
+            if should_stop is not None and should_stop():
+                raise _CallInterrupted(CALL_INTERRUPTED)
         return super().__getitem__(opcode)
 
 
-def _interruptible(computation_class: Any, should_stop: StopCheck) -> Any:
-    """A subclass of ``computation_class`` (for one read-only call) that stops when asked."""
-    return type("InterruptibleComputation", (computation_class,),
-                {"opcodes": _CheckedOpcodes(computation_class.opcodes, should_stop)})
+_INTERRUPTIBLE: dict[Any, Any] = {}
+
+
+def _interruptible(computation_class: Any) -> Any:
+    """A subclass of ``computation_class`` whose opcode lookups ask the running call's
+    ``should_stop`` (made once per class: building a class costs as much as a small call)."""
+    made = _INTERRUPTIBLE.get(computation_class)
+    if made is None:
+        made = type("InterruptibleComputation", (computation_class,),
+                    {"opcodes": _CheckedOpcodes(computation_class.opcodes)})
+        _INTERRUPTIBLE[computation_class] = made
+    return made
+
+
+@contextlib.contextmanager
+def _stoppable(should_stop: StopCheck | None) -> Iterator[None]:
+    """Run the block with ``should_stop`` as this thread's stop check."""
+    previous = _RUNNING.should_stop, _RUNNING.count
+    _RUNNING.should_stop, _RUNNING.count = should_stop, 0
+    try:
+        yield
+    finally:
+        _RUNNING.should_stop, _RUNNING.count = previous
 
 
 def _call_error(computation: Any) -> ExecutionError:
