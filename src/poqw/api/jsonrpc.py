@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from poqw.errors import PoqwError, RpcError, StorageError
+from poqw.errors import PoqwError, RpcError
 
 if TYPE_CHECKING:
     from poqw.api.backend import NodeBackend
@@ -208,6 +209,29 @@ class MethodRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._methods
 
+    def pool_for(self, request: Any) -> ThreadPoolExecutor | None:
+        """The worker pool that answers ``request`` (a request object), or None when it is
+        answered on the loop (or refused before any handler runs)."""
+        if not isinstance(request, dict) or not _valid_id(request.get("id")):
+            return None
+        name = request.get("method")
+        method = self._methods.get(name) if isinstance(name, str) else None
+        if method is None or method.on_loop or inspect.iscoroutinefunction(method.handler):
+            return None
+        return self._evm if method.evm else self._reads
+
+    def call_here(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
+        """:meth:`call` of a method with a synchronous handler, in the calling thread."""
+        method = self._methods.get(name)
+        if method is None:
+            raise method_not_found(name)
+        values = method.validate(params)
+        if method.fast is not None:
+            answer = method.fast(ctx, values)
+            if answer is not NOT_READY:
+                return answer
+        return method.handler(ctx, values)
+
     async def call(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
         method = self._methods.get(name)
         if method is None:
@@ -232,12 +256,44 @@ def error_response(error: RpcError, request_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": body}
 
 
+def _valid_id(request_id: Any) -> bool:
+    return request_id is None or (isinstance(request_id, str | int)
+                                  and not isinstance(request_id, bool))
+
+
 def _request_id(request: dict[str, Any]) -> Any:
     request_id = request.get("id")
-    if request_id is None or (isinstance(request_id, str | int)
-                              and not isinstance(request_id, bool)):
+    if _valid_id(request_id):
         return request_id
     raise invalid_request("id must be a string, an integer or null")
+
+
+def _call_of(request: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The envelope checks of one request object; its method name and parameter list."""
+    method = request.get("method")
+    if request.get("jsonrpc") != "2.0":
+        raise invalid_request("\"jsonrpc\" must be \"2.0\"")
+    if not isinstance(method, str) or not method:
+        raise invalid_request("\"method\" must be a non-empty string")
+    params = request.get("params", [])
+    if params is None:
+        params = []
+    if isinstance(params, dict):
+        raise invalid_params("params", "parameters by name are not supported; send a list")
+    if not isinstance(params, list):
+        raise invalid_params("params", f"expected a list, got {type(params).__name__}")
+    return method, params
+
+
+def _failure(exc: Exception, method: Any, request_id: Any) -> dict[str, Any]:
+    """The error response for what a call raised."""
+    if isinstance(exc, RpcError):
+        return error_response(exc, request_id)
+    if isinstance(exc, PoqwError):  # StorageError among them
+        return error_response(server_error(str(exc)), request_id)
+    # a bug: the client gets -32603, the log gets the traceback
+    log.error("JSON-RPC %s failed unexpectedly: %s", method, exc, exc_info=exc)
+    return error_response(internal_error(f"internal error: {type(exc).__name__}"), request_id)
 
 
 async def _one(registry: MethodRegistry, ctx: RpcContext, request: Any,
@@ -250,39 +306,67 @@ async def _one(registry: MethodRegistry, ctx: RpcContext, request: Any,
         request_id = _request_id(request)
     except RpcError as exc:
         return error_response(exc)
-    is_notification = "id" not in request
     method = request.get("method")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = time.monotonic()
     ok = False
     try:
-        if request.get("jsonrpc") != "2.0":
-            raise invalid_request("\"jsonrpc\" must be \"2.0\"")
-        if not isinstance(method, str) or not method:
-            raise invalid_request("\"method\" must be a non-empty string")
-        params = request.get("params", [])
-        if params is None:
-            params = []
-        if isinstance(params, dict):
-            raise invalid_params("params", "parameters by name are not supported; send a list")
-        if not isinstance(params, list):
-            raise invalid_params("params", f"expected a list, got {type(params).__name__}")
-        result = await registry.call(ctx, method, params)
+        result = await registry.call(ctx, *_call_of(request))
         ok = True
         response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
-    except RpcError as exc:
-        response = error_response(exc, request_id)
-    except StorageError as exc:
-        response = error_response(server_error(str(exc)), request_id)
-    except PoqwError as exc:
-        response = error_response(server_error(str(exc)), request_id)
-    except Exception as exc:  # a bug: the client gets -32603, the log gets the traceback
-        log.error("JSON-RPC %s failed unexpectedly: %s", method, exc, exc_info=exc)
-        response = error_response(internal_error(f"internal error: {type(exc).__name__}"),
-                                  request_id)
+    except Exception as exc:
+        response = _failure(exc, method, request_id)
     if on_call is not None and isinstance(method, str):
-        on_call(method, loop.time() - started, ok)
-    return None if is_notification else response
+        on_call(method, time.monotonic() - started, ok)
+    return None if "id" not in request else response
+
+
+def _one_in_thread(registry: MethodRegistry, ctx: RpcContext, request: dict[str, Any],
+                   on_call: Callable[[str, float, bool], None] | None
+                   ) -> dict[str, Any] | None:
+    """:func:`_one` for a request whose method runs in a worker thread, in that thread."""
+    method = request["method"]
+    request_id = request.get("id")
+    started = time.monotonic()
+    ok = False
+    try:
+        result = registry.call_here(ctx, *_call_of(request))
+        ok = True
+        response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    except Exception as exc:
+        response = _failure(exc, method, request_id)
+    if on_call is not None:
+        on_call(method, time.monotonic() - started, ok)
+    return None if "id" not in request else response
+
+
+def _run_in_thread(registry: MethodRegistry, ctx: RpcContext, run: list[dict[str, Any]],
+                   on_call: Callable[[str, float, bool], None] | None
+                   ) -> list[dict[str, Any] | None]:
+    return [_one_in_thread(registry, ctx, request, on_call) for request in run]
+
+
+async def _batch(registry: MethodRegistry, ctx: RpcContext, payload: list[Any],
+                 on_call: Callable[[str, float, bool], None] | None
+                 ) -> list[dict[str, Any] | None]:
+    """The responses to a batch, in order: each run of consecutive requests whose methods run
+    in the same worker pool goes to that pool as one job (one thread hop, not one per
+    request); the others are answered on the loop as single requests are."""
+    answers: list[dict[str, Any] | None] = []
+    loop = asyncio.get_running_loop()
+    start = 0
+    while start < len(payload):
+        pool = registry.pool_for(payload[start])
+        if pool is None:
+            answers.append(await _one(registry, ctx, payload[start], on_call))
+            start += 1
+            continue
+        end = start + 1
+        while end < len(payload) and registry.pool_for(payload[end]) is pool:
+            end += 1
+        run = payload[start:end]
+        answers += await loop.run_in_executor(pool, _run_in_thread, registry, ctx, run, on_call)
+        start = end
+    return answers
 
 
 def _dump(value: Any) -> bytes:
@@ -305,7 +389,7 @@ async def handle_body(registry: MethodRegistry, ctx: RpcContext, body: bytes,
             return _dump(error_response(invalid_request(
                 f"batch of {len(payload)} requests exceeds the limit of "
                 f"{ctx.config.max_batch}")))
-        answers = [await _one(registry, ctx, item, on_call) for item in payload]
+        answers = await _batch(registry, ctx, payload, on_call)
         kept = [a for a in answers if a is not None]
         return _limited(_dump(kept), ctx.config.max_response_bytes) if kept else None
     answer = await _one(registry, ctx, payload, on_call)

@@ -182,7 +182,7 @@ class RpcServer:
         self.on_failure = on_failure
         self._server = _Uvicorn(uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio",
-            http=CoalescingHttpProtocol,
+            http=CoalescingHttpProtocol, proxy_headers=False,  # no client address is used
             timeout_graceful_shutdown=2, server_header=False,
             limit_concurrency=max_connections))  # past it: HTTP 503, not a pile-up
         self._task: asyncio.Task[None] | None = None
