@@ -307,36 +307,54 @@ async def measure_transfers(client: Client, senders: int,
                             percentile(latencies, 0.99) * 1e3)
 
 
-async def read_suite(target: Target, token: str, holder: str,
-                     requests: int) -> dict[str, Figure]:
-    client = Client(target.url, CONCURRENCY)
+@dataclass
+class Deployed:
+    """A node under test with its token deployed: where, and who holds the supply."""
+
+    target: Target
+    token: str
+    holder: str
+
+
+async def read_suite(nodes: dict[str, Deployed], requests: int) -> dict[str, dict[str, Figure]]:
+    """Every read measurement on each node, the nodes taking turns measurement by measurement
+    (so a change in the machine's load between two measurements falls on both alike)."""
+    clients = {name: Client(node.target.url, CONCURRENCY) for name, node in nodes.items()}
     fresh = iter(range(1, 1 << 62))
 
-    def new_holder_call() -> dict[str, Any]:
-        """balanceOf of an address no request of this run asked for before (a result
-        cache cannot answer it)."""
-        who = f"{0xB0B << 140 | next(fresh):040x}"
-        return {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
-                "params": [{"to": token, "data": BALANCE_OF + who.rjust(64, "0")}, "latest"]}
+    def new_holder_call(token: str) -> Callable[[], dict[str, Any]]:
+        def make() -> dict[str, Any]:
+            """balanceOf of an address no request of this run asked for before (a result
+            cache cannot answer it)."""
+            who = f"{0xB0B << 140 | next(fresh):040x}"
+            return {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [
+                {"to": token, "data": BALANCE_OF + who.rjust(64, "0")}, "latest"]}
+        return make
+
+    def kinds(node: Deployed) -> list[tuple[str, Any, int]]:
+        call = {"to": node.token, "data": BALANCE_OF + node.holder[2:].lower().rjust(64, "0")}
+        return [("eth_blockNumber", {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
+                                     "params": []}, requests),
+                ("eth_call", {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+                              "params": [call, "latest"]}, max(requests // 4, BATCH)),
+                ("eth_call new holder", new_holder_call(node.token), max(requests // 4, BATCH))]
+    modes = (("1 conn", 1, 1), (f"1 conn, batch {BATCH}", 1, BATCH),
+             (f"{CONCURRENCY} conns", CONCURRENCY, 1))
+    out: dict[str, dict[str, Figure]] = {name: {} for name in nodes}
     try:
-        await wait_ready(client)
-        call = {"to": token, "data": BALANCE_OF + holder[2:].lower().rjust(64, "0")}
-        out: dict[str, Figure] = {}
-        kinds: list[tuple[str, Any, int]] = [
-            ("eth_blockNumber", {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
-                                 "params": []}, requests),
-            ("eth_call", {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
-                          "params": [call, "latest"]}, max(requests // 4, BATCH)),
-            ("eth_call new holder", new_holder_call, max(requests // 4, BATCH))]
-        for name, request, n in kinds:
-            out[f"{name} 1 conn"] = await measure_reads(client, request, n, 1, 1)
-            out[f"{name} 1 conn, batch {BATCH}"] = await measure_reads(client, request, n, 1,
-                                                                       BATCH)
-            out[f"{name} {CONCURRENCY} conns"] = await measure_reads(client, request, n,
-                                                                     CONCURRENCY, 1)
+        for client in clients.values():
+            await wait_ready(client)
+        plans = {name: kinds(node) for name, node in nodes.items()}
+        for k in range(len(next(iter(plans.values())))):
+            for mode, connections, batch in modes:
+                for name, client in clients.items():
+                    kind, request, n = plans[name][k]
+                    out[name][f"{kind} {mode}"] = await measure_reads(client, request, n,
+                                                                      connections, batch)
         return out
     finally:
-        await client.close()
+        for client in clients.values():
+            await client.close()
 
 
 async def deploy_and_transfer(target: Target, bytecode: str, senders: int,
@@ -390,28 +408,34 @@ def main() -> None:
 
 def run(work: Path, args: argparse.Namespace) -> None:
     bytecode = compile_token(work)
-    results: dict[str, dict[str, Figure]] = {}
     transfers = args.senders * args.per_sender
-    for name in ("anvil", "poqw"):
-        # transfers first (poqw mines), then reads on a node that does not mine (the miner
-        # would take a core from the server on a small machine); anvil automines throughout
-        target = start_anvil(work) if name == "anvil" else start_poqw(work, True,
-                                                                       args.target_interval)
-        try:
-            token, holder, sent = asyncio.run(deploy_and_transfer(
+    sent: dict[str, tuple[Figure, Figure]] = {}
+    nodes: dict[str, Deployed] = {}
+    try:
+        # transfers first, one node at a time (poqw mines for them), then reads on a poqw node
+        # that does not mine (the miner would take a core from the server on a small
+        # machine) beside anvil, which automines throughout
+        for name in ("anvil", "poqw"):
+            target = start_anvil(work) if name == "anvil" else start_poqw(work, True,
+                                                                           args.target_interval)
+            nodes[name] = Deployed(target, "", "")
+            token, holder, sent[name] = asyncio.run(deploy_and_transfer(
                 target, bytecode, args.senders, args.per_sender))
             if name == "poqw":
                 target.stop()
                 target = start_poqw(work, False, args.target_interval)
-            reads = asyncio.run(read_suite(target, token, holder, args.requests))
-        finally:
-            target.stop()
-        results[name] = {**reads, f"transfers sent raw ({transfers})": sent[0],
-                         f"transfers included ({transfers})": sent[1]}
-        print(f"{name} at {target.url} done", flush=True)
+            nodes[name] = Deployed(target, token, holder)
+            print(f"{name} at {target.url}: transfers done", flush=True)
+        reads = asyncio.run(read_suite(nodes, args.requests))
+    finally:
+        for node in nodes.values():
+            node.target.stop()
+    results = {name: {**reads[name], f"transfers sent raw ({transfers})": sent[name][0],
+                      f"transfers included ({transfers})": sent[name][1]} for name in nodes}
     report(results)
     print(f"poqw: target block time {args.target_interval} s, CPU miner; anvil: automine (a "
-          "block per transaction). Client: one aiohttp event loop in this process.")
+          "block per transaction). Client: one aiohttp event loop in this process; the read "
+          "measurements alternate between the two nodes.")
     print("poqw answers a repeated eth_call from its result cache (keyed by block hash and the "
           "whole message); the 'new holder' rows never repeat a call, so no cache can answer.")
 

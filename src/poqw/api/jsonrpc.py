@@ -15,6 +15,7 @@ e.g. a remembered call result): anything but :data:`NOT_READY` is the answer, wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -148,6 +149,10 @@ class _Method:
     evm: bool
     fast: Handler | None = None
 
+    @functools.cached_property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
     def validate(self, params: list[Any]) -> list[Any]:
         if self.params is None:  # the handler validates for itself
             return params
@@ -216,7 +221,7 @@ class MethodRegistry:
             return None
         name = request.get("method")
         method = self._methods.get(name) if isinstance(name, str) else None
-        if method is None or method.on_loop or inspect.iscoroutinefunction(method.handler):
+        if method is None or method.on_loop or method.is_async:
             return None
         return self._evm if method.evm else self._reads
 
@@ -241,7 +246,7 @@ class MethodRegistry:
             answer = method.fast(ctx, values)
             if answer is not NOT_READY:
                 return answer
-        if inspect.iscoroutinefunction(method.handler):
+        if method.is_async:
             return await method.handler(ctx, values)
         if method.on_loop:
             return method.handler(ctx, values)
