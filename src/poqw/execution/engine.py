@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ CALL_INTERRUPTED = "execution aborted: the call was stopped before it finished"
 _STOP_CHECK_EVERY = 1024
 
 DEFAULT_CALL_GAS = 30_000_000
+_EXECUTED_KEPT = 8
 _CALL_ENV = BlockEnv(
     number=0, timestamp=0, coinbase=bytes(20), gas_limit=DEFAULT_CALL_GAS, base_fee_per_gas=0
 )
@@ -93,6 +95,10 @@ class ExecutionEngine:
         self._accounts = AccountReader(self.db)
         self._call_caches = EncodedAccountCaches()
         self._decoded = DecodedTransactions(chain_id)
+        # block runs by (parent root, env, reward, transactions): a block this node builds is
+        # executed again when it is imported
+        self._executed: OrderedDict[Any, BlockExecutionResult] = OrderedDict()
+        self._executed_lock = threading.Lock()
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -115,6 +121,23 @@ class ExecutionEngine:
         """
         if not isinstance(reward, int) or reward < 0:
             raise ConfigError(f"reward must be a non-negative integer, got {reward!r}")
+        key = (bytes(parent_state_root), env, reward, tuple(bytes(t) for t in transactions))
+        with self._executed_lock:
+            done = self._executed.get(key)
+        if done is not None and self.has_state(done.state_root):
+            return done  # the same run again (a block this node built, now imported)
+        result = self._execute(parent_state_root, env, transactions, reward, skip_invalid)
+        # running only the applied transactions gives this same result: a refused one
+        # changed nothing; the state it wrote is stored (pruning it makes has_state False)
+        with self._executed_lock:
+            self._executed[(key[0], env, reward, result.transactions)] = dataclasses.replace(
+                result, rejected=())
+            while len(self._executed) > _EXECUTED_KEPT:
+                self._executed.popitem(last=False)
+        return result
+
+    def _execute(self, parent_state_root: Hash32, env: BlockEnv, transactions: Sequence[bytes],
+                 reward: int, skip_invalid: bool) -> BlockExecutionResult:
         receipts: list[Receipt] = []
         applied: list[bytes] = []
         rejected: list[RejectedTransaction] = []
