@@ -9,17 +9,15 @@ The chain passes everything in (block environment, reward); the engine reads no 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
-from eth.exceptions import VMError
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
@@ -35,6 +33,13 @@ from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransac
 from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader, EncodedAccountCaches
 from .db import BlockRecord, SqliteStateDB
 from .fork import PoqwState
+from .interrupt import (
+    CALL_INTERRUPTED,
+    CallInterrupted,
+    StopCheck,
+    interruptible,
+    stoppable,
+)
 from .prune import reachable_keys
 from .receipts import (
     decode_stored_receipts,
@@ -57,10 +62,6 @@ from .types import (
 
 __all__ = ["CALL_INTERRUPTED", "DEFAULT_CALL_GAS", "ExecutionEngine", "StopCheck"]
 
-StopCheck = Callable[[], bool]
-"""Asked every :data:`_STOP_CHECK_EVERY` opcodes of a read-only call: True aborts it."""
-CALL_INTERRUPTED = "execution aborted: the call was stopped before it finished"
-_STOP_CHECK_EVERY = 1024
 
 DEFAULT_CALL_GAS = 30_000_000
 _EXECUTED_KEPT = 8
@@ -334,7 +335,7 @@ class ExecutionEngine:
         if low < optimistic < high:
             trial = self._simulate(state_root, to, data, sender, value, optimistic, env,
                                    should_stop)
-            if isinstance(trial.error if trial.is_error else None, _CallInterrupted):
+            if isinstance(trial.error if trial.is_error else None, CallInterrupted):
                 raise ExecutionError(CALL_INTERRUPTED)
             if trial.is_error:
                 low = optimistic
@@ -343,7 +344,7 @@ class ExecutionEngine:
         while high - low > 1:
             mid = (low + high) // 2
             comp = self._simulate(state_root, to, data, sender, value, mid, env, should_stop)
-            if isinstance(comp.error if comp.is_error else None, _CallInterrupted):
+            if isinstance(comp.error if comp.is_error else None, CallInterrupted):
                 raise ExecutionError(CALL_INTERRUPTED)
             if comp.is_error:
                 low = mid
@@ -452,7 +453,7 @@ class ExecutionEngine:
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
         state = self._state(state_root, call_env, read_only=True)
         if should_stop is not None:
-            state.computation_class = _interruptible(state.computation_class)
+            state.computation_class = interruptible(state.computation_class)
         origin = ZERO_ADDRESS if sender is None else _address(sender)
         unsigned = PragueTransactionBuilder.new_unsigned_dynamic_fee_transaction(
             chain_id=self.chain_id,
@@ -466,7 +467,7 @@ class ExecutionEngine:
             access_list=(),
         )
         try:
-            with _stoppable(should_stop):
+            with stoppable(should_stop):
                 return state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
         except ValidationError as exc:
             raise ExecutionError(f"call rejected: {exc}") from exc
@@ -508,64 +509,10 @@ def _address(address: Address) -> Any:
     return address
 
 
-class _CallInterrupted(VMError):
-    """Raised inside py-evm when a read-only call's ``should_stop`` says so."""
-
-
-class _StopCheck(threading.local):
-    """The ``should_stop`` of the read-only call running in this thread, and its opcode count
-    (py-evm runs a call and all its sub-calls in the caller's thread)."""
-
-    should_stop: StopCheck | None = None
-    count: int = 0
-
-
-_RUNNING = _StopCheck()
-
-
-class _CheckedOpcodes(dict[int, Any]):
-    """py-evm's opcode table that asks the running call's ``should_stop`` every few lookups
-    (one lookup per opcode)."""
-
-    def __getitem__(self, opcode: int) -> Any:
-        running = _RUNNING
-        running.count += 1
-        if running.count % _STOP_CHECK_EVERY == 0:
-            should_stop = running.should_stop
-            if should_stop is not None and should_stop():
-                raise _CallInterrupted(CALL_INTERRUPTED)
-        return super().__getitem__(opcode)
-
-
-_INTERRUPTIBLE: dict[Any, Any] = {}
-
-
-def _interruptible(computation_class: Any) -> Any:
-    """A subclass of ``computation_class`` whose opcode lookups ask the running call's
-    ``should_stop`` (made once per class: building a class costs as much as a small call)."""
-    made = _INTERRUPTIBLE.get(computation_class)
-    if made is None:
-        made = type("InterruptibleComputation", (computation_class,),
-                    {"opcodes": _CheckedOpcodes(computation_class.opcodes)})
-        _INTERRUPTIBLE[computation_class] = made
-    return made
-
-
-@contextlib.contextmanager
-def _stoppable(should_stop: StopCheck | None) -> Iterator[None]:
-    """Run the block with ``should_stop`` as this thread's stop check."""
-    previous = _RUNNING.should_stop, _RUNNING.count
-    _RUNNING.should_stop, _RUNNING.count = should_stop, 0
-    try:
-        yield
-    finally:
-        _RUNNING.should_stop, _RUNNING.count = previous
-
-
 def _call_error(computation: Any) -> ExecutionError:
     if computation.is_error:
         err = computation.error
-        if isinstance(err, _CallInterrupted):
+        if isinstance(err, CallInterrupted):
             return ExecutionError(CALL_INTERRUPTED)
         name = type(err).__name__
         if name == "Revert":
