@@ -4,10 +4,12 @@ Starts anvil (npm ``@foundry-rs/anvil``) and a ``poqw node cpu`` on 127.0.0.1 (f
 stopped by pid at the end), deploys the same minimal OpenZeppelin ERC-20 on each (compiled with
 solc-js), then measures with one aiohttp client: ``eth_blockNumber`` and ``eth_call``
 (``balanceOf``) requests per second from one keep-alive connection, one connection sending
-batches, and 8 concurrent connections, with p50/p99 latency per HTTP request; then signed ETH
-transfers sent raw by 8 senders: accepted per second (eth_sendRawTransaction) and included per
-second. Prints poqw/anvil ratios. Run:
-``.venv/bin/python bench/bench_rpc.py [--quick]``.
+batches, and 8 concurrent connections, with p50/p99 latency per HTTP request. ``eth_call`` is
+measured twice: the same call over and over (a node may answer repeats from a result cache, as
+poqw does) and "new holder", a balanceOf of an address no earlier request asked for, so no cache
+can answer and every request executes the contract. Then signed ETH transfers sent raw by 8
+senders: accepted per second (eth_sendRawTransaction) and included per second. Prints
+poqw/anvil ratios. Run: ``.venv/bin/python bench/bench_rpc.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -222,25 +224,30 @@ class Figure:
     p99_ms: float
 
 
-async def measure_reads(client: Client, request: dict[str, Any], total: int, connections: int,
-                        batch: int) -> Figure:
+async def measure_reads(client: Client, request: dict[str, Any] | Callable[[], dict[str, Any]],
+                        total: int, connections: int, batch: int) -> Figure:
     """``total`` requests over ``connections`` concurrent keep-alive connections, ``batch``
-    requests per HTTP POST; latency is per POST."""
+    requests per HTTP POST; latency is per POST. ``request`` is one request sent every time,
+    or a function making a new one for each request."""
     posts = max(1, total // batch)
-    body: Any = [dict(request, id=i) for i in range(batch)] if batch > 1 else request
+    make = request if callable(request) else (lambda: request)
+
+    def body() -> Any:
+        return [dict(make(), id=i) for i in range(batch)] if batch > 1 else make()
     latencies: list[float] = []
+    bodies = [body() for _ in range(posts)]  # made before the clock starts
     queue = list(range(posts))
 
     async def worker() -> None:
         while queue:
-            queue.pop()
+            k = queue.pop()
             started = time.perf_counter()
-            answer = await client.post(body)
+            answer = await client.post(bodies[k])
             latencies.append(time.perf_counter() - started)
             first = answer[0] if isinstance(answer, list) else answer
             if "result" not in first:
-                raise RuntimeError(f"{request['method']} failed: {first}")
-    await client.post(body)  # warm the connection
+                raise RuntimeError(f"{first} answered {bodies[k]}")
+    await client.post(body())  # warm the connection
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - started
@@ -252,7 +259,8 @@ async def measure_transfers(client: Client, senders: int,
                             per_sender: int) -> tuple[Figure, Figure]:
     """Fund ``senders`` fresh accounts, then send ``senders * per_sender`` signed transfers
     (raw, 8 at a time) and time from the first send until every one is mined. Latency: send to
-    inclusion per transaction, seen by polling each sender's mined nonce every 0.2 s."""
+    inclusion per transaction, seen by polling each sender's mined nonce every 20 ms (coarser
+    polling would round anvil's sub-100 ms inclusion up to a poll interval)."""
     chain_id = int(await client.call("eth_chainId"), 16)
     fee = 2 * int(await client.call("eth_gasPrice"), 16) + 10**9
     funder_address = Account.from_key(FUNDER_KEY).address
@@ -284,40 +292,71 @@ async def measure_transfers(client: Client, senders: int,
                       percentile(send_latencies, 0.99) * 1e3)
     included: dict[tuple[str, int], float] = {}
 
+    async def mined_nonces(address: str) -> None:
+        mined = int(await client.call("eth_getTransactionCount", address, "latest"), 16)
+        now = time.perf_counter()
+        for nonce in range(mined):
+            included.setdefault((address, nonce), now)
+
     async def all_mined() -> bool:
         # one nonce query per sender (not a receipt per transaction): light on the node
-        for signer in signers:
-            address = signer.account.address
-            mined = int(await client.call("eth_getTransactionCount", address, "latest"), 16)
-            now = time.perf_counter()
-            for nonce in range(mined):
-                included.setdefault((address, nonce), now)
+        await asyncio.gather(*(mined_nonces(s.account.address) for s in signers))
         return len(included) >= len(raws)
-    await client.wait(all_mined, 600, "every transfer to be mined", interval=0.2)
+    await client.wait(all_mined, 600, "every transfer to be mined", interval=0.02)
     elapsed = max(included.values()) - started
     latencies = [included[k] - sent_at[k] for k in sent_at]
     return accepted, Figure(len(raws) / elapsed, percentile(latencies, 0.5) * 1e3,
                             percentile(latencies, 0.99) * 1e3)
 
 
-async def read_suite(target: Target, token: str, holder: str,
-                     requests: int) -> dict[str, Figure]:
-    client = Client(target.url, CONCURRENCY)
+@dataclass
+class Deployed:
+    """A node under test with its token deployed: where, and who holds the supply."""
+
+    target: Target
+    token: str
+    holder: str
+
+
+async def read_suite(nodes: dict[str, Deployed], requests: int) -> dict[str, dict[str, Figure]]:
+    """Every read measurement on each node, the nodes taking turns measurement by measurement
+    (so a change in the machine's load between two measurements falls on both alike)."""
+    clients = {name: Client(node.target.url, CONCURRENCY) for name, node in nodes.items()}
+    fresh = iter(range(1, 1 << 62))
+
+    def new_holder_call(token: str) -> Callable[[], dict[str, Any]]:
+        def make() -> dict[str, Any]:
+            """balanceOf of an address no request of this run asked for before (a result
+            cache cannot answer it)."""
+            who = f"{0xB0B << 140 | next(fresh):040x}"
+            return {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [
+                {"to": token, "data": BALANCE_OF + who.rjust(64, "0")}, "latest"]}
+        return make
+
+    def kinds(node: Deployed) -> list[tuple[str, Any, int]]:
+        call = {"to": node.token, "data": BALANCE_OF + node.holder[2:].lower().rjust(64, "0")}
+        return [("eth_blockNumber", {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
+                                     "params": []}, requests),
+                ("eth_call", {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+                              "params": [call, "latest"]}, max(requests // 4, BATCH)),
+                ("eth_call new holder", new_holder_call(node.token), max(requests // 4, BATCH))]
+    modes = (("1 conn", 1, 1), (f"1 conn, batch {BATCH}", 1, BATCH),
+             (f"{CONCURRENCY} conns", CONCURRENCY, 1))
+    out: dict[str, dict[str, Figure]] = {name: {} for name in nodes}
     try:
-        await wait_ready(client)
-        call = {"to": token, "data": BALANCE_OF + holder[2:].lower().rjust(64, "0")}
-        out: dict[str, Figure] = {}
-        for method, params in (("eth_blockNumber", []), ("eth_call", [call, "latest"])):
-            request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-            n = requests if method == "eth_blockNumber" else max(requests // 4, BATCH)
-            out[f"{method} 1 conn"] = await measure_reads(client, request, n, 1, 1)
-            out[f"{method} 1 conn, batch {BATCH}"] = await measure_reads(client, request, n, 1,
-                                                                         BATCH)
-            out[f"{method} {CONCURRENCY} conns"] = await measure_reads(client, request, n,
-                                                                       CONCURRENCY, 1)
+        for client in clients.values():
+            await wait_ready(client)
+        plans = {name: kinds(node) for name, node in nodes.items()}
+        for k in range(len(next(iter(plans.values())))):
+            for mode, connections, batch in modes:
+                for name, client in clients.items():
+                    kind, request, n = plans[name][k]
+                    out[name][f"{kind} {mode}"] = await measure_reads(client, request, n,
+                                                                      connections, batch)
         return out
     finally:
-        await client.close()
+        for client in clients.values():
+            await client.close()
 
 
 async def deploy_and_transfer(target: Target, bytecode: str, senders: int,
@@ -333,11 +372,11 @@ async def deploy_and_transfer(target: Target, bytecode: str, senders: int,
 
 def report(results: dict[str, dict[str, Figure]]) -> None:
     anvil, poqw = results["anvil"], results["poqw"]
-    print(f"{'measurement':<34} {'poqw/s':>9} {'anvil/s':>9} {'ratio':>7}   "
+    print(f"{'measurement':<38} {'poqw/s':>9} {'anvil/s':>9} {'ratio':>7}   "
           f"{'poqw p50/p99 ms':>17} {'anvil p50/p99 ms':>17}")
     for name in anvil:
         a, p = anvil[name], poqw[name]
-        print(f"{name:<34} {p.rate:>9.0f} {a.rate:>9.0f} {p.rate / a.rate:>6.2f}x   "
+        print(f"{name:<38} {p.rate:>9.0f} {a.rate:>9.0f} {p.rate / a.rate:>6.2f}x   "
               f"{p.p50_ms:>8.2f}/{p.p99_ms:<8.2f} {a.p50_ms:>8.2f}/{a.p99_ms:<8.2f}")
 
 
@@ -348,8 +387,9 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--per-sender", type=int, default=32,
                         help="transfers per sender (the poqw mempool holds 64 per sender)")
-    parser.add_argument("--target-interval", type=int, default=2,
-                        help="the poqw genesis's target block time in seconds (devnet: 10)")
+    parser.add_argument("--target-interval", type=int, default=1,
+                        help="the poqw genesis's target block time in seconds (devnet: 10; "
+                        "timestamps are whole seconds, so 1 is the shortest)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     add_threads_argument(parser)
     args = parser.parse_args()
@@ -370,28 +410,36 @@ def main() -> None:
 
 def run(work: Path, args: argparse.Namespace) -> None:
     bytecode = compile_token(work)
-    results: dict[str, dict[str, Figure]] = {}
     transfers = args.senders * args.per_sender
-    for name in ("anvil", "poqw"):
-        # transfers first (poqw mines), then reads on a node that does not mine (the miner
-        # would take a core from the server on a small machine); anvil automines throughout
-        target = start_anvil(work) if name == "anvil" else start_poqw(work, True,
-                                                                       args.target_interval)
-        try:
-            token, holder, sent = asyncio.run(deploy_and_transfer(
+    sent: dict[str, tuple[Figure, Figure]] = {}
+    nodes: dict[str, Deployed] = {}
+    try:
+        # transfers first, one node at a time (poqw mines for them), then reads on a poqw node
+        # that does not mine (the miner would take a core from the server on a small
+        # machine) beside anvil, which automines throughout
+        for name in ("anvil", "poqw"):
+            target = start_anvil(work) if name == "anvil" else start_poqw(work, True,
+                                                                           args.target_interval)
+            nodes[name] = Deployed(target, "", "")
+            token, holder, sent[name] = asyncio.run(deploy_and_transfer(
                 target, bytecode, args.senders, args.per_sender))
             if name == "poqw":
                 target.stop()
                 target = start_poqw(work, False, args.target_interval)
-            reads = asyncio.run(read_suite(target, token, holder, args.requests))
-        finally:
-            target.stop()
-        results[name] = {**reads, f"transfers sent raw ({transfers})": sent[0],
-                         f"transfers included ({transfers})": sent[1]}
-        print(f"{name} at {target.url} done", flush=True)
+            nodes[name] = Deployed(target, token, holder)
+            print(f"{name} at {target.url}: transfers done", flush=True)
+        reads = asyncio.run(read_suite(nodes, args.requests))
+    finally:
+        for node in nodes.values():
+            node.target.stop()
+    results = {name: {**reads[name], f"transfers sent raw ({transfers})": sent[name][0],
+                      f"transfers included ({transfers})": sent[name][1]} for name in nodes}
     report(results)
     print(f"poqw: target block time {args.target_interval} s, CPU miner; anvil: automine (a "
-          "block per transaction). Client: one aiohttp event loop in this process.")
+          "block per transaction). Client: one aiohttp event loop in this process; the read "
+          "measurements alternate between the two nodes.")
+    print("poqw answers a repeated eth_call from its result cache (keyed by block hash and the "
+          "whole message); the 'new holder' rows never repeat a call, so no cache can answer.")
 
 
 if __name__ == "__main__":

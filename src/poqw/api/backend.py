@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from poqw import __version__
+from poqw.api.callcache import CallKey, CallResults
 from poqw.api.params import BlockRef
 from poqw.chain import Block, Header, Tip
 from poqw.errors import RpcError
@@ -36,6 +37,7 @@ __all__ = ["CLIENT_NAME", "BlockData", "NodeBackend", "TransactionLocation"]
 CLIENT_NAME = f"poqw/v{__version__}"
 _SERVER_ERROR = -32000
 _CALL_ENVS_KEPT = 64
+_HEAD_TAGS = ("latest", "pending")
 
 log = logging.getLogger("poqw.api")
 
@@ -83,6 +85,8 @@ class NodeBackend:
         # a block's call environment is a function of the block (its hash) alone: never stale
         self._call_envs: OrderedDict[bytes, BlockEnv] = OrderedDict()
         self._call_envs_lock = threading.Lock()
+        self._head_block: StoredBlock | None = None  # the tip's stored block, read once a head
+        self.call_results = CallResults()
         node.subscribe(self._on_head)
 
     # --- identity ------------------------------------------------------------------------------
@@ -133,11 +137,24 @@ class NodeBackend:
                 raise RpcError(_SERVER_ERROR, f"block 0x{ref.block_hash.hex()} is not "
                                "canonical (requireCanonical)")
             return stored
+        if ref.tag in _HEAD_TAGS:
+            return self._head_stored()
         number = self.block_number(ref)
         if number is None or number >= 2**63:
             return None
         block_hash = store.canonical_hash(number)
         return None if block_hash is None else store.get(block_hash)
+
+    def _head_stored(self) -> StoredBlock | None:
+        """The stored block of :meth:`tip` (what ``latest`` names), read once per head."""
+        tip = self.tip()
+        head = self._head_block
+        if head is not None and head.block_hash == tip.block_hash:
+            return head
+        head = self.node.store.get(tip.block_hash)
+        if head is not None:
+            self._head_block = head
+        return head
 
     def require_block(self, ref: BlockRef) -> StoredBlock:
         """As :meth:`stored_block`, but a missing block is geth's -32000 ``header not found``."""
@@ -232,9 +249,23 @@ class NodeBackend:
         """Run a message read-only on the state after ``ref`` (raises ExecutionError; one
         running past ``evm_timeout_s`` is stopped)."""
         stored = self.require_block(ref)
+        key: CallKey = (stored.block_hash, to, data, sender, value, gas)
+        output = self.call_results.get(key)
+        if output is not None:
+            return output
         env = self.call_env(stored)
-        return self.node.engine.call(stored.state_root, to, data, sender=sender, value=value,
-                                     gas=gas, env=env, should_stop=self._deadline())
+        output = self.node.engine.call(stored.state_root, to, data, sender=sender, value=value,
+                                       gas=gas, env=env, should_stop=self._deadline())
+        self.call_results.put(key, output)
+        return output
+
+    def cached_call(self, ref: BlockRef, to: bytes | None, data: bytes, sender: bytes | None,
+                    value: int, gas: int) -> bytes | None:
+        """What :meth:`call` answered for the same message at the head, if it is remembered
+        (``ref`` a head tag; None otherwise): no database read, so the event loop may ask."""
+        if ref.tag not in _HEAD_TAGS:
+            return None
+        return self.call_results.get((self.tip().block_hash, to, data, sender, value, gas))
 
     def estimate_gas(self, ref: BlockRef, to: bytes | None, data: bytes,
                      sender: bytes | None, value: int, gas_cap: int) -> int:

@@ -25,6 +25,7 @@ from poqw.api.formatting import (
 )
 from poqw.api.jsonrpc import (
     EXECUTION_REVERTED,
+    NOT_READY,
     SERVER_ERROR,
     MethodRegistry,
     Param,
@@ -228,9 +229,19 @@ def _register_state(registry: MethodRegistry) -> None:
         address, slot, block = params
         return hex_data(ctx.backend.storage(block, address, slot).to_bytes(32, "big"))
 
+    def remembered_call(ctx: RpcContext, params: list[Any]) -> Any:
+        """The answer to a call at the head already made (no value: no funds to check)."""
+        request, block, overrides = params
+        if overrides is not None or request.value:
+            return NOT_READY
+        gas = min(request.gas or ctx.config.gas_cap, ctx.config.gas_cap)
+        output = ctx.backend.cached_call(block, request.to, request.calldata, request.sender,
+                                         0, gas)
+        return NOT_READY if output is None else hex_data(output)
+
     @registry.method("eth_call", Param("transaction", CallRequest),
                      Param("block", BlockId, LATEST), Param("stateOverrides", Any, None),
-                     evm=True)
+                     evm=True, fast=remembered_call)
     def call(ctx: RpcContext, params: list[Any]) -> str:
         request, block, overrides = params
         if overrides is not None:

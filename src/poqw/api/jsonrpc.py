@@ -8,14 +8,18 @@ Handlers receive a :class:`RpcContext` and their parameters already validated by
 it. Synchronous handlers run in worker threads (they read SQLite and run the EVM): those registered
 ``evm`` (calls, gas estimates) in a pool of their own, so slow calls cannot hold up the cheap
 reads of other clients; ``async`` handlers and those registered ``on_loop`` run on the event loop.
+A method may also register a ``fast`` path that the loop tries first (an answer it already has,
+e.g. a remembered call result): anything but :data:`NOT_READY` is the answer, with no thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from poqw.errors import PoqwError, RpcError, StorageError
+from poqw.errors import PoqwError, RpcError
 
 if TYPE_CHECKING:
     from poqw.api.backend import NodeBackend
@@ -35,6 +39,7 @@ __all__ = [
     "INVALID_PARAMS",
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
+    "NOT_READY",
     "PARSE_ERROR",
     "SERVER_ERROR",
     "ConnectionState",
@@ -61,6 +66,9 @@ SERVER_ERROR = -32000  # geth: a transaction or state query refused
 EXECUTION_REVERTED = 3  # geth: eth_call / eth_estimateGas reverted; data holds the revert data
 
 log = logging.getLogger("poqw.api")
+
+NOT_READY: Any = object()
+"""What a method's ``fast`` path returns when it has no answer at hand."""
 
 
 def invalid_params(name: str, why: str) -> RpcError:
@@ -139,6 +147,11 @@ class _Method:
     adapters: tuple[TypeAdapter[Any], ...]
     on_loop: bool
     evm: bool
+    fast: Handler | None = None
+
+    @functools.cached_property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
 
     def validate(self, params: list[Any]) -> list[Any]:
         if self.params is None:  # the handler validates for itself
@@ -184,13 +197,14 @@ class MethodRegistry:
         self._evm.shutdown(wait=False, cancel_futures=True)
 
     def method(self, name: str, *params: Param, raw_params: bool = False,
-               on_loop: bool = False, evm: bool = False) -> Callable[[Handler], Handler]:
+               on_loop: bool = False, evm: bool = False,
+               fast: Handler | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self._methods:
                 raise ValueError(f"JSON-RPC method {name} registered twice")
             specs = None if raw_params else tuple(params)
             adapters = tuple(TypeAdapter(p.type) for p in params)
-            self._methods[name] = _Method(handler, specs, adapters, on_loop, evm)
+            self._methods[name] = _Method(handler, specs, adapters, on_loop, evm, fast)
             return handler
         return register
 
@@ -200,12 +214,39 @@ class MethodRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._methods
 
+    def pool_for(self, request: Any) -> ThreadPoolExecutor | None:
+        """The worker pool that answers ``request`` (a request object), or None when it is
+        answered on the loop (or refused before any handler runs)."""
+        if not isinstance(request, dict) or not _valid_id(request.get("id")):
+            return None
+        name = request.get("method")
+        method = self._methods.get(name) if isinstance(name, str) else None
+        if method is None or method.on_loop or method.is_async:
+            return None
+        return self._evm if method.evm else self._reads
+
+    def call_here(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
+        """:meth:`call` of a method with a synchronous handler, in the calling thread."""
+        method = self._methods.get(name)
+        if method is None:
+            raise method_not_found(name)
+        values = method.validate(params)
+        if method.fast is not None:
+            answer = method.fast(ctx, values)
+            if answer is not NOT_READY:
+                return answer
+        return method.handler(ctx, values)
+
     async def call(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
         method = self._methods.get(name)
         if method is None:
             raise method_not_found(name)
         values = method.validate(params)
-        if inspect.iscoroutinefunction(method.handler):
+        if method.fast is not None:
+            answer = method.fast(ctx, values)
+            if answer is not NOT_READY:
+                return answer
+        if method.is_async:
             return await method.handler(ctx, values)
         if method.on_loop:
             return method.handler(ctx, values)
@@ -220,12 +261,44 @@ def error_response(error: RpcError, request_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": body}
 
 
+def _valid_id(request_id: Any) -> bool:
+    return request_id is None or (isinstance(request_id, str | int)
+                                  and not isinstance(request_id, bool))
+
+
 def _request_id(request: dict[str, Any]) -> Any:
     request_id = request.get("id")
-    if request_id is None or (isinstance(request_id, str | int)
-                              and not isinstance(request_id, bool)):
+    if _valid_id(request_id):
         return request_id
     raise invalid_request("id must be a string, an integer or null")
+
+
+def _call_of(request: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The envelope checks of one request object; its method name and parameter list."""
+    method = request.get("method")
+    if request.get("jsonrpc") != "2.0":
+        raise invalid_request("\"jsonrpc\" must be \"2.0\"")
+    if not isinstance(method, str) or not method:
+        raise invalid_request("\"method\" must be a non-empty string")
+    params = request.get("params", [])
+    if params is None:
+        params = []
+    if isinstance(params, dict):
+        raise invalid_params("params", "parameters by name are not supported; send a list")
+    if not isinstance(params, list):
+        raise invalid_params("params", f"expected a list, got {type(params).__name__}")
+    return method, params
+
+
+def _failure(exc: Exception, method: Any, request_id: Any) -> dict[str, Any]:
+    """The error response for what a call raised."""
+    if isinstance(exc, RpcError):
+        return error_response(exc, request_id)
+    if isinstance(exc, PoqwError):  # StorageError among them
+        return error_response(server_error(str(exc)), request_id)
+    # a bug: the client gets -32603, the log gets the traceback
+    log.error("JSON-RPC %s failed unexpectedly: %s", method, exc, exc_info=exc)
+    return error_response(internal_error(f"internal error: {type(exc).__name__}"), request_id)
 
 
 async def _one(registry: MethodRegistry, ctx: RpcContext, request: Any,
@@ -238,39 +311,67 @@ async def _one(registry: MethodRegistry, ctx: RpcContext, request: Any,
         request_id = _request_id(request)
     except RpcError as exc:
         return error_response(exc)
-    is_notification = "id" not in request
     method = request.get("method")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = time.monotonic()
     ok = False
     try:
-        if request.get("jsonrpc") != "2.0":
-            raise invalid_request("\"jsonrpc\" must be \"2.0\"")
-        if not isinstance(method, str) or not method:
-            raise invalid_request("\"method\" must be a non-empty string")
-        params = request.get("params", [])
-        if params is None:
-            params = []
-        if isinstance(params, dict):
-            raise invalid_params("params", "parameters by name are not supported; send a list")
-        if not isinstance(params, list):
-            raise invalid_params("params", f"expected a list, got {type(params).__name__}")
-        result = await registry.call(ctx, method, params)
+        result = await registry.call(ctx, *_call_of(request))
         ok = True
         response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
-    except RpcError as exc:
-        response = error_response(exc, request_id)
-    except StorageError as exc:
-        response = error_response(server_error(str(exc)), request_id)
-    except PoqwError as exc:
-        response = error_response(server_error(str(exc)), request_id)
-    except Exception as exc:  # a bug: the client gets -32603, the log gets the traceback
-        log.error("JSON-RPC %s failed unexpectedly: %s", method, exc, exc_info=exc)
-        response = error_response(internal_error(f"internal error: {type(exc).__name__}"),
-                                  request_id)
+    except Exception as exc:
+        response = _failure(exc, method, request_id)
     if on_call is not None and isinstance(method, str):
-        on_call(method, loop.time() - started, ok)
-    return None if is_notification else response
+        on_call(method, time.monotonic() - started, ok)
+    return None if "id" not in request else response
+
+
+def _one_in_thread(registry: MethodRegistry, ctx: RpcContext, request: dict[str, Any],
+                   on_call: Callable[[str, float, bool], None] | None
+                   ) -> dict[str, Any] | None:
+    """:func:`_one` for a request whose method runs in a worker thread, in that thread."""
+    method = request["method"]
+    request_id = request.get("id")
+    started = time.monotonic()
+    ok = False
+    try:
+        result = registry.call_here(ctx, *_call_of(request))
+        ok = True
+        response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    except Exception as exc:
+        response = _failure(exc, method, request_id)
+    if on_call is not None:
+        on_call(method, time.monotonic() - started, ok)
+    return None if "id" not in request else response
+
+
+def _run_in_thread(registry: MethodRegistry, ctx: RpcContext, run: list[dict[str, Any]],
+                   on_call: Callable[[str, float, bool], None] | None
+                   ) -> list[dict[str, Any] | None]:
+    return [_one_in_thread(registry, ctx, request, on_call) for request in run]
+
+
+async def _batch(registry: MethodRegistry, ctx: RpcContext, payload: list[Any],
+                 on_call: Callable[[str, float, bool], None] | None
+                 ) -> list[dict[str, Any] | None]:
+    """The responses to a batch, in order: each run of consecutive requests whose methods run
+    in the same worker pool goes to that pool as one job (one thread hop, not one per
+    request); the others are answered on the loop as single requests are."""
+    answers: list[dict[str, Any] | None] = []
+    loop = asyncio.get_running_loop()
+    start = 0
+    while start < len(payload):
+        pool = registry.pool_for(payload[start])
+        if pool is None:
+            answers.append(await _one(registry, ctx, payload[start], on_call))
+            start += 1
+            continue
+        end = start + 1
+        while end < len(payload) and registry.pool_for(payload[end]) is pool:
+            end += 1
+        run = payload[start:end]
+        answers += await loop.run_in_executor(pool, _run_in_thread, registry, ctx, run, on_call)
+        start = end
+    return answers
 
 
 def _dump(value: Any) -> bytes:
@@ -293,7 +394,7 @@ async def handle_body(registry: MethodRegistry, ctx: RpcContext, body: bytes,
             return _dump(error_response(invalid_request(
                 f"batch of {len(payload)} requests exceeds the limit of "
                 f"{ctx.config.max_batch}")))
-        answers = [await _one(registry, ctx, item, on_call) for item in payload]
+        answers = await _batch(registry, ctx, payload, on_call)
         kept = [a for a in answers if a is not None]
         return _limited(_dump(kept), ctx.config.max_response_bytes) if kept else None
     answer = await _one(registry, ctx, payload, on_call)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -119,6 +119,7 @@ class NodeMetrics:
         self._rpc_methods: set[str] = set()
         self._known_methods = None if rpc_methods is None else frozenset(rpc_methods)
         self._lock = threading.Lock()
+        self._rpc_series: dict[tuple[str, bool], tuple[Any, Any]] = {}  # the labels() lookups
 
     # --- wiring --------------------------------------------------------------------------------
 
@@ -156,9 +157,15 @@ class NodeMetrics:
     def observe_rpc(self, method: str, seconds: float, ok: bool) -> None:
         """One JSON-RPC call to ``method`` took ``seconds`` and succeeded (``ok``) or returned
         an error. Called by the dispatcher for every call, batched ones included."""
-        label = self._method_label(method)
-        self.rpc_requests.labels(label, "ok" if ok else "error").inc()
-        self.rpc_request_seconds.labels(label).observe(seconds)
+        series = self._rpc_series.get((method, ok))
+        if series is None:  # bounded: the known methods (or the label cap) and "other", x 2
+            label = self._method_label(method)
+            series = (self.rpc_requests.labels(label, "ok" if ok else "error"),
+                      self.rpc_request_seconds.labels(label))
+            if label != "other":
+                self._rpc_series[(method, ok)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def _method_label(self, method: str) -> str:
         if self._known_methods is not None:

@@ -29,6 +29,7 @@ from poqw.api import eth, filters, logs, poqw_ns, subscriptions
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig, rpc_config_from
 from poqw.api.explorer import explorer_routes
+from poqw.api.fastpath import CoalescingHttpProtocol, JsonRpcFastPath
 from poqw.api.jsonrpc import (
     INVALID_REQUEST,
     ConnectionState,
@@ -99,8 +100,10 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry | None = None,
-              on_call: Callable[[str, float, bool], None] | None = None) -> Starlette:
-    """The Starlette app serving ``backend`` (see the module docstring); every JSON-RPC call
+              on_call: Callable[[str, float, bool], None] | None = None
+              ) -> Starlette | JsonRpcFastPath:
+    """The app serving ``backend`` (see the module docstring): Starlette, behind the plain ASGI
+    ``POST /`` path of :mod:`poqw.api.fastpath` unless CORS is on; every JSON-RPC call
     is counted in the node's metrics (``app.state.metrics``) and, if given, seen by
     ``on_call(method, seconds, ok)``."""
     methods = registry or default_registry()
@@ -134,7 +137,10 @@ def build_app(backend: NodeBackend, config: RpcConfig, registry: MethodRegistry 
     app.state.rpc_config = config
     app.state.http_connection = http_connection
     app.state.metrics = metrics
-    return app
+    if config.cors_origins:  # CORS answers preflights and adds headers: Starlette does it all
+        return app
+    return JsonRpcFastPath(app, lambda body: handle_body(methods, ctx, body, observe),
+                           config.max_body_bytes)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -176,6 +182,7 @@ class RpcServer:
         self.on_failure = on_failure
         self._server = _Uvicorn(uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, ws="websockets-sansio",
+            http=CoalescingHttpProtocol, proxy_headers=False,  # no client address is used
             timeout_graceful_shutdown=2, server_header=False,
             limit_concurrency=max_connections))  # past it: HTTP 503, not a pile-up
         self._task: asyncio.Task[None] | None = None

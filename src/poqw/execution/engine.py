@@ -10,13 +10,14 @@ The chain passes everything in (block environment, reward); the engine reads no 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from eth._utils.address import generate_contract_address
 from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
-from eth.exceptions import VMError
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
@@ -32,6 +33,13 @@ from poqw.errors import ConfigError, DecodeError, ExecutionError, InvalidTransac
 from .accounts import SYSTEM_CONTRACT_ADDRESSES, AccountReader, EncodedAccountCaches
 from .db import BlockRecord, SqliteStateDB
 from .fork import PoqwState
+from .interrupt import (
+    CALL_INTERRUPTED,
+    CallInterrupted,
+    StopCheck,
+    interruptible,
+    stoppable,
+)
 from .prune import reachable_keys
 from .receipts import (
     decode_stored_receipts,
@@ -54,12 +62,9 @@ from .types import (
 
 __all__ = ["CALL_INTERRUPTED", "DEFAULT_CALL_GAS", "ExecutionEngine", "StopCheck"]
 
-StopCheck = Callable[[], bool]
-"""Asked every :data:`_STOP_CHECK_EVERY` opcodes of a read-only call: True aborts it."""
-CALL_INTERRUPTED = "execution aborted: the call was stopped before it finished"
-_STOP_CHECK_EVERY = 1024
 
 DEFAULT_CALL_GAS = 30_000_000
+_EXECUTED_KEPT = 8
 _CALL_ENV = BlockEnv(
     number=0, timestamp=0, coinbase=bytes(20), gas_limit=DEFAULT_CALL_GAS, base_fee_per_gas=0
 )
@@ -91,6 +96,10 @@ class ExecutionEngine:
         self._accounts = AccountReader(self.db)
         self._call_caches = EncodedAccountCaches()
         self._decoded = DecodedTransactions(chain_id)
+        # block runs by (parent root, env, reward, transactions): a block this node builds is
+        # executed again when it is imported
+        self._executed: OrderedDict[Any, BlockExecutionResult] = OrderedDict()
+        self._executed_lock = threading.Lock()
         self.genesis_state_root: Hash32 = self._build_genesis(genesis_alloc)
         self._check_identity()
 
@@ -113,6 +122,23 @@ class ExecutionEngine:
         """
         if not isinstance(reward, int) or reward < 0:
             raise ConfigError(f"reward must be a non-negative integer, got {reward!r}")
+        key = (bytes(parent_state_root), env, reward, tuple(bytes(t) for t in transactions))
+        with self._executed_lock:
+            done = self._executed.get(key)
+        if done is not None and self.has_state(done.state_root):
+            return done  # the same run again (a block this node built, now imported)
+        result = self._execute(parent_state_root, env, transactions, reward, skip_invalid)
+        # running only the applied transactions gives this same result: a refused one
+        # changed nothing; the state it wrote is stored (pruning it makes has_state False)
+        with self._executed_lock:
+            self._executed[(key[0], env, reward, result.transactions)] = dataclasses.replace(
+                result, rejected=())
+            while len(self._executed) > _EXECUTED_KEPT:
+                self._executed.popitem(last=False)
+        return result
+
+    def _execute(self, parent_state_root: Hash32, env: BlockEnv, transactions: Sequence[bytes],
+                 reward: int, skip_invalid: bool) -> BlockExecutionResult:
         receipts: list[Receipt] = []
         applied: list[bytes] = []
         rejected: list[RejectedTransaction] = []
@@ -309,7 +335,7 @@ class ExecutionEngine:
         if low < optimistic < high:
             trial = self._simulate(state_root, to, data, sender, value, optimistic, env,
                                    should_stop)
-            if isinstance(trial.error if trial.is_error else None, _CallInterrupted):
+            if isinstance(trial.error if trial.is_error else None, CallInterrupted):
                 raise ExecutionError(CALL_INTERRUPTED)
             if trial.is_error:
                 low = optimistic
@@ -318,7 +344,7 @@ class ExecutionEngine:
         while high - low > 1:
             mid = (low + high) // 2
             comp = self._simulate(state_root, to, data, sender, value, mid, env, should_stop)
-            if isinstance(comp.error if comp.is_error else None, _CallInterrupted):
+            if isinstance(comp.error if comp.is_error else None, CallInterrupted):
                 raise ExecutionError(CALL_INTERRUPTED)
             if comp.is_error:
                 low = mid
@@ -427,7 +453,7 @@ class ExecutionEngine:
         call_env = dataclasses.replace(env or _CALL_ENV, base_fee_per_gas=0)
         state = self._state(state_root, call_env, read_only=True)
         if should_stop is not None:
-            state.computation_class = _interruptible(state.computation_class, should_stop)
+            state.computation_class = interruptible(state.computation_class)
         origin = ZERO_ADDRESS if sender is None else _address(sender)
         unsigned = PragueTransactionBuilder.new_unsigned_dynamic_fee_transaction(
             chain_id=self.chain_id,
@@ -441,7 +467,8 @@ class ExecutionEngine:
             access_list=(),
         )
         try:
-            return state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
+            with stoppable(should_stop):
+                return state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
         except ValidationError as exc:
             raise ExecutionError(f"call rejected: {exc}") from exc
 
@@ -482,35 +509,10 @@ def _address(address: Address) -> Any:
     return address
 
 
-class _CallInterrupted(VMError):
-    """Raised inside py-evm when a read-only call's ``should_stop`` says so."""
-
-
-class _CheckedOpcodes(dict[int, Any]):
-    """py-evm's opcode table that asks ``should_stop`` every few lookups (one per opcode)."""
-
-    def __init__(self, table: Mapping[int, Any], should_stop: StopCheck) -> None:
-        super().__init__(table)
-        self._should_stop = should_stop
-        self._count = 0
-
-    def __getitem__(self, opcode: int) -> Any:
-        self._count += 1
-        if self._count % _STOP_CHECK_EVERY == 0 and self._should_stop():
-            raise _CallInterrupted(CALL_INTERRUPTED)
-        return super().__getitem__(opcode)
-
-
-def _interruptible(computation_class: Any, should_stop: StopCheck) -> Any:
-    """A subclass of ``computation_class`` (for one read-only call) that stops when asked."""
-    return type("InterruptibleComputation", (computation_class,),
-                {"opcodes": _CheckedOpcodes(computation_class.opcodes, should_stop)})
-
-
 def _call_error(computation: Any) -> ExecutionError:
     if computation.is_error:
         err = computation.error
-        if isinstance(err, _CallInterrupted):
+        if isinstance(err, CallInterrupted):
             return ExecutionError(CALL_INTERRUPTED)
         name = type(err).__name__
         if name == "Revert":
