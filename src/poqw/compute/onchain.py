@@ -144,6 +144,10 @@ class ChainSettlement:
         self.settlements: list[Settlement] = []
         self._retry: list[FraudEvidence] = []
         self._unpayable: set[str] = set()
+        # The settle transaction sent for each piece of evidence (by its bytes): a retry after
+        # a receipt timeout waits for that one instead of sending a second, which the judge
+        # would refuse as EvidenceAlreadyUsed once the first is mined.
+        self._sent: dict[bytes, bytes] = {}
 
     # ---- the hook ---------------------------------------------------------------------------
 
@@ -206,6 +210,14 @@ class ChainSettlement:
         """Simulate the settle call once (a refusal comes back as the judge's named error),
         then send it with gas priced from the precompile's rule: eth_estimateGas would re-run
         the strike a few dozen times, past a node's call timeout on a loaded machine."""
+        key = evidence.to_bytes()
+        earlier = self._sent.get(key)
+        if earlier is not None and self._known(earlier):
+            try:
+                return self._settled(earlier)
+            except MarketError:  # it reverted: simulate and send afresh next time
+                del self._sent[key]
+                raise
         call = decode_strike_call(encode_strike_call(coordinator.model, evidence.leaf.spec,
                                                      args[-1]))
         limit = int(self.w3.eth.get_block("latest")["gasLimit"])
@@ -222,12 +234,27 @@ class ChainSettlement:
                                 str(exc)) from None
         except Web3RPCError as exc:  # a call timeout: the block has none, so send it anyway
             log.info("simulating the settlement failed (%s); sending it", exc)
-        tx_hash = self.w3.eth.send_raw_transaction(
-            self.reporter.sign_transaction(tx).raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        tx_hash = bytes(self.w3.eth.send_raw_transaction(
+            self.reporter.sign_transaction(tx).raw_transaction))
+        self._sent[key] = tx_hash
+        return self._settled(tx_hash, gas)
+
+    def _known(self, tx_hash: bytes) -> bool:
+        """Whether the node has ``tx_hash``, mined or pending (not dropped)."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _settled(self, tx_hash: bytes, gas: int | None = None) -> Any:
+        """The successful receipt of settle transaction ``tx_hash``, waited for."""
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            tx_hash, timeout=self.receipt_timeout)  # type: ignore[arg-type]
         if receipt["status"] != 1:
-            raise MarketError(f"the settle transaction 0x{bytes(tx_hash).hex()} reverted on "
-                              f"chain (gas used {receipt['gasUsed']} of {gas})")
+            raise MarketError(f"the settle transaction 0x{tx_hash.hex()} reverted on chain "
+                              f"(gas used {receipt['gasUsed']}"
+                              f"{'' if gas is None else f' of {gas}'})")
         return receipt
 
     def _fees(self) -> tuple[int, int]:
