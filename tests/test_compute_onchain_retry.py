@@ -3,7 +3,9 @@
 The coordinator's settle transaction can outlast its receipt timeout (a slow block). The retry
 after the next epoch must wait for that transaction, not send a second one: once the first is
 mined the judge refuses the same evidence (EvidenceAlreadyUsed), and the coordinator would
-report a slash that happened as "not settled". The node here mines only when the test lets it.
+report a slash that happened as "not settled". A coordinator killed meanwhile finds the open
+fraud and its transaction beside its solve state when it resumes. The node here mines only when
+the test lets it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from poqw.api.testing import rpc_in_thread
 from poqw.compute.coordinator import Coordinator, SolveSettings
 from poqw.compute.jobs import SolverNode
 from poqw.compute.onchain import ChainSettlement, deploy_judge
+from poqw.compute.settlement_state import OpenFrauds, load_open_frauds, save_open_frauds
 from poqw.compute.transport import InProcessTransport, run_solve
 from poqw.crypto.ecdsa import EcdsaPrivateKey
+from poqw.errors import ConfigError
 from poqw.market import MarketClient, MarketSettings, deploy_market
 from poqw.market.devnet import DEV_KEY
 from poqw.node import Node, load_config
@@ -83,7 +87,7 @@ def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.slow  # deploys the market and mines a dozen blocks
 def test_a_settlement_mined_after_its_timeout_is_found_not_sent_twice(
-        chain: dict[str, Any]) -> None:
+        chain: dict[str, Any], tmp_path: Path) -> None:
     w3, miner = chain["w3"], chain["miner"]
     dev = Account.from_key(DEV_KEY)
     settings = MarketSettings(token_kind="WrappedPoQW", min_stake=10 * TOKEN,
@@ -102,7 +106,9 @@ def test_a_settlement_mined_after_its_timeout_is_found_not_sent_twice(
     nodes = {"honest": SolverNode(honest, [MODEL]),
              cheat_key.public_key().compressed.hex(): SolverNode(cheat_key, [MODEL],
                                                                  fake_fraction=1.0)}
-    coord = Coordinator(MODEL, SETTINGS, list(nodes))
+    state = tmp_path / "coordinator" / "solve.json"
+    state.parent.mkdir()
+    coord = Coordinator(MODEL, SETTINGS, list(nodes), state_path=state)
     run_solve(coord, InProcessTransport(nodes))
     assert coord.evidence
 
@@ -114,12 +120,35 @@ def test_a_settlement_mined_after_its_timeout_is_found_not_sent_twice(
     assert "retried after the next epoch" in coord.notes[-1]
     assert int(w3.eth.get_transaction_count(dev.address, "pending")) == nonce + 1
 
-    miner.open.set()  # the block comes; the next epoch's retry finds the transaction mined
-    settlement.receipt_timeout = 60.0
-    settlement(coord, [])
+    settlement(coord, [])  # the next epoch, still no block: waits again, sends nothing new
+    assert settlement.settlements == [] and len(settlement._retry) == 1
+    assert int(w3.eth.get_transaction_count(dev.address, "pending")) == nonce + 1
+    assert len(json.loads((state.parent / "settlements.json").read_text())["open"]) == 1
+
+    # The coordinator dies; started again on its folder, it finds the fraud and its
+    # transaction, and the block comes.
+    miner.open.set()
+    coord = Coordinator(MODEL, SETTINGS, list(nodes), state_path=state)
+    settlement = ChainSettlement(chain["url"], judge, dev, receipt_timeout=60.0)
+    settlement.resume(coord)
+    assert any("not settled yet: settling now" in n for n in coord.notes)
     assert len(settlement.settlements) == 1 and settlement._retry == []
     outcome = settlement.settlements[0]
     assert outcome.tx is not None and outcome.slashed == 15 * TOKEN, outcome
     assert outcome.solver == cheater.address
     assert int(w3.eth.get_transaction_count(dev.address)) == nonce + 1  # one settle, not two
     assert MarketClient(w3, deployment).balances(cheater.address)["stake"] == 5 * TOKEN
+    assert json.loads((state.parent / "settlements.json").read_text())["open"] == []
+
+
+def test_a_broken_or_foreign_settlement_file_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "settlements.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read the unsettled frauds"):
+        load_open_frauds(path, MODEL.content_hash())
+    save_open_frauds(path, b"\x01" * 32, OpenFrauds([], {}))
+    with pytest.raises(ConfigError, match="for another model"):
+        load_open_frauds(path, MODEL.content_hash())
+    save_open_frauds(path, MODEL.content_hash(), OpenFrauds([], {}))
+    assert load_open_frauds(path, MODEL.content_hash()) == OpenFrauds([], {})
+    assert load_open_frauds(tmp_path / "none.json", MODEL.content_hash()) == OpenFrauds([], {})

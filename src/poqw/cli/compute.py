@@ -122,7 +122,7 @@ def coordinator(
                             chain.reporter.address, profiles=transport.profiles)
         if chain is not None:
             coord.on_epoch = chain
-            chain.pay(coord)  # transfers a previous run left in flight
+            chain.resume(coord)  # frauds and transfers a previous run left open
         transport.banned_source = lambda: set(coord.banned)
         transport.dismissed_source = lambda: dict(coord.hardware.refused)
         for note in coord.notes:

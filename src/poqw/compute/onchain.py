@@ -9,13 +9,16 @@ transaction, the amount slashed and the reporter's reward go into the coordinato
 said so; the solver stays banned locally. After every epoch it pays each payee's open ledger
 credits in one transfer: the transaction is signed and recorded in the ledger, the checkpoint
 saved, and only then sent, so a restarted coordinator re-sends that same transaction (or learns
-it was mined) and never pays a credit twice.
+it was mined) and never pays a credit twice. Frauds not ruled on yet, with the settle
+transaction sent for each, are kept beside the solve state (``settlements.json``), so a retry or
+a restarted coordinator waits for that transaction instead of sending a second.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rlp
@@ -32,6 +35,7 @@ from web3.logs import DISCARD
 
 from poqw.compute.ledger import Ledger, Transfer
 from poqw.compute.settlement import settle_arguments
+from poqw.compute.settlement_state import OpenFrauds, load_open_frauds, save_open_frauds
 from poqw.compute.verifier import FraudEvidence
 from poqw.crypto.ecdsa import EcdsaPublicKey, to_checksum_address
 from poqw.errors import (
@@ -148,11 +152,26 @@ class ChainSettlement:
         # a receipt timeout waits for that one instead of sending a second, which the judge
         # would refuse as EvidenceAlreadyUsed once the first is mined.
         self._sent: dict[bytes, bytes] = {}
+        self._open: list[FraudEvidence] = []  # not ruled on yet: kept beside the solve state
 
     # ---- the hook ---------------------------------------------------------------------------
 
     def __call__(self, coordinator: Coordinator, found: list[FraudEvidence]) -> None:
         self._settle_all(coordinator, [*self._retry, *found], last=False)
+        self.pay(coordinator)
+
+    def resume(self, coordinator: Coordinator) -> None:
+        """A coordinator (re)started on its data folder: settle the frauds a previous run left
+        open (waiting for a settle transaction it sent) and send the transfers it left in
+        flight."""
+        path = self._state_path(coordinator)
+        if path is not None:
+            left = load_open_frauds(path, coordinator.model_hash)
+            self._sent.update(left.sent)
+            if left.evidence:
+                coordinator.notes.append(f"{len(left.evidence)} fraud(s) of a previous run "
+                                         "not settled yet: settling now")
+                self._settle_all(coordinator, [*self._retry, *left.evidence], last=False)
         self.pay(coordinator)
 
     def finish(self, coordinator: Coordinator) -> None:
@@ -162,7 +181,8 @@ class ChainSettlement:
 
     def _settle_all(self, coordinator: Coordinator, evidence: list[FraudEvidence],
                     last: bool) -> None:
-        self._retry = []
+        self._retry, self._open = [], list(evidence)
+        self._save(coordinator)
         for item in evidence:
             outcome = self.settle(item, coordinator)
             if outcome.transient and not last:
@@ -170,8 +190,22 @@ class ChainSettlement:
                 coordinator.notes.append(f"settling the fraud of {outcome.solver} failed "
                                          f"({outcome.reason}); retried after the next epoch")
                 continue
+            self._open = [e for e in self._open if e is not item]  # ruled on
+            self._sent.pop(item.to_bytes(), None)
             self.settlements.append(outcome)
             coordinator.notes.append(self._describe(outcome))
+            self._save(coordinator)
+
+    @staticmethod
+    def _state_path(coordinator: Coordinator) -> Path | None:
+        path = coordinator.state_path
+        return None if path is None else path.with_name("settlements.json")
+
+    def _save(self, coordinator: Coordinator) -> None:
+        """Write the evidence not ruled on yet (and the settle transactions sent for it)."""
+        path = self._state_path(coordinator)
+        if path is not None:
+            save_open_frauds(path, coordinator.model_hash, OpenFrauds(self._open, self._sent))
 
     @staticmethod
     def _describe(s: Settlement) -> str:
@@ -234,9 +268,10 @@ class ChainSettlement:
                                 str(exc)) from None
         except Web3RPCError as exc:  # a call timeout: the block has none, so send it anyway
             log.info("simulating the settlement failed (%s); sending it", exc)
-        tx_hash = bytes(self.w3.eth.send_raw_transaction(
-            self.reporter.sign_transaction(tx).raw_transaction))
-        self._sent[key] = tx_hash
+        signed = self.reporter.sign_transaction(tx)
+        self._sent[key] = bytes(signed.hash)  # saved before it is sent: never sent twice
+        self._save(coordinator)
+        tx_hash = bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
         return self._settled(tx_hash, gas)
 
     def _known(self, tx_hash: bytes) -> bool:
