@@ -3,6 +3,7 @@ single-node answer, and a node that returns wrong unit results is caught and not
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -10,16 +11,14 @@ import pytest
 
 from poqw.compute.ledger import Ledger
 from poqw.compute.shards import (
-    Bid,
-    BiddingPolicy,
     FloatArray,
     ShardJob,
-    ShardMarket,
     decompose,
     evaluate_unit,
     single_node_energies,
-    unit_values_from_correlations,
+    unit_values,
 )
+from poqw.compute.shards_market import Bid, BiddingPolicy, ShardMarket
 from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
 from poqw.errors import ConfigError, ResultRejected
 from poqw.problems import random_maxcut
@@ -37,18 +36,48 @@ def reference(job60: ShardJob) -> FloatArray:
     return single_node_energies(job60)
 
 
-def test_decompose_covers_every_cone_once(job60: ShardJob) -> None:
-    roots = [r for u in job60.units for r in u.roots]
-    assert len(roots) == len(set(roots)) == job60.model.num_interactions  # no fields on MaxCut
+def _coverage(job: ShardJob) -> Counter[tuple[tuple[int, ...], int]]:
+    """How often each (cone root set, angle point) is computed over all units (unsliced)."""
+    seen: Counter[tuple[tuple[int, ...], int]] = Counter()
+    for unit in job.units:
+        for group in unit.groups:
+            assert group.slices is None
+            seen.update((r, k) for r in group.roots for k in group.points)
+    return seen
+
+
+def test_decompose_covers_every_cone_at_every_point_once(job60: ShardJob) -> None:
+    seen = _coverage(job60)
+    edges = [tuple(e) for e in job60.model.edges.tolist()]  # no fields on MaxCut
+    assert set(seen) == {(e, k) for e in edges for k in range(2)}
+    assert set(seen.values()) == {1}
     assert 1 < len(job60.units) <= 12
-    # identical cones (here all tree cones of the regular graph) are costed once, in one unit
-    assert max(len(u.roots) for u in job60.units) > 90 // 12
+    # identical cones (here the 54 tree cones of the regular graph) form one group: one
+    # simulation per point stands for all of them
+    assert max(len(g.roots) for u in job60.units for g in u.groups) == 54
     assert max(u.memory_bytes for u in job60.units) == 16 << 14  # p=2 cones: up to 14 qubits
+
+
+def test_big_classes_split_over_points_and_small_ones_batched() -> None:
+    model = random_maxcut(3, 60, seed=1)
+    points = [([0.3 + 0.01 * k, 0.5], [0.4, 0.2]) for k in range(8)]
+    job = decompose(model, 2, points, 16)
+    assert _coverage(job).keys() == {(tuple(e), k) for e in model.edges.tolist()
+                                     for k in range(8)}
+    # the 54-cone class is worth more than a sixteenth of the work: it runs in several units,
+    # each at some of the points; small classes share units
+    big = [g for u in job.units for g in u.groups if len(g.roots) == 54]
+    assert len(big) > 1 and sorted(k for g in big for k in g.points) == list(range(8))
+    assert max(len(u.groups) for u in job.units) > 1
+    ops = [u.ops for u in job.units]
+    assert max(ops) < 2 * job.total_ops / len(ops)  # about equal shares
+    values = np.sum(unit_values(job), axis=0) + model.offset
+    assert np.allclose(values, single_node_energies(job), atol=1e-9)
 
 
 def test_units_sum_to_the_single_node_answer(job60: ShardJob, reference: FloatArray) -> None:
     parts = [evaluate_unit(job60.model, u, job60.points) for u in job60.units[:3]]
-    parts += unit_values_from_correlations(job60)[3:]
+    parts += unit_values(job60)[3:]
     total = np.sum(parts, axis=0)
     assert np.allclose(total + job60.model.offset, reference, atol=1e-9)
 
@@ -57,9 +86,9 @@ def test_bids_follow_measured_throughput(job60: ShardJob) -> None:
     fast = BiddingPolicy("fast", 4e8, 2.0)
     slow = BiddingPolicy("slow", 1e8, 1.0, memory_bytes=1 << 10)
     unit = job60.units[0]
-    (bid,) = fast.bids([unit], 2, now=10.0)
-    assert bid.finish == pytest.approx(10.0 + unit.ops * 2 / 4e8)
-    assert slow.bids([unit], 2, now=0.0) == []  # the unit does not fit its memory
+    (bid,) = fast.bids([unit], now=10.0)
+    assert bid.finish == pytest.approx(10.0 + unit.ops / 4e8)
+    assert slow.bids([unit], now=0.0) == []  # the unit does not fit its memory
 
 
 def _market(job: ShardJob, **kw: Any) -> ShardMarket:
@@ -87,7 +116,7 @@ def test_bad_settings_are_refused(job60: ShardJob) -> None:
 
 def test_simulated_market_at_60_nodes_matches_and_catches_cheater(
         job60: ShardJob, reference: FloatArray) -> None:
-    values = unit_values_from_correlations(job60)
+    values = unit_values(job60)
     nodes = random_nodes(60, seed=3, latency="uniform:5-50")
     # the cheapest node cheats: it is sure to win work, and its first result is always checked
     cheap = min(nodes, key=lambda n: n.price_per_mop)

@@ -98,7 +98,7 @@ def shards(
         market_s, one_s = out.seconds, one_real
         mode = {"mode": "loopback", "workers": workers, "startup_s": out.startup_seconds}
     else:
-        from poqw.compute.shards import unit_values_from_correlations
+        from poqw.compute.shards import unit_values
         from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
 
         assert simulate_nodes is not None
@@ -106,7 +106,7 @@ def shards(
         cheap = {n.name for n in sorted(nodes, key=lambda n: n.price_per_mop)[:cheaters]}
         nodes = [SimNode(n.name, n.ops_per_s, n.cores, n.price_per_mop, n.latency_s,
                          n.name in cheap) for n in nodes]
-        out = simulate_market(job, nodes, unit_values_from_correlations(job),
+        out = simulate_market(job, nodes, unit_values(job),
                               coordinator_ops_per_s=node_speed, reserve_per_mop=reserve,
                               check_share=check_share, seed=seed)
         market_s, one_s = out.seconds, out.one_node_seconds
