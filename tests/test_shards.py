@@ -3,6 +3,7 @@ single-node answer, and a node that returns wrong unit results is caught and not
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -18,10 +19,12 @@ from poqw.compute.shards import (
     single_node_energies,
     unit_values,
 )
+from poqw.compute.shards_cones import cone_plan, simulate_cone, slice_ranges
 from poqw.compute.shards_market import Bid, BiddingPolicy, ShardMarket
 from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
 from poqw.errors import ConfigError, ResultRejected
-from poqw.problems import random_maxcut
+from poqw.problems import IsingModel, random_maxcut
+from poqw.sim.lightcone import Cone, cone_of
 
 POINTS = [([0.3, 0.5], [0.4, 0.2]), ([0.2, 0.4], [0.5, 0.3])]
 
@@ -173,3 +176,97 @@ def test_overdue_unit_is_reopened_and_a_late_result_taken_until_reassigned(
     market.submit("slow", first.index, [0.0, 0.0])  # late, but nobody else took it: accepted
     with pytest.raises(ResultRejected, match="not assigned to slow"):
         market.submit("slow", second.index, [0.0, 0.0])  # "other" holds it now
+
+
+def _cone(model: IsingModel, roots: tuple[int, ...], p: int) -> Cone:
+    nbrs: list[dict[int, float]] = [{} for _ in range(model.num_variables)]
+    for (i, j), w in zip(model.edges.tolist(), model.J.tolist(), strict=True):
+        nbrs[i][j] = w
+        nbrs[j][i] = w
+    return cone_of(nbrs, model.h, roots, p)
+
+
+def test_a_sliced_cone_sums_to_the_unsliced_one() -> None:
+    from poqw.sim.lightcone import LightconeQAOA
+
+    model = random_maxcut(3, 40, seed=0)
+    roots = tuple(model.edges.tolist()[5])
+    cone = _cone(model, roots, 3)  # 21 qubits: a tensor network
+    g, b = [0.3, 0.5, 0.6], [0.4, 0.3, 0.1]
+    whole = cone_plan(cone, 3)
+    sliced = cone_plan(cone, 3, slices=4, base=whole)
+    assert whole.nslices == 1 and sliced.nslices >= 4 and sliced.path == whole.path
+    full = simulate_cone(cone, g, b, whole)
+    ranges = slice_ranges(sliced.nslices, 3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == sliced.nslices and len(ranges) == 3
+    parts = [simulate_cone(cone, g, b, sliced, r) for r in ranges]
+    assert abs(sum(parts) - full) < 1e-12
+    assert abs(full - LightconeQAOA(model, closed_form_p1=False).cone_values(
+        [roots], g, b)[0]) < 1e-10
+    # a re-run of a piece (what a spot check compares) gives the same number
+    assert simulate_cone(cone, g, b, sliced, ranges[1]) == parts[1]
+    with pytest.raises(ConfigError, match="slice range"):
+        simulate_cone(cone, g, b, sliced, (0, sliced.nslices + 1))
+
+
+def test_decompose_slices_the_widest_cone_and_the_units_sum_to_the_answer() -> None:
+    import networkx as nx
+
+    # the 4-cube is edge-transitive: every coupling's cone is the same one class, too much
+    # work for one of 4 units at one point, so its contraction is cut into slices
+    graph = nx.convert_node_labels_to_integers(nx.hypercube_graph(4))
+    edges = np.array(sorted(graph.edges()), dtype=np.int64)
+    model = IsingModel.from_arrays(np.zeros(16), edges, np.ones(len(edges)))
+    points = [([0.3, 0.5], [0.4, 0.2])]
+    job = decompose(model, 2, points, 4, max_statevector_qubits=6, min_piece_ops=0.0)
+    assert len(job.units) == 4
+    sliced = [g for u in job.units for g in u.groups if g.slices is not None]
+    assert sliced and all(g.plan is not None for g in sliced)
+    for first in {g.roots[0] for g in sliced}:  # each cone's pieces cover all its slices once
+        ranges = sorted(g.slices for g in sliced if g.roots[0] == first and g.slices)
+        plan = next(g.plan for g in sliced if g.roots[0] == first)
+        assert plan is not None and ranges[0][0] == 0 and ranges[-1][1] == plan.nslices
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    values = np.sum(unit_values(job), axis=0) + model.offset
+    assert np.allclose(values, single_node_energies(job), atol=1e-9)
+    unsliced = decompose(model, 2, points, 4, slicing=False, max_statevector_qubits=6,
+                         min_piece_ops=0.0)
+    assert len(unsliced.units) == 1  # without slicing the one class is one unit
+    assert np.allclose(unit_values(unsliced)[0] + model.offset, values, atol=1e-9)
+
+
+def _solved(job: ShardJob, solver: str, values: FloatArray) -> tuple[ShardMarket, int]:
+    market = _market(job)
+    unit = market.open_units()[0].index
+    market.clear([Bid(solver, unit, 1, 1.0)], 0.0, {solver: 1})
+    assert market.submit(solver, unit, values)  # a node's first result is always checked
+    return market, unit
+
+
+def test_a_check_runs_on_another_node_and_a_match_accepts_and_pays_it(job60: ShardJob) -> None:
+    truth = unit_values(job60)
+    market, unit = _solved(job60, "solver", truth[0])
+    assert market.assign_checks(["solver"]) == []  # never the node that solved it
+    (task,) = market.assign_checks(["solver", "checker"])
+    assert task.checker == "checker" and task.unit == unit and market.due_checks == []
+    assert market.report_check(task, truth[0]) is True
+    assert market.results[unit].checked and market.cheaters == set()
+    assert market.paid_checks == [task]
+
+
+def test_a_dispute_is_settled_by_the_coordinators_rerun(job60: ShardJob) -> None:
+    truth = unit_values(job60)[0]
+    # the solver cheats: the honest checker disagrees, the coordinator's re-run decides
+    market, unit = _solved(job60, "solver", truth + 1.0)
+    (task,) = market.assign_checks(["checker"])
+    assert market.report_check(task, truth) is None
+    assert market.check(unit, truth, task, truth) is False
+    assert market.cheaters == {"solver"} and unit in {u.index for u in market.open_units()}
+    assert task in market.paid_checks
+    # the checker cheats: the solver's result stands, the checker is caught and unpaid
+    market, unit = _solved(job60, "solver", truth)
+    (task,) = market.assign_checks(["liar"])
+    assert market.report_check(task, truth - 1.0) is None
+    assert market.check(unit, truth, task, truth - 1.0) is True
+    assert market.cheaters == {"liar"} and unit in market.results and market.finished is False
+    assert task not in market.paid_checks

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.compute.shards_cones import (
+    STATEVECTOR_LIMIT,
     ConeClass,
     ConePlan,
     cone_classes,
@@ -45,6 +46,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 Point = tuple[tuple[float, ...], tuple[float, ...]]
+# No piece of work is cut smaller than this (about 10 ms on one core): below it, shipping and
+# bookkeeping cost more than the parallelism saves. At most MAX_SLICE_PIECES pieces per cone.
+MIN_PIECE_OPS = 1e7
+MAX_SLICE_PIECES = 64
 
 
 @dataclass(frozen=True)
@@ -109,26 +114,30 @@ def _pieces(cls: ConeClass, p: int, npoints: int, target: float, slicing: bool) 
     if wanted <= 1:
         return [_Piece(cls, tuple(range(npoints)), cls.plan, None, per_point * npoints)]
     chunks = [tuple(c.tolist()) for c in np.array_split(np.arange(npoints), min(wanted, npoints))]
-    per_chunk = math.ceil(wanted / npoints)
+    per_chunk = min(math.ceil(wanted / npoints), MAX_SLICE_PIECES)
     if per_chunk <= 1 or cls.plan is None or not slicing:
         return [_Piece(cls, c, cls.plan, None, per_point * len(c)) for c in chunks]
     plan = cone_plan(cls.cone, p, slices=per_chunk, base=cls.plan)
     # cotengra slices in powers of two: one range per slice unless that doubles the pieces
     ranges = slice_ranges(plan.nslices, plan.nslices if plan.nslices < 2 * per_chunk
                           else per_chunk)
-    from poqw.compute.shards_cones import CONE_OVERHEAD_OPS, TN_FLOP_OPS
+    from poqw.compute.shards_cones import CONE_OVERHEAD_OPS, TN_FLOP_OPS, TN_OVERHEAD_OPS
 
     return [_Piece(cls, c, plan, r, (plan.flops * TN_FLOP_OPS * (r[1] - r[0]) / plan.nslices
-                                     + CONE_OVERHEAD_OPS) * len(c))
+                                     + CONE_OVERHEAD_OPS + TN_OVERHEAD_OPS) * len(c))
             for c in chunks for r in ranges]
 
 
 def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float], Sequence[float]]],
-              units: int, *, slicing: bool = True) -> ShardJob:
+              units: int, *, slicing: bool = True,
+              max_statevector_qubits: int = STATEVECTOR_LIMIT,
+              min_piece_ops: float = MIN_PIECE_OPS) -> ShardJob:
     """Cut ⟨H⟩ at depth ``p`` at every angle point into at most ``units`` work units of about
     equal estimated cost: identical cones grouped (computed once per point), classes bigger
     than an equal share split over points and (``slicing``) contraction slices, the pieces
-    packed largest first, each into the currently cheapest unit."""
+    packed largest first, each into the currently cheapest unit. Cones wider than
+    ``max_statevector_qubits`` are contracted as tensor networks; no class is cut into pieces
+    smaller than ``min_piece_ops``."""
     if p < 1:
         raise ConfigError(f"p must be at least 1, got {p}")
     if units < 1:
@@ -136,9 +145,9 @@ def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float],
     pts = tuple((tuple(float(x) for x in g), tuple(float(x) for x in b)) for g, b in points)
     if not pts or any(len(g) != p or len(b) != p for g, b in pts):
         raise ConfigError(f"need at least one angle point, each with {p} gammas and {p} betas")
-    classes = cone_classes(model, p)
+    classes = cone_classes(model, p, max_statevector_qubits)
     total = sum(c.ops_per_point(p) for c in classes) * len(pts)
-    target = total / units if units > 1 else 0.0
+    target = max(total / units, min_piece_ops) if units > 1 else 0.0
     pieces = [x for c in classes for x in _pieces(c, p, len(pts), target, slicing)]
     count = max(1, min(units, len(pieces)))
     bins: list[list[_Piece]] = [[] for _ in range(count)]

@@ -26,6 +26,7 @@ __all__ = [
     "CONE_OVERHEAD_OPS",
     "STATEVECTOR_LIMIT",
     "TN_FLOP_OPS",
+    "TN_OVERHEAD_OPS",
     "ConeClass",
     "ConePlan",
     "cone_classes",
@@ -37,11 +38,15 @@ __all__ = [
 
 STATEVECTOR_LIMIT = 20  # widest cone simulated as a state vector (LightconeQAOA's default)
 # Cost model, in state-vector amplitude updates (the unit of the capability record's timing):
-# one flop of a cotengra contraction costs about TN_FLOP_OPS of them, and every cone at every
-# point costs CONE_OVERHEAD_OPS more (extracting it, building its network, Python calls).
-# Calibrated on one core of the development machine (see bench/bench_shards.py --calibrate).
-TN_FLOP_OPS = 0.25
-CONE_OVERHEAD_OPS = 2e5
+# one flop of a cotengra contraction costs about TN_FLOP_OPS of them; every cone at every point
+# costs CONE_OVERHEAD_OPS more (extracting it, calling the kernel), and a contraction
+# TN_OVERHEAD_OPS more again (building the network, one einsum call per tensor pair). Fitted
+# to the measured times of the 60-variable p=2 and p=3 cones on one core of the development
+# machine (20-qubit state vectors ~1.5e8 updates/s, contractions ~5e8 flops/s, ~20 us per
+# state-vector cone, ~30 ms per contraction, under load).
+TN_FLOP_OPS = 0.3
+CONE_OVERHEAD_OPS = 2e4
+TN_OVERHEAD_OPS = 4e6
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class ConeClass:
             k = self.cone.size
             return float((1 << k) * (k + len(self.cone.edges) + p * (k + 1))) \
                 + CONE_OVERHEAD_OPS
-        return self.plan.flops * TN_FLOP_OPS + CONE_OVERHEAD_OPS
+        return self.plan.flops * TN_FLOP_OPS + CONE_OVERHEAD_OPS + TN_OVERHEAD_OPS
 
     @property
     def memory_bytes(self) -> int:
@@ -125,9 +130,11 @@ def cone_plan(cone: Cone, p: int, slices: int = 1, base: ConePlan | None = None)
                     float(tree.total_flops()), int(tree.max_size()))
 
 
-def cone_classes(model: IsingModel, p: int) -> list[ConeClass]:
+def cone_classes(model: IsingModel, p: int,
+                 max_statevector_qubits: int = STATEVECTOR_LIMIT) -> list[ConeClass]:
     """Every cone of ⟨H⟩ at depth ``p`` (one per field and per coupling) in classes of identical
-    cones, in the order their first member appears; wide cones planned (unsliced)."""
+    cones, in the order their first member appears; cones wider than
+    ``max_statevector_qubits`` planned as tensor networks (unsliced)."""
     import networkx as nx
 
     if p < 1:
@@ -167,7 +174,7 @@ def cone_classes(model: IsingModel, p: int) -> list[ConeClass]:
                 out.append(found)
         found.members.append((roots, w))
     for cls in out:
-        if cls.cone.size > STATEVECTOR_LIMIT:
+        if cls.cone.size > max_statevector_qubits:
             cls.plan = cone_plan(cls.cone, p)
     return out
 
