@@ -64,7 +64,7 @@ def test_decompose_covers_every_cone_at_every_point_once(job60: ShardJob) -> Non
 def test_big_classes_split_over_points_and_small_ones_batched() -> None:
     model = random_maxcut(3, 60, seed=1)
     points = [([0.3 + 0.01 * k, 0.5], [0.4, 0.2]) for k in range(8)]
-    job = decompose(model, 2, points, 16)
+    job = decompose(model, 2, points, 16, min_piece_ops=0.0)
     assert _coverage(job).keys() == {(tuple(e), k) for e in model.edges.tolist()
                                      for k in range(8)}
     # the 54-cone class is worth more than a sixteenth of the work: it runs in several units,
