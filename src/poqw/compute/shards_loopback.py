@@ -240,6 +240,8 @@ class _Coordinator:
             verified = self.profile["coordinator_verify"]
             now = started - t0
             self._dispatch(now)
+            if market.finished:
+                break
             if not self.busy:
                 if market.due_checks:  # only cheaters could check: do it here
                     for unit in market.due_checks:
