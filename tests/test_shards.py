@@ -19,7 +19,7 @@ from poqw.compute.shards import (
     single_node_energies,
     unit_values,
 )
-from poqw.compute.shards_cones import cone_plan, simulate_cone, slice_ranges
+from poqw.compute.shards_cones import CostModel, cone_plan, simulate_cone, slice_ranges
 from poqw.compute.shards_market import Bid, BiddingPolicy, ShardMarket
 from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
 from poqw.errors import ConfigError, ResultRejected
@@ -218,7 +218,10 @@ def test_decompose_slices_the_widest_cone_and_the_units_sum_to_the_answer() -> N
     edges = np.array(sorted(graph.edges()), dtype=np.int64)
     model = IsingModel.from_arrays(np.zeros(16), edges, np.ones(len(edges)))
     points = [([0.3, 0.5], [0.4, 0.2])]
-    job = decompose(model, 2, points, 4, max_statevector_qubits=6, min_piece_ops=0.0)
+    # (a cost model without fixed costs: these contractions are tiny)
+    free = CostModel(cone_overhead_ops=0.0, tn_overhead_ops=0.0)
+    job = decompose(model, 2, points, 4, max_statevector_qubits=6, min_piece_ops=0.0,
+                    cost=free)
     assert len(job.units) == 4
     sliced = [g for u in job.units for g in u.groups if g.slices is not None]
     assert sliced and all(g.plan is not None for g in sliced)
@@ -230,7 +233,7 @@ def test_decompose_slices_the_widest_cone_and_the_units_sum_to_the_answer() -> N
     values = np.sum(unit_values(job), axis=0) + model.offset
     assert np.allclose(values, single_node_energies(job), atol=1e-9)
     unsliced = decompose(model, 2, points, 4, slicing=False, max_statevector_qubits=6,
-                         min_piece_ops=0.0)
+                         min_piece_ops=0.0, cost=free)
     assert len(unsliced.units) == 1  # without slicing the one class is one unit
     assert np.allclose(unit_values(unsliced)[0] + model.offset, values, atol=1e-9)
 

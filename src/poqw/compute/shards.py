@@ -23,6 +23,7 @@ from poqw.compute.shards_cones import (
     STATEVECTOR_LIMIT,
     ConeClass,
     ConePlan,
+    CostModel,
     cone_classes,
     cone_plan,
     plan_tree,
@@ -47,9 +48,12 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 Point = tuple[tuple[float, ...], tuple[float, ...]]
 # No piece of work is cut smaller than this (about 10 ms on one core): below it, shipping and
-# bookkeeping cost more than the parallelism saves. At most MAX_SLICE_PIECES pieces per cone.
+# bookkeeping cost more than the parallelism saves. A cone is cut into at most
+# MAX_SLICE_PIECES slice ranges, each with at least SLICE_WORK_PER_OVERHEAD times a
+# contraction's fixed cost in flops (a slice pays the whole fixed cost again).
 MIN_PIECE_OPS = 1e7
-MAX_SLICE_PIECES = 64
+MAX_SLICE_PIECES = 16
+SLICE_WORK_PER_OVERHEAD = 4.0
 
 
 @dataclass(frozen=True)
@@ -106,38 +110,42 @@ class _Piece:
     ops: float
 
 
-def _pieces(cls: ConeClass, p: int, npoints: int, target: float, slicing: bool) -> list[_Piece]:
+def _pieces(cls: ConeClass, p: int, npoints: int, target: float, slicing: bool,
+            cost: CostModel) -> list[_Piece]:
     """Split a class's work into pieces of at most about ``target`` operations: over its angle
     points first, then (one point each) over slices of its contraction."""
-    per_point = cls.ops_per_point(p)
+    per_point = cls.ops_per_point(p, cost)
     wanted = math.ceil(per_point * npoints / target) if target > 0 else 1
     if wanted <= 1:
         return [_Piece(cls, tuple(range(npoints)), cls.plan, None, per_point * npoints)]
     chunks = [tuple(c.tolist()) for c in np.array_split(np.arange(npoints), min(wanted, npoints))]
     per_chunk = min(math.ceil(wanted / npoints), MAX_SLICE_PIECES)
+    if cls.plan is not None:
+        fixed = SLICE_WORK_PER_OVERHEAD * cost.tn_overhead_ops
+        if fixed > 0:
+            per_chunk = min(per_chunk, int(cls.plan.flops * cost.tn_flop_ops / fixed))
     if per_chunk <= 1 or cls.plan is None or not slicing:
         return [_Piece(cls, c, cls.plan, None, per_point * len(c)) for c in chunks]
     plan = cone_plan(cls.cone, p, slices=per_chunk, base=cls.plan)
     # cotengra slices in powers of two: one range per slice unless that doubles the pieces
     ranges = slice_ranges(plan.nslices, plan.nslices if plan.nslices < 2 * per_chunk
                           else per_chunk)
-    from poqw.compute.shards_cones import CONE_OVERHEAD_OPS, TN_FLOP_OPS, TN_OVERHEAD_OPS
-
-    return [_Piece(cls, c, plan, r, (plan.flops * TN_FLOP_OPS * (r[1] - r[0]) / plan.nslices
-                                     + CONE_OVERHEAD_OPS + TN_OVERHEAD_OPS) * len(c))
+    return [_Piece(cls, c, plan, r,
+                   cost.contraction(plan.flops * (r[1] - r[0]) / plan.nslices) * len(c))
             for c in chunks for r in ranges]
 
 
 def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float], Sequence[float]]],
               units: int, *, slicing: bool = True,
               max_statevector_qubits: int = STATEVECTOR_LIMIT,
-              min_piece_ops: float = MIN_PIECE_OPS) -> ShardJob:
+              min_piece_ops: float = MIN_PIECE_OPS, cost: CostModel | None = None) -> ShardJob:
     """Cut ⟨H⟩ at depth ``p`` at every angle point into at most ``units`` work units of about
     equal estimated cost: identical cones grouped (computed once per point), classes bigger
     than an equal share split over points and (``slicing``) contraction slices, the pieces
     packed largest first, each into the currently cheapest unit. Cones wider than
     ``max_statevector_qubits`` are contracted as tensor networks; no class is cut into pieces
-    smaller than ``min_piece_ops``."""
+    smaller than ``min_piece_ops``; ``cost`` estimates the work (default: the calibrated
+    :class:`~poqw.compute.shards_cones.CostModel`)."""
     if p < 1:
         raise ConfigError(f"p must be at least 1, got {p}")
     if units < 1:
@@ -145,10 +153,11 @@ def decompose(model: IsingModel, p: int, points: Sequence[tuple[Sequence[float],
     pts = tuple((tuple(float(x) for x in g), tuple(float(x) for x in b)) for g, b in points)
     if not pts or any(len(g) != p or len(b) != p for g, b in pts):
         raise ConfigError(f"need at least one angle point, each with {p} gammas and {p} betas")
+    cost = CostModel() if cost is None else cost
     classes = cone_classes(model, p, max_statevector_qubits)
-    total = sum(c.ops_per_point(p) for c in classes) * len(pts)
+    total = sum(c.ops_per_point(p, cost) for c in classes) * len(pts)
     target = max(total / units, min_piece_ops) if units > 1 else 0.0
-    pieces = [x for c in classes for x in _pieces(c, p, len(pts), target, slicing)]
+    pieces = [x for c in classes for x in _pieces(c, p, len(pts), target, slicing, cost)]
     count = max(1, min(units, len(pieces)))
     bins: list[list[_Piece]] = [[] for _ in range(count)]
     load = [0.0] * count

@@ -29,6 +29,7 @@ __all__ = [
     "TN_OVERHEAD_OPS",
     "ConeClass",
     "ConePlan",
+    "CostModel",
     "cone_classes",
     "cone_plan",
     "plan_tree",
@@ -47,6 +48,20 @@ STATEVECTOR_LIMIT = 20  # widest cone simulated as a state vector (LightconeQAOA
 TN_FLOP_OPS = 0.3
 CONE_OVERHEAD_OPS = 2e4
 TN_OVERHEAD_OPS = 4e6
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """How a cone's work is estimated, in state-vector amplitude updates (defaults: the
+    calibration above)."""
+
+    tn_flop_ops: float = TN_FLOP_OPS
+    cone_overhead_ops: float = CONE_OVERHEAD_OPS
+    tn_overhead_ops: float = TN_OVERHEAD_OPS
+
+    def contraction(self, flops: float) -> float:
+        """One contraction (or slice range) of ``flops`` at one point, overheads included."""
+        return flops * self.tn_flop_ops + self.cone_overhead_ops + self.tn_overhead_ops
 
 
 @dataclass(frozen=True)
@@ -70,13 +85,13 @@ class ConeClass:
     members: list[tuple[tuple[int, ...], float]] = field(default_factory=list)
     plan: ConePlan | None = None  # None: a state vector
 
-    def ops_per_point(self, p: int) -> float:
+    def ops_per_point(self, p: int, cost: CostModel) -> float:
         """Estimated work of one evaluation (one angle point), overhead included."""
         if self.plan is None:
             k = self.cone.size
             return float((1 << k) * (k + len(self.cone.edges) + p * (k + 1))) \
-                + CONE_OVERHEAD_OPS
-        return self.plan.flops * TN_FLOP_OPS + CONE_OVERHEAD_OPS + TN_OVERHEAD_OPS
+                + cost.cone_overhead_ops
+        return cost.contraction(self.plan.flops)
 
     @property
     def memory_bytes(self) -> int:

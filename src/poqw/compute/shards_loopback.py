@@ -189,6 +189,15 @@ class _Coordinator:
         self.profile["coordinator_verify"] += time.perf_counter() - started
         self.market.check(unit, expected, task, checker_values)
 
+    def _verify_due_here(self) -> int:
+        """Checks no other node can run: the coordinator re-runs them (once the result is
+        in); how many."""
+        done = [u for u in self.market.due_checks if u in self.market.results]
+        for unit in done:
+            self.market.take_check(unit)
+            self._verify_here(unit)
+        return len(done)
+
     def _send(self, name: str, message: tuple[Any, ...], job: Assignment | CheckTask) -> None:
         self.conns[name].send(message)
         self.idle.discard(name)
@@ -197,10 +206,11 @@ class _Coordinator:
     def _dispatch(self, now: float) -> None:
         market = self.market
         market.expire(now)
-        if len(self.conns) == 1 or not [n for n in self.conns if n not in market.cheaters]:
-            for unit in market.due_checks:  # nobody else to ask
-                market.take_check(unit)
-                self._verify_here(unit)
+        for task, values in market.take_disputes():
+            if task.unit in market.results:
+                self._verify_here(task.unit, task, values)
+        if len(self.conns) == 1:
+            self._verify_due_here()
         for task in market.assign_checks(sorted(self.idle)):
             self._send(task.checker, ("check", task.unit), task)
         offer = [u.index for u in market.open_units()]
@@ -226,9 +236,8 @@ class _Coordinator:
         self.profile["check_compute" if kind == "check" else "unit_compute"] += compute_s
         self.profile["transport"] += time.perf_counter() - sent - compute_s
         if isinstance(job, CheckTask):
-            if kind == "check" and unit == job.unit and \
-                    self.market.report_check(job, values) is None:
-                self._verify_here(unit, job, np.asarray(values, dtype=np.float64))
+            if kind == "check" and unit == job.unit:
+                self.market.report_check(job, values)  # disputes: see _dispatch
         elif kind == "run" and unit == job.unit and self.market.holder(name, unit) is not None:
             self.market.submit(name, unit, values)
 
@@ -243,10 +252,7 @@ class _Coordinator:
             if market.finished:
                 break
             if not self.busy:
-                if market.due_checks:  # only cheaters could check: do it here
-                    for unit in market.due_checks:
-                        market.take_check(unit)
-                        self._verify_here(unit)
+                if self._verify_due_here():  # only cheaters could check: do it here
                     continue
                 raise ComputeError("no worker bid under a unit's reserve and within the "
                                    f"deadline for {len(market.open_units())} open units")

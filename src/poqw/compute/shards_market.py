@@ -137,6 +137,8 @@ class ShardMarket:
         self._taken_back: dict[int, Assignment] = {}
         self._points = len(self.job.points)
         self._due: list[int] = []
+        self._early: dict[int, tuple[CheckTask, FloatArray]] = {}
+        self._disputes: list[tuple[CheckTask, FloatArray]] = []
 
     def reserve(self, unit: WorkUnit) -> int:
         return max(1, math.ceil(unit.ops / 1e6 * self.reserve_per_mop))
@@ -169,6 +171,13 @@ class ShardMarket:
             self.assigned[unit.index] = award
             self.awards.append(award)
             out.append(award)
+            # Whether a unit is checked is decided now, unseen by its solver, so that the
+            # re-run can start at once on another node instead of after the result.
+            first = best.node not in self._seen
+            self._seen.add(best.node)
+            if (first or bool(self._rng.random() < self.check_share)) and \
+                    unit.index not in self.pending and unit.index not in self._due:
+                self._due.append(unit.index)
         return out
 
     def overdue_at(self, award: Assignment) -> float:
@@ -193,7 +202,7 @@ class ShardMarket:
         return late
 
     def submit(self, node: str, unit: int, values: npt.ArrayLike) -> bool:
-        """Take a result; True when it is due a spot check (see :meth:`assign_checks`)."""
+        """Take a result; True when the unit is checked (a re-run is due, running or in)."""
         award = self.holder(node, unit)
         if award is None:
             raise ResultRejected(f"unit {unit} is not assigned to {node}", (node, unit))
@@ -203,31 +212,37 @@ class ShardMarket:
                                  (node, unit))
         self.assigned.pop(unit, None)
         self.results[unit] = _Result(award, v)
-        first = node not in self._seen
-        self._seen.add(node)
-        due = first or bool(self._rng.random() < self.check_share)
-        if due:
-            self._due.append(unit)
-        return due
+        early = self._early.pop(unit, None)
+        if early is not None:
+            self._compare(*early)
+        return unit in self.pending or unit in self._due
 
     @property
     def due_checks(self) -> list[int]:
-        """Units whose result is due a check that no node re-runs yet."""
+        """Units due a check that no node re-runs yet."""
         return list(self._due)
 
+    def _solver(self, unit: int) -> str | None:
+        if unit in self.results:
+            return self.results[unit].assignment.node
+        award = self.assigned.get(unit)
+        return award.node if award is not None else None
+
     def assign_checks(self, free: Sequence[str]) -> list[CheckTask]:
-        """Give due checks to ``free`` nodes (one each), each to a random one that did not
-        solve the unit and was not caught cheating; checks with no such node stay due."""
+        """Give due checks to ``free`` nodes (one each), each to a random one that is not the
+        unit's solver and was not caught cheating; checks with no such node stay due."""
         pool = [n for n in free if n not in self.cheaters]
         out = []
         for unit in list(self._due):
-            solver = self.results[unit].assignment.node
+            solver = self._solver(unit)
             eligible = [n for n in pool if n != solver]
-            if not eligible:
+            if solver is None or not eligible:
                 continue
             checker = eligible[int(self._rng.integers(len(eligible)))]
             pool.remove(checker)
-            task = CheckTask(unit, solver, checker, self.results[unit].assignment.price)
+            award = self.results[unit].assignment if unit in self.results \
+                else self.assigned[unit]
+            task = CheckTask(unit, solver, checker, award.price)
             self._due.remove(unit)
             self.pending[unit] = task
             out.append(task)
@@ -239,10 +254,10 @@ class ShardMarket:
             self._due.remove(unit)
 
     def report_check(self, task: CheckTask, values: npt.ArrayLike) -> bool | None:
-        """A checker's re-run of ``task.unit``. True: it matches, the result is accepted and
-        the checker will be paid. None: a mismatch, a dispute for the coordinator to settle
-        with :meth:`check` and its own re-run. False: the task is stale (the unit's solver or
-        the checker was caught meanwhile; the check is due again if still needed)."""
+        """A checker's re-run of ``task.unit``. True: it matches the result, which is accepted
+        (the checker will be paid). None: a mismatch, a dispute (see :meth:`take_disputes`).
+        False: nothing decided now: the solver's result is not in yet (it is compared when it
+        comes), or the task is stale (its solver or checker was caught; due again if needed)."""
         if self.pending.get(task.unit) != task:
             return False
         if task.checker in self.cheaters:
@@ -250,13 +265,26 @@ class ShardMarket:
             self._due.append(task.unit)
             return False
         v = np.asarray(values, dtype=np.float64).reshape(-1)
-        if v.size == self._points and self._close(self.results[task.unit].values, v):
+        if task.unit not in self.results:
+            self._early[task.unit] = (task, v)
+            return False
+        return self._compare(task, v)
+
+    def _compare(self, task: CheckTask, values: FloatArray) -> bool | None:
+        result = self.results[task.unit]
+        if values.size == self._points and self._close(result.values, values):
             del self.pending[task.unit]
-            self.results[task.unit].checked = True
+            result.checked = True
             self.checks += 1
             self.paid_checks.append(task)
             return True
+        self._disputes.append((task, values))
         return None
+
+    def take_disputes(self) -> list[tuple[CheckTask, FloatArray]]:
+        """Mismatches for the coordinator to settle with :meth:`check` and its own re-run."""
+        out, self._disputes = self._disputes, []
+        return out
 
     def _close(self, a: npt.ArrayLike, b: npt.ArrayLike) -> bool:
         return bool(np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
@@ -267,6 +295,8 @@ class ShardMarket:
         """Compare a result with the coordinator's own re-run ``expected``; with a disputed
         ``task``, also the checker's ``checker_values``. Whoever was wrong is marked a cheater:
         all its results are discarded and their units reopened."""
+        if unit not in self.results:
+            raise ComputeError(f"unit {unit} has no result to check")
         result = self.results[unit]
         self.checks += 1
         result.checked = True
@@ -285,20 +315,26 @@ class ShardMarket:
 
     def _mark_cheater(self, cheater: str) -> None:
         self.cheaters.add(cheater)
-        for k in [k for k, r in self.results.items() if r.assignment.node == cheater]:
-            del self.results[k]
+        dropped = [k for k, r in self.results.items() if r.assignment.node == cheater]
+        dropped += [k for k, a in self.assigned.items() if a.node == cheater]
+        for k in dropped:  # reopened: checked again or not when next awarded
+            self.results.pop(k, None)
+            self.assigned.pop(k, None)
             self.pending.pop(k, None)
+            self._early.pop(k, None)
             self.take_check(k)
-        for k in [k for k, a in self.assigned.items() if a.node == cheater]:
-            del self.assigned[k]
         for k in [k for k, t in self.pending.items() if t.checker == cheater]:
             del self.pending[k]
+            self._early.pop(k, None)
             self._due.append(k)
+        self._disputes = [d for d in self._disputes
+                          if d[0].checker != cheater and d[0].unit not in dropped]
 
     @property
     def finished(self) -> bool:
-        """Every unit has a result and no check is due or running: ready to settle."""
-        return self.done and not self.pending and not self._due
+        """Every unit has a result and no check is due, running or disputed: ready to
+        settle."""
+        return self.done and not self.pending and not self._due and not self._disputes
 
     @property
     def done(self) -> bool:

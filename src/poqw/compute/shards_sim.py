@@ -157,10 +157,13 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     def dispatch(t: float) -> None:
         """Due checks to free honest-looking nodes first, then a bidding round."""
         nonlocal in_round, rounds
+        for task, values in market.take_disputes():
+            verify_here(t, task.unit, task, values)
         if len(nodes) == 1:
             for unit in market.due_checks:
-                market.take_check(unit)
-                verify_here(t, unit, None, None)
+                if unit in market.results:
+                    market.take_check(unit)
+                    verify_here(t, unit, None, None)
         for task in market.assign_checks([n.name for n in nodes if free[n.name] > 0]):
             n = by_name[task.checker]
             free[n.name] -= 1
@@ -209,8 +212,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
             assert isinstance(task, CheckTask)
             free[task.checker] += 1
             values = unit_values[task.unit] + (1.0 if by_name[task.checker].cheat else 0.0)
-            if market.report_check(task, values) is None:  # a dispute: re-run it here
-                verify_here(now, task.unit, task, values)
+            market.report_check(task, values)  # a dispute is re-run here (see dispatch)
         elif kind == "verified":
             unit, disputed, checker_values = data
             assert isinstance(unit, int)
