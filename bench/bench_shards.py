@@ -14,8 +14,9 @@ networks):
   and where the time went (workers' unit and check compute, transport, the coordinator);
 * simulated (modelled time): the market on ``--nodes`` modelled nodes whose unit times are
   the ones measured here, scaled by each node's speed (lognormal around this machine's), with
-  1-16 cores and latencies from a model, one cheating node; against the median node alone on
-  all its cores and on one core; with and without slicing the widest cones.
+  1-16 cores and latencies from a model, one cheating node (the cheapest; and a row with
+  none); against the median node alone on all its cores and on one core; with and without
+  slicing the widest cones.
 
 The loopback figures are bounded by this machine's usable cores and its load (the header
 says both); the simulated figures are modelled time, calibrated by measured unit times.
@@ -125,16 +126,19 @@ def _simulated(model: IsingModel, p: int, points: list, count: int, speed: float
         values, seconds = _timed_units(job)
         total = np.sum(values, axis=0) + model.offset
         reference = total if reference is None else reference
-        for latency in ("constant:1", "uniform:5-50", "geo"):
+        runs = [(latency, 1) for latency in ("constant:1", "uniform:5-50", "geo")]
+        runs += [("uniform:5-50", 0)] if slicing else []
+        for latency, cheaters in runs:
             nodes = random_nodes(count, seed=1, ops_per_s=speed, latency=latency)
-            cheap = min(nodes, key=lambda n: n.price_per_mop).name
+            cheap = {n.name for n in sorted(nodes, key=lambda n: n.price_per_mop)[:cheaters]}
             nodes = [SimNode(n.name, n.ops_per_s, n.cores, n.price_per_mop, n.latency_s,
-                             n.name == cheap) for n in nodes]
+                             n.name in cheap) for n in nodes]
             sim = simulate_market(job, nodes, values, coordinator_ops_per_s=speed, seed=1,
                                   unit_seconds=seconds)
             median = sorted(nodes, key=lambda n: n.ops_per_s * n.cores)[len(nodes) // 2]
             one_core = one_node_seconds(job, median.ops_per_s, 1, seconds, speed)
-            label = f"{'sliced' if slicing else 'unsliced'}, {latency}"
+            label = (f"{'sliced' if slicing else 'unsliced'}, {latency}"
+                     f"{'' if cheaters else ', no cheater'}")
             print(f"  {label:<34}{len(job.units):>6}{sim.seconds:>10.3f}"
                   f"{sim.answer_seconds:>9.3f}{sim.one_node_seconds:>11.3f}{sim.speedup:>9.2f}"
                   f"{one_core / sim.seconds:>10.2f}{sim.checks:>7}"
