@@ -165,7 +165,7 @@ def test_cone_values_are_the_engines_correlations() -> None:
 
 def test_overdue_unit_is_reopened_and_a_late_result_taken_until_reassigned(
         job60: ShardJob) -> None:
-    market = _market(job60, grace_s=1.0)
+    market = _market(job60, grace_s=1.0, probation=False)
     first, second = market.open_units()[:2]
     market.clear([Bid("slow", first.index, 1, 2.0), Bid("slow", second.index, 1, 2.0)], 0.0,
                  {"slow": 2})
@@ -273,3 +273,18 @@ def test_a_dispute_is_settled_by_the_coordinators_rerun(job60: ShardJob) -> None
     assert market.check(unit, truth, task, truth - 1.0) is True
     assert market.cheaters == {"liar"} and unit in market.results and market.finished is False
     assert task not in market.paid_checks
+
+
+def test_on_probation_a_node_holds_one_unit_until_a_check_confirms_one(
+        job60: ShardJob) -> None:
+    truth = unit_values(job60)
+    market = _market(job60)
+    units = [u.index for u in market.open_units()[:3]]
+    (award,) = market.clear([Bid("new", k, 1, 1.0) for k in units], 0.0, {"new": 3})
+    assert not market.may_win("new")  # it holds an unconfirmed unit
+    assert market.clear([Bid("new", k, 1, 1.0) for k in units[1:]], 0.1, {"new": 2}) == []
+    market.submit("new", award.unit, truth[award.unit])
+    (task,) = market.assign_checks(["other"])
+    assert market.report_check(task, truth[award.unit]) is True
+    assert market.trusted == {"new", "other"} and market.may_win("new")
+    assert len(market.clear([Bid("new", k, 1, 1.0) for k in units[1:]], 0.2, {"new": 2})) == 2

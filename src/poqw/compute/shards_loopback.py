@@ -214,7 +214,7 @@ class _Coordinator:
         for task in market.assign_checks(sorted(self.idle)):
             self._send(task.checker, ("check", task.unit), task)
         offer = [u.index for u in market.open_units()]
-        asked = sorted(n for n in self.idle if n not in market.cheaters)
+        asked = sorted(n for n in self.idle if market.may_win(n))
         if not (offer and asked):
             return
         bids: list[Bid] = []

@@ -121,12 +121,14 @@ class ShardMarket:
     tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
     grace_s: float = 5.0
+    probation: bool = True
     assigned: dict[int, Assignment] = field(default_factory=dict)
     results: dict[int, _Result] = field(default_factory=dict)
     cheaters: set[str] = field(default_factory=set)
     checks: int = 0
     awards: list[Assignment] = field(default_factory=list)
     pending: dict[int, CheckTask] = field(default_factory=dict)  # checks being re-run
+    trusted: set[str] = field(default_factory=set)  # nodes with a result confirmed by a check
     paid_checks: list[CheckTask] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -157,6 +159,11 @@ class ShardMarket:
         for bid in bids:
             if bid.node not in self.cheaters:
                 by_unit.setdefault(bid.unit, []).append(bid)
+        for node in free:
+            if not self.may_win(node):
+                free[node] = 0
+            elif self.probation and node not in self.trusted:
+                free[node] = min(free[node], 1)
         out = []
         for unit in self.open_units():
             reserve = self.reserve(unit)
@@ -179,6 +186,17 @@ class ShardMarket:
                     unit.index not in self.pending and unit.index not in self._due:
                 self._due.append(unit.index)
         return out
+
+    def may_win(self, node: str) -> bool:
+        """Whether ``node`` may be awarded a unit now: not a caught cheater, and with
+        ``probation`` trusted or holding nothing unconfirmed."""
+        if node in self.cheaters:
+            return False
+        if not self.probation or node in self.trusted:
+            return True
+        return not (any(a.node == node for a in self.assigned.values())
+                    or any(r.assignment.node == node and not r.checked
+                           for r in self.results.values()))
 
     def overdue_at(self, award: Assignment) -> float:
         return award.finish + max(self.grace_s, award.finish - award.awarded_at)
@@ -277,6 +295,7 @@ class ShardMarket:
             result.checked = True
             self.checks += 1
             self.paid_checks.append(task)
+            self.trusted.update((task.solver, task.checker))
             return True
         self._disputes.append((task, values))
         return None
@@ -311,10 +330,13 @@ class ShardMarket:
                 self._mark_cheater(task.checker)
         if not ok:
             self._mark_cheater(result.assignment.node)
+        else:
+            self.trusted.add(result.assignment.node)
         return ok
 
     def _mark_cheater(self, cheater: str) -> None:
         self.cheaters.add(cheater)
+        self.trusted.discard(cheater)
         dropped = [k for k, r in self.results.items() if r.assignment.node == cheater]
         dropped += [k for k, a in self.assigned.items() if a.node == cheater]
         for k in dropped:  # reopened: checked again or not when next awarded

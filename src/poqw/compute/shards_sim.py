@@ -114,7 +114,8 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
                     *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5000.0,
                     deadline_s: float | None = None, check_share: float = 0.25,
                     verifier_cores: int = 8, seed: int = 0,
-                    unit_seconds: Sequence[float] | None = None) -> SimOutcome:
+                    unit_seconds: Sequence[float] | None = None,
+                    probation: bool = True) -> SimOutcome:
     """Run the market over simulated time; ``unit_values[k]`` is unit k's true result and
     ``unit_seconds[k]``, when given, its time measured on a core of the coordinator's speed
     ``coordinator_ops_per_s`` (else estimated operations over a node's speed are used). Checks
@@ -122,7 +123,8 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     any check when only one node exists) on ``verifier_cores`` cores. The time to solve ends
     when every unit is in and every check is done. ``deadline_s`` (default
     :func:`default_deadline`) is the time bids must promise to finish by, counted again from
-    when a caught cheater's units reopen."""
+    when a caught cheater's units reopen. ``probation``: see
+    :class:`~poqw.compute.shards_market.ShardMarket`."""
     if verifier_cores < 1:
         raise ConfigError(f"the verifier needs at least one core, got {verifier_cores}")
     if len(unit_values) != len(job.units):
@@ -132,7 +134,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     budget = sum(max(1, int(np.ceil(u.ops / 1e6 * reserve_per_mop))) for u in job.units)
     span = default_deadline(job, nodes) if deadline_s is None else float(deadline_s)
     market = ShardMarket(job, Ledger(budget * 4), span, reserve_per_mop, check_share,
-                         seed=seed)
+                         seed=seed, probation=probation)
     by_name = {n.name: n for n in nodes}
     policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_mop, n.cores,
                                       latency_s=n.latency_s) for n in nodes}
@@ -169,7 +171,7 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
             free[n.name] -= 1
             push(t + 2 * n.latency_s + work[task.unit] / n.ops_per_s, "checked", task)
         open_units = market.open_units()
-        asked = [n for n in nodes if free[n.name] > 0 and n.name not in market.cheaters]
+        asked = [n for n in nodes if free[n.name] > 0 and market.may_win(n.name)]
         if in_round or not open_units or not asked:
             return
         in_round = True
