@@ -43,6 +43,7 @@ __all__ = [
     "single_node_energies",
     "unit_values",
     "unit_values_from_correlations",
+    "warm_up",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -211,6 +212,16 @@ def evaluate_unit(model: IsingModel, unit: WorkUnit,
             g, b = points[k]
             out[k] += weight * simulate_cone(cone, g, b, group.plan, group.slices, tree)
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load) the cone kernels once, on a tiny job, so that no timing or first
+    unit pays for it."""
+    from poqw.problems import random_maxcut
+
+    model = random_maxcut(3, 8, seed=0)
+    job = decompose(model, 2, [((0.3, 0.5), (0.4, 0.2))], 1)
+    evaluate_unit(model, job.units[0], job.points)
 
 
 def unit_values(job: ShardJob) -> list[FloatArray]:

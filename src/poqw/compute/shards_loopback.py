@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.compute.ledger import Ledger
-from poqw.compute.shards import ShardJob, evaluate_unit
+from poqw.compute.shards import ShardJob, evaluate_unit, warm_up
 from poqw.compute.shards_market import Assignment, Bid, BiddingPolicy, CheckTask, ShardMarket
 from poqw.errors import ComputeError, ConfigError
 from poqw.node.capability import Capability, decode_capability
@@ -61,18 +61,6 @@ def _measure(chain_id: int, layer_ns: int | None) -> Capability:
     return measure_capability(chain_id, int(time.time()), edges, 1, timers=timers)
 
 
-def _warm_up() -> None:
-    """Compile (or load) the cone kernels and import the contraction library once, before
-    the first unit, as a node that stays up would have."""
-    from poqw.compute.shards import decompose
-    from poqw.problems import random_maxcut
-
-    model = random_maxcut(3, 8, seed=0)
-    job = decompose(model, 2, [((0.3, 0.5), (0.4, 0.2))], 1)
-    evaluate_unit(model, job.units[0], job.points)
-    import cotengra  # noqa: F401 - wide units contract with it
-
-
 def _worker(conn: Connection, name: str, price_per_mop: float, cheat: bool,
             layer_ns: int | None) -> None:
     """A node: measure, warm up, sign, then answer offers, run units and re-run other nodes'
@@ -82,7 +70,7 @@ def _worker(conn: Connection, name: str, price_per_mop: float, cheat: bool,
 
     key = EcdsaPrivateKey.generate()
     capability = _measure(1, layer_ns)
-    _warm_up()
+    warm_up()  # as a node that stays up would have: no unit pays for compiling
     conn.send(("hello", sign_capability(capability, key).encode()))
     policy = BiddingPolicy.from_capability(name, capability, price_per_mop, slots=1)
     job: ShardJob | None = None
