@@ -92,6 +92,8 @@ def test_bids_follow_measured_throughput(job60: ShardJob) -> None:
     (bid,) = fast.bids([unit], now=10.0)
     assert bid.finish == pytest.approx(10.0 + unit.ops / 4e8)
     assert slow.bids([unit], now=0.0) == []  # the unit does not fit its memory
+    fast.learn(unit.ops, unit.ops / 2e8)  # it ran at 2e8: the next promise is halfway there
+    assert fast.ops_per_s == pytest.approx(3e8)
 
 
 def _market(job: ShardJob, **kw: Any) -> ShardMarket:

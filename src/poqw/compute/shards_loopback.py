@@ -87,8 +87,9 @@ def _worker(conn: Connection, name: str, price_per_mop: float, cheat: bool,
         elif kind in ("run", "check") and job is not None:
             started = time.perf_counter()
             values = evaluate_unit(job.model, job.units[message[1]], job.points)
-            conn.send((kind, message[1], values + (1.0 if cheat else 0.0),
-                       time.perf_counter() - started))
+            took = time.perf_counter() - started
+            policy.learn(job.units[message[1]].ops, took)
+            conn.send((kind, message[1], values + (1.0 if cheat else 0.0), took))
 
 
 def _recv(conn: Connection, name: str) -> Any:

@@ -73,6 +73,12 @@ class BiddingPolicy:
     def seconds(self, unit: WorkUnit) -> float:
         return unit.ops / self.ops_per_s
 
+    def learn(self, ops: float, seconds: float) -> None:
+        """Correct the speed estimate by a unit just run (half the old, half the new): the
+        capability benchmark's kernel is not the units' kernel, so promises would stay off."""
+        if ops > 0 and seconds > 0:
+            self.ops_per_s = 0.5 * (self.ops_per_s + ops / seconds)
+
     def bids(self, units: Sequence[WorkUnit], now: float) -> list[Bid]:
         return [Bid(self.node, u.index, max(1, math.ceil(u.ops / 1e6 * self.price_per_mop)),
                     now + self.seconds(u) + self.latency_s)
