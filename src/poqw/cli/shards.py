@@ -73,7 +73,13 @@ def shards(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Cut a QAOA angle search into light-cone work units, let nodes bid, verify and pay."""
-    from poqw.compute.shards import angle_grid, decompose, single_node_energies
+    from poqw.compute.shards import (
+        angle_grid,
+        decompose,
+        single_node_energies,
+        unit_values,
+        warm_up,
+    )
 
     if (workers is None) == (simulate_nodes is None):
         raise ConfigError("give exactly one of --workers N or --simulate-nodes N")
@@ -85,8 +91,11 @@ def shards(
     model = problem.model
     points = angle_grid(model, p, grid)
     job = decompose(model, p, points, units if units is not None else 4 * count)
-    started = time.perf_counter()
     reference = single_node_energies(job)
+    # one node: the same units, engine and plans in this process (kernels compiled first)
+    warm_up()
+    started = time.perf_counter()
+    values = unit_values(job)
     one_real = time.perf_counter() - started
     mode: dict[str, Any]
     if workers is not None:
@@ -98,7 +107,6 @@ def shards(
         market_s, one_s = out.seconds, one_real
         mode = {"mode": "loopback", "workers": workers, "startup_s": out.startup_seconds}
     else:
-        from poqw.compute.shards import unit_values_from_correlations
         from poqw.compute.shards_sim import SimNode, random_nodes, simulate_market
 
         assert simulate_nodes is not None
@@ -106,7 +114,7 @@ def shards(
         cheap = {n.name for n in sorted(nodes, key=lambda n: n.price_per_mop)[:cheaters]}
         nodes = [SimNode(n.name, n.ops_per_s, n.cores, n.price_per_mop, n.latency_s,
                          n.name in cheap) for n in nodes]
-        out = simulate_market(job, nodes, unit_values_from_correlations(job),
+        out = simulate_market(job, nodes, values,
                               coordinator_ops_per_s=node_speed, reserve_per_mop=reserve,
                               check_share=check_share, seed=seed)
         market_s, one_s = out.seconds, out.one_node_seconds

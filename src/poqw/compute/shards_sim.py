@@ -2,11 +2,13 @@
 
 Each simulated node has a throughput (operations per second per core), cores, an asking price
 and a one-way latency to the coordinator (drawn from a :mod:`poqw.netsim.latency` model). The
-coordinator's :class:`~poqw.compute.shards.ShardMarket` and each node's
-:class:`~poqw.compute.shards.BiddingPolicy` run unchanged; only time is modelled: messages take
-their link's latency, a unit takes its operations over the node's throughput, and a spot check
-takes the unit's operations over the coordinator's. Unit values are computed for real once, so
-the answer is the real one; a cheating node returns them shifted.
+coordinator's :class:`~poqw.compute.shards_market.ShardMarket` and each node's
+:class:`~poqw.compute.shards_market.BiddingPolicy` run unchanged; only time is modelled: messages
+take their link's latency, and a unit takes its measured time on this machine (or its estimated
+operations over this machine's speed) scaled by the node's speed. Spot checks run on other
+nodes with a free core; a dispute is settled by the coordinator's own re-run. Unit values are
+computed for real once, so the answer is the real one; a cheating node returns them shifted
+(as a solver and as a checker).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from poqw.compute.ledger import Ledger
-from poqw.compute.shards import Assignment, Bid, BiddingPolicy, ShardJob, ShardMarket
+from poqw.compute.shards import ShardJob
+from poqw.compute.shards_market import Assignment, Bid, BiddingPolicy, CheckTask, ShardMarket
 from poqw.errors import ComputeError, ConfigError
 from poqw.netsim.latency import parse_latency
 
@@ -78,38 +81,60 @@ def default_deadline(job: ShardJob, nodes: Sequence[SimNode]) -> float:
     """Twice the largest unit's time on a median core, plus twice the longest round trip and
     a second: tight enough that the big units go to fast nodes, loose enough for most."""
     speed = float(np.median([n.ops_per_s for n in nodes]))
-    largest = max(u.ops for u in job.units) * len(job.points) / speed
+    largest = max(u.ops for u in job.units) / speed
     return 2.0 * largest + 4.0 * max(n.latency_s for n in nodes) + 1.0
 
 
-def one_node_seconds(job: ShardJob, ops_per_s: float, cores: int) -> float:
+def one_node_seconds(job: ShardJob, ops_per_s: float, cores: int,
+                     unit_seconds: Sequence[float] | None = None,
+                     reference_ops_per_s: float | None = None) -> float:
     """The job alone on one node: its units spread over its cores, largest first, each to the
-    core free soonest (a unit's cones are not split across cores)."""
+    core free soonest. A unit takes its estimated operations over ``ops_per_s``, or with
+    ``unit_seconds`` its measured time scaled by ``reference_ops_per_s / ops_per_s``."""
     lanes = [0.0] * max(1, cores)
-    for unit in sorted(job.units, key=lambda u: -u.ops):
-        heapq.heappush(lanes, heapq.heappop(lanes) + unit.ops * len(job.points) / ops_per_s)
+    times = _unit_times(job, unit_seconds, reference_ops_per_s)
+    for t in sorted(times, reverse=True):
+        heapq.heappush(lanes, heapq.heappop(lanes) + t / ops_per_s)
     return max(lanes)
+
+
+def _unit_times(job: ShardJob, unit_seconds: Sequence[float] | None,
+                reference_ops_per_s: float | None) -> list[float]:
+    """Each unit's work in operations: estimated, or measured seconds times the speed of the
+    machine that measured them."""
+    if unit_seconds is None:
+        return [u.ops for u in job.units]
+    if len(unit_seconds) != len(job.units) or reference_ops_per_s is None:
+        raise ConfigError("measured unit times need one time per unit and the speed of the "
+                          "machine that measured them")
+    return [float(t) * reference_ops_per_s for t in unit_seconds]
 
 
 def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequence[FloatArray],
                     *, coordinator_ops_per_s: float = 2e8, reserve_per_mop: float = 5000.0,
                     deadline_s: float | None = None, check_share: float = 0.25,
-                    verifier_cores: int = 8, seed: int = 0) -> SimOutcome:
-    """Run the market over simulated time; ``unit_values[k]`` is unit k's true result. The
-    coordinator re-runs spot checks on ``verifier_cores`` cores at ``coordinator_ops_per_s``
-    each; the time to solve ends when every unit is in and every check done. ``deadline_s``
-    (default :func:`default_deadline`) is the time bids must promise to finish by, counted
-    again from when a caught cheater's units reopen."""
+                    verifier_cores: int = 8, seed: int = 0,
+                    unit_seconds: Sequence[float] | None = None,
+                    probation: bool = True) -> SimOutcome:
+    """Run the market over simulated time; ``unit_values[k]`` is unit k's true result and
+    ``unit_seconds[k]``, when given, its time measured on a core of the coordinator's speed
+    ``coordinator_ops_per_s`` (else estimated operations over a node's speed are used). Checks
+    run on random other nodes with a free core; the coordinator re-runs a disputed unit (or
+    any check when only one node exists) on ``verifier_cores`` cores. The time to solve ends
+    when every unit is in and every check is done. ``deadline_s`` (default
+    :func:`default_deadline`) is the time bids must promise to finish by, counted again from
+    when a caught cheater's units reopen. ``probation``: see
+    :class:`~poqw.compute.shards_market.ShardMarket`."""
     if verifier_cores < 1:
         raise ConfigError(f"the verifier needs at least one core, got {verifier_cores}")
     if len(unit_values) != len(job.units):
         raise ConfigError(f"need one value vector per unit: {len(unit_values)} for "
                           f"{len(job.units)} units")
-    points = len(job.points)
-    budget = sum(max(1, int(np.ceil(u.ops * points / 1e6 * reserve_per_mop))) for u in job.units)
+    work = _unit_times(job, unit_seconds, coordinator_ops_per_s)
+    budget = sum(max(1, int(np.ceil(u.ops / 1e6 * reserve_per_mop))) for u in job.units)
     span = default_deadline(job, nodes) if deadline_s is None else float(deadline_s)
-    market = ShardMarket(job, Ledger(budget * 2), span, reserve_per_mop, check_share,
-                         seed=seed)
+    market = ShardMarket(job, Ledger(budget * 4), span, reserve_per_mop, check_share,
+                         seed=seed, probation=probation)
     by_name = {n.name: n for n in nodes}
     policies = {n.name: BiddingPolicy(n.name, n.ops_per_s, n.price_per_mop, n.cores,
                                       latency_s=n.latency_s) for n in nodes}
@@ -126,25 +151,42 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
     def push(t: float, kind: str, *data: object) -> None:
         heapq.heappush(events, (t, next(order), kind, data))
 
-    def start_round(t: float) -> None:
+    def verify_here(t: float, unit: int, task: CheckTask | None, values: object) -> None:
+        ready = max(heapq.heappop(verifier_free), t) + work[unit] / coordinator_ops_per_s
+        heapq.heappush(verifier_free, ready)
+        push(ready, "verified", unit, task, values)
+
+    def dispatch(t: float) -> None:
+        """Due checks to free honest-looking nodes first, then a bidding round."""
         nonlocal in_round, rounds
+        for task, values in market.take_disputes():
+            verify_here(t, task.unit, task, values)
+        if len(nodes) == 1:
+            for unit in market.due_checks:
+                if unit in market.results:
+                    market.take_check(unit)
+                    verify_here(t, unit, None, None)
+        for task in market.assign_checks([n.name for n in nodes if free[n.name] > 0]):
+            n = by_name[task.checker]
+            free[n.name] -= 1
+            push(t + 2 * n.latency_s + work[task.unit] / n.ops_per_s, "checked", task)
         open_units = market.open_units()
-        asked = [n for n in nodes if free[n.name] > 0 and n.name not in market.cheaters]
+        asked = [n for n in nodes if free[n.name] > 0 and market.may_win(n.name)]
         if in_round or not open_units or not asked:
             return
         in_round = True
         rounds += 1
         bids: list[Bid] = []
         for n in asked:  # the offer reaches the node after its latency; its bids come back
-            bids += policies[n.name].bids(open_units, points, t + n.latency_s)
+            bids += policies[n.name].bids(open_units, t + n.latency_s)
         push(t + 2 * max(n.latency_s for n in asked), "clear", bids, {n.name: free[n.name]
                                                                      for n in asked})
 
-    start_round(0.0)
+    dispatch(0.0)
     while events:
         if market.done and answer is None:
             answer = now
-        if market.done and all(e[2] != "checked" for e in events):
+        if market.finished:
             break
         now, _, kind, data = heapq.heappop(events)
         if kind == "clear":
@@ -158,35 +200,40 @@ def simulate_market(job: ShardJob, nodes: Sequence[SimNode], unit_values: Sequen
             for a in awards:
                 n = by_name[a.node]
                 free[a.node] -= 1
-                run = job.units[a.unit].ops * points / n.ops_per_s
-                push(now + n.latency_s + run + n.latency_s, "result", a)
+                push(now + 2 * n.latency_s + work[a.unit] / n.ops_per_s, "result", a)
         elif kind == "result":
             done = data[0]
             assert isinstance(done, Assignment)
             a = done
-            n = by_name[a.node]
             free[a.node] += 1
-            if a.node in market.cheaters or market.assigned.get(a.unit) != a:
-                start_round(now)
-                continue
-            values = unit_values[a.unit] + (1.0 if n.cheat else 0.0)
-            if market.submit(a.node, a.unit, values):
-                ready = max(heapq.heappop(verifier_free), now) + \
-                    job.units[a.unit].ops * points / coordinator_ops_per_s
-                heapq.heappush(verifier_free, ready)
-                push(ready, "checked", a.unit)
-            start_round(now)
+            if a.node not in market.cheaters and market.assigned.get(a.unit) == a:
+                shift = 1.0 if by_name[a.node].cheat else 0.0
+                market.submit(a.node, a.unit, unit_values[a.unit] + shift)
         elif kind == "checked":
-            unit = data[0]
+            task = data[0]
+            assert isinstance(task, CheckTask)
+            free[task.checker] += 1
+            values = unit_values[task.unit] + (1.0 if by_name[task.checker].cheat else 0.0)
+            market.report_check(task, values)  # a dispute is re-run here (see dispatch)
+        elif kind == "verified":
+            unit, disputed, checker_values = data
             assert isinstance(unit, int)
-            if unit in market.results and not market.check(unit, unit_values[unit]):
-                market.deadline = max(market.deadline, now + span)
-                answer = None  # the units it had returned are open again
-            start_round(now)
-    if not market.done:
+            task = disputed if isinstance(disputed, CheckTask) else None
+            if unit in market.results:
+                was_done = market.done
+                market.check(unit, unit_values[unit], task,
+                             None if checker_values is None else np.asarray(checker_values))
+                if was_done and not market.done:
+                    market.deadline = max(market.deadline, now + span)
+                    answer = None  # the units a caught cheater returned are open again
+        if market.cheaters and not market.done:
+            market.deadline = max(market.deadline, now + span)
+        dispatch(now)
+    if not market.finished:
         raise ComputeError("the simulated market stopped with units unsolved (no bids left)")
     median = sorted(nodes, key=lambda n: n.ops_per_s * n.cores)[len(nodes) // 2]
-    one = one_node_seconds(job, median.ops_per_s, median.cores)
+    one = one_node_seconds(job, median.ops_per_s, median.cores, unit_seconds,
+                           coordinator_ops_per_s)
     return SimOutcome(market.energies(), now, now if answer is None else answer, one,
                       list(market.awards), market.settle(), set(market.cheaters),
                       market.checks, rounds, all_bids)
