@@ -50,9 +50,13 @@ def test_fetches_leave_the_sync_its_reserve_and_status_requests_are_paced() -> N
     link = joined()
     peer = link.a
     pacing = RequestPacing(reserve=0.5, status_interval=0.5)
+    assert not pacing.ask_owed(peer, 0.0)  # nothing owed yet
     assert pacing.ask_status(peer, 0.0)
-    assert not pacing.ask_status(peer, 0.1)  # asked 0.1 s ago
-    now = 0.5  # the status request is due again from here on
+    assert not pacing.ask_status(peer, 0.1)  # asked 0.1 s ago: owed instead
+    assert not pacing.ask_owed(peer, 0.3)  # not due yet
+    assert pacing.ask_owed(peer, 0.5) and not pacing.ask_owed(peer, 1.5)  # asked, once
+    answer_all(link, 0.5)
+    now = 1.0  # the status request is due again from here on
     fetched = 0
     while pacing.may_fetch(peer, now):
         peer.request_blocks(now, hashes=(bytes(32),))

@@ -302,6 +302,9 @@ class NetworkService:
                 if not alive and not dial.dialing and now >= dial.next_try:
                     dial.dialing = True
                     self._spawn(functools.partial(self._dial, dial), "a dial")
+            for session in list(self.peers.values()):
+                if self.pacing.ask_owed(session.protocol, now):
+                    session.flush()
             self._pump_sync()
             self._log_refused()
             self._announce_new_transactions()

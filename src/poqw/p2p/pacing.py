@@ -8,8 +8,10 @@ per 60 ms at most) turns nearly every announcement into an orphan whose parent a
 asked too, three requests a block: spent that way, the budget ran out within seconds, and each
 sync request refused for it backed the honest peer off, for 5 s and then longer. So fetches
 only spend the budget above a reserve kept for the sync, status requests go at most one per
-peer per ``status_interval``, and the sync defers a request it has no budget for
-(``SyncManager.request_deferred``) instead of counting it as the peer's failure.
+peer per ``status_interval`` (one put off is owed and asked when due, so the last blocks a
+peer announced before it paused are not left to its heartbeat), and the sync defers a
+request it has no budget for (``SyncManager.request_deferred``) instead of counting it as the
+peer's failure.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class RequestPacing:
         # when each peer was last asked for its status (forgotten with its connection)
         self._status_asked: weakref.WeakKeyDictionary[PeerConnection, float] = \
             weakref.WeakKeyDictionary()
+        # peers whose status we wanted but did not ask yet (``ask_owed`` asks it later: else
+        # the last blocks a peer announced before it paused would wait for its heartbeat)
+        self._owed: weakref.WeakSet[PeerConnection] = weakref.WeakSet()
 
     def may_fetch(self, peer: PeerConnection, now: float) -> bool:
         """Whether fetching one announced block (or an orphan's parent) leaves the sync's
@@ -47,14 +52,21 @@ class RequestPacing:
 
     def ask_status(self, peer: PeerConnection, now: float) -> bool:
         """Ask the peer for its status (its tip starts or extends the sync) unless it was asked
-        within ``status_interval`` or no budget is left; ``True`` when asked."""
+        within ``status_interval`` or no budget is left, in which case it is owed (see
+        ``ask_owed``); ``True`` when asked."""
         last = self._status_asked.get(peer)
-        if last is not None and now - last < self.status_interval:
+        if (last is not None and now - last < self.status_interval) \
+                or not peer.can_request(now):
+            self._owed.add(peer)
             return False
-        if not peer.can_request(now):
-            return False
+        self._owed.discard(peer)
         with contextlib.suppress(LocalProtocolError):  # the peer is leaving
             peer.request_status(now)
             self._status_asked[peer] = now
             return True
         return False
+
+    def ask_owed(self, peer: PeerConnection, now: float) -> bool:
+        """Ask the status request put off for ``peer``, if there is one and it is due now
+        (call it often for every peer); ``True`` when asked."""
+        return peer in self._owed and self.ask_status(peer, now)
