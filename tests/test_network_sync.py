@@ -163,16 +163,25 @@ def test_nodes_that_dial_each_other_keep_one_connection(tmp_path: Path) -> None:
             net_b = NetworkService(b, port=ports[1], peers=[f"127.0.0.1:{ports[0]}"])
             await net_a.start()
             await net_b.start()
+            lower = min(net_a.local.node_id, net_b.local.node_id)
+
+            def settled() -> bool:
+                """Each end holds one connection, the one the lower node id initiated (until
+                both joins are handled, an end may still hold the other one, about to go)."""
+                if len(net_a.peers) != 1 or len(net_b.peers) != 1:
+                    return False
+                ends = {net_a.local.node_id: net_a.peers[net_b.local.node_id],
+                        net_b.local.node_id: net_b.peers[net_a.local.node_id]}
+                return all(s.protocol.role.name == ("INITIATOR" if k == lower else "RESPONDER")
+                           for k, s in ends.items())
+
             try:
-                await wait_until(lambda: len(net_a.peers) == len(net_b.peers) == 1)
+                await wait_until(settled)
                 kept = (net_a.peers[net_b.local.node_id], net_b.peers[net_a.local.node_id])
                 await asyncio.sleep(2.0)  # several redial ticks: nothing flaps
                 assert (net_a.peers[net_b.local.node_id],
                         net_b.peers[net_a.local.node_id]) == kept
-                # both ends kept the same connection: the one the lower node id initiated
-                lower = min(net_a.local.node_id, net_b.local.node_id)
-                side = kept[0] if lower == net_a.local.node_id else kept[1]
-                assert side.protocol.role.name == "INITIATOR"
+                assert not any(s.closed.is_set() for s in kept)
             finally:
                 await net_b.close()
                 await net_a.close()
