@@ -25,6 +25,7 @@ BLOCKS = 32
 SMALL_BUDGET = {**PeerConfig().rate_limits, TrafficClass.REQUEST: (4.0, 8.0)}
 
 
+@pytest.mark.slow
 def test_a_node_follows_a_peer_mining_faster_than_its_request_budget(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     genesis = tmp_path / "genesis.json"
