@@ -647,8 +647,9 @@ class NetworkService:
 
     async def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
                         result: ImportResult) -> None:
-        """A block whose parent we lack: fetch the parent when the gap is short, and ask the
-        peer's status (its tip starts a headers-first sync when the gap is long)."""
+        """A block whose parent we lack: fetch the parent when the gap is short and the
+        request budget has more than the sync's reserve left, and ask the peer's status (its
+        tip starts a headers-first sync, which fetches whatever the parent walk does not)."""
         number = result.orphan_number
         assert number is not None  # set for every orphan
         now = self._now()
