@@ -66,6 +66,7 @@ from poqw.p2p.messages import (
     MAX_PEERS_PER_MESSAGE,
     PeerAddress,
 )
+from poqw.p2p.pacing import RequestPacing
 from poqw.p2p.peer import ConnectionState
 from poqw.p2p.policing import BanList, Penalty, TokenBucket
 from poqw.p2p.quic import DEFAULT_PORT, PeerSession, QuicTransport, ensure_tls_identity
@@ -220,6 +221,7 @@ class NetworkService:
         # Decoding and validating peers' data runs here, off the loop (see poqw.node.importer).
         self.untrusted = UntrustedWork(node)
         self._sync_imports: deque[tuple[SyncManager, int, bytes, bytes]] = deque()
+        self.pacing = RequestPacing()  # fetches and status requests leave budget to the sync
         self._importing = False
         node.subscribe(self._on_head_threadsafe)
 
@@ -300,6 +302,9 @@ class NetworkService:
                 if not alive and not dial.dialing and now >= dial.next_try:
                     dial.dialing = True
                     self._spawn(functools.partial(self._dial, dial), "a dial")
+            for session in list(self.peers.values()):
+                if self.pacing.ask_owed(session.protocol, now):
+                    session.flush()
             self._pump_sync()
             self._log_refused()
             self._announce_new_transactions()
@@ -511,6 +516,10 @@ class NetworkService:
             self._pump_sync()
         elif isinstance(event, ev.GossipReceived):
             wanted = tuple(h for h in event.blocks if not node.store.has(h))
+            if wanted and not self.pacing.may_fetch(peer, now):
+                # the budget left is the sync's: learn the peer's tip, the sync fetches it
+                self.pacing.ask_status(peer, now)
+                wanted = ()
             for i in range(0, len(wanted), MAX_BLOCKS_PER_MESSAGE):
                 self._request(key, session, "fetch", wanted[i:i + MAX_BLOCKS_PER_MESSAGE])
             if event.transactions:
@@ -638,25 +647,27 @@ class NetworkService:
 
     async def _orphaned(self, key: bytes, session: PeerSession, data: bytes,
                         result: ImportResult) -> None:
-        """A block whose parent we lack: fetch the parent when the gap is short, and ask the
-        peer's status (its tip starts a headers-first sync when the gap is long)."""
+        """A block whose parent we lack: fetch the parent when the gap is short and the
+        request budget has more than the sync's reserve left, and ask the peer's status (its
+        tip starts a headers-first sync, which fetches whatever the parent walk does not)."""
         number = result.orphan_number
         assert number is not None  # set for every orphan
-        if number - self.node.tip().number > _MAX_PARENT_WALK:
-            # far ahead: the headers-first sync will fetch it in order; keeping it would only
-            # crowd the pool (an honest peer mining faster than we sync sends many of these)
+        now = self._now()
+        if number - self.node.tip().number > _MAX_PARENT_WALK \
+                or not self.pacing.may_fetch(session.protocol, now):
+            # far ahead, or no budget left to walk its parents (an honest peer mining faster
+            # than it announces sends many of these): the headers-first sync fetches it in
+            # order; keeping it would only crowd the pool
             self.node.chain.orphans.discard(result.block_hash)
-            with contextlib.suppress(LocalProtocolError):
-                session.protocol.request_status(self._now())
+            self.pacing.ask_status(session.protocol, now)
             return
         self._orphan_senders[result.block_hash] = (key, number)
         self._limit_orphans_of(key, session)
         if session.state is ConnectionState.CLOSED:
             return
-        with contextlib.suppress(LocalProtocolError):
-            if result.missing_parent:
-                self._request(key, session, "fetch", (result.missing_parent,))
-            session.protocol.request_status(self._now())
+        if result.missing_parent:
+            self._request(key, session, "fetch", (result.missing_parent,))
+        self.pacing.ask_status(session.protocol, now)
 
     def _limit_orphans_of(self, key: bytes, session: PeerSession) -> None:
         """One peer may hold at most a quarter of the orphan pool's bytes and
@@ -780,6 +791,9 @@ class NetworkService:
             key = cast(bytes, action.peer)
             session = self.peers.get(key)
             if session is None:
+                continue
+            if not session.protocol.can_request(now):
+                self.sync.request_deferred(action)  # our budget, not the peer's fault
                 continue
             if isinstance(action, RequestHeaders):
                 try:

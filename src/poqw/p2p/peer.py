@@ -399,6 +399,14 @@ class PeerConnection:
     def outstanding_requests(self) -> int:
         return len(self._outstanding)
 
+    def can_request(self, now: float, keep: float = 0.0) -> bool:
+        """Whether one more request fits under the limit this peer enforces on us (and the
+        cap on outstanding requests) while leaving ``keep``, a fraction of the burst, unspent:
+        what the node holds back for requests that matter more."""
+        if len(self._outstanding) >= self.config.max_outstanding_requests:
+            return False
+        return self._asking.tokens(now) >= 1.0 + keep * self._asking.burst
+
     # ---------------------------------------------------------------- internals
 
     def _hello(self) -> Hello:

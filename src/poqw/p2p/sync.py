@@ -264,6 +264,17 @@ class SyncManager:
             if state is not None:
                 self._back_off(state, now)
 
+    def request_deferred(self, action: Action) -> None:
+        """The node did not send ``action`` (its own request budget toward that peer is spent
+        for now): not the peer's failure, so no back-off; the next poll plans it again."""
+        if isinstance(action, RequestHeaders):
+            if self._header_request is not None and self._header_request[0] == action.peer:
+                self._header_request = None
+            return
+        batch = self._find_batch(action.peer, action.hashes)
+        if batch is not None:
+            self._release(batch)
+
     # ---------------------------------------------------------------- outputs
 
     @property
@@ -305,6 +316,10 @@ class SyncManager:
                 "batches": len(self._batches),
                 "header_requests": int(self._header_request is not None),
                 "in_flight": sum(s.in_flight for s in self._peers.values())}
+
+    def backed_off(self, now: float) -> list[PeerKey]:
+        """Peers not asked before a back-off ends (they failed, timed out or lied)."""
+        return [key for key, state in self._peers.items() if state.retry_at > now]
 
     # ---------------------------------------------------------------- internals
 
