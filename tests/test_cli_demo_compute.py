@@ -17,6 +17,12 @@ from typer.testing import CliRunner
 from poqw.cli.main import app
 
 _MAIN = "from poqw.cli.main import main; main()"
+
+def sigint_default() -> None:
+    """In the child: Ctrl-C's default action, which Python turns into KeyboardInterrupt. A shell
+    that starts the test run in the background leaves SIGINT ignored, and children inherit it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 ONLY_THE_ACT = ["demo", "--nodes", "10", "--strikes", "6", "--blocks", "0", "--no-market"]
 
 
@@ -54,7 +60,8 @@ def test_ctrl_c_stops_every_solver_process(tmp_path: Path) -> None:
     out_path = tmp_path / "out"
     with open(out_path, "w") as out, open(tmp_path / "err", "w") as err:
         demo = subprocess.Popen([sys.executable, "-c", _MAIN, *ONLY_THE_ACT], stdout=out,
-                                stderr=err, stdin=subprocess.DEVNULL)
+                                stderr=err, stdin=subprocess.DEVNULL,
+                                preexec_fn=sigint_default)
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 180

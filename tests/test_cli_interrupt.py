@@ -20,6 +20,12 @@ from poqw.samplers import get_sampler, sampleset_spins
 
 _MAIN = "from poqw.cli.main import main; main()"
 
+def sigint_default() -> None:
+    """In the child: Ctrl-C's default action, which Python turns into KeyboardInterrupt. A shell
+    that starts the test run in the background leaves SIGINT ignored, and children inherit it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), in seconds."""
@@ -34,7 +40,8 @@ def test_ctrl_c_stops_a_long_annealing_run(tmp_path: Path) -> None:
     cmd = [sys.executable, "-c", _MAIN, "solve", "--random-regular", "3", "20000",
            "--sampler", "simulated-annealing", "--num-reads", "4000", "--json"]
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                preexec_fn=sigint_default)
         try:
             # imports and building the graph cost under 2 CPU seconds; past 4 it is annealing
             while cpu_seconds(proc.pid) < 4:
