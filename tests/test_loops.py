@@ -32,6 +32,16 @@ def test_the_stdlib_loop_can_always_be_forced(monkeypatch: pytest.MonkeyPatch) -
     assert loops.run(loop_module()).startswith("asyncio")
 
 
+def test_asyncio_means_the_stdlib_loop_even_under_a_global_uvloop_policy() -> None:
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not built for this platform")
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        assert loops.run(loop_module(), "asyncio").startswith("asyncio")
+    finally:
+        asyncio.set_event_loop_policy(previous)
+
+
 @pytest.mark.parametrize("value", ["", "auto", "uvloop", " UVLoop "])
 def test_uvloop_is_used_when_installed(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     pytest.importorskip("uvloop", reason="uvloop is not built for this platform")

@@ -55,13 +55,18 @@ def choose_loop(choice: str | None = None) -> str:
     return "asyncio"
 
 
+def _stdlib_loop() -> asyncio.AbstractEventLoop:
+    # the platform's own loop even where a program installed uvloop's policy globally
+    return asyncio.DefaultEventLoopPolicy().new_event_loop()
+
+
 def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
     """A function making a new loop of the chosen kind (see :func:`choose_loop`)."""
     if choose_loop(choice) == "uvloop":
         module = importlib.import_module("uvloop")
         factory: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
         return factory
-    return asyncio.new_event_loop
+    return _stdlib_loop
 
 
 def run(main: Coroutine[Any, Any, T], choice: str | None = None) -> T:
