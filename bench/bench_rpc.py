@@ -36,6 +36,7 @@ from typing import Any
 import aiohttp
 from eth_account import Account
 
+from poqw.loops import EVENT_LOOP_ENV, choose_loop
 from poqw.node.testing import genesis_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -399,7 +400,7 @@ def main() -> None:
         if not (NODE_BIN / tool).exists():
             raise SystemExit(f"{NODE_BIN / tool} is missing: run `make install` (npm ci)")
     with bench_session("bench_rpc" + (" quick" if args.quick else ""),
-                       packages=("aiohttp", "starlette", "uvicorn", "py-evm")):
+                       packages=("aiohttp", "starlette", "uvicorn", "uvloop", "py-evm")):
         print(f"anvil: {subprocess.run([str(NODE_BIN / 'anvil'), '--version'], check=True, capture_output=True, text=True).stdout.splitlines()[0]}")  # noqa: E501
         work = Path(tempfile.mkdtemp(prefix="poqw-bench-rpc-"))
         try:
@@ -435,7 +436,8 @@ def run(work: Path, args: argparse.Namespace) -> None:
     results = {name: {**reads[name], f"transfers sent raw ({transfers})": sent[name][0],
                       f"transfers included ({transfers})": sent[name][1]} for name in nodes}
     report(results)
-    print(f"poqw: target block time {args.target_interval} s, CPU miner; anvil: automine (a "
+    print(f"poqw: event loop {choose_loop()} ({EVENT_LOOP_ENV} chooses), target block time "
+          f"{args.target_interval} s, CPU miner; anvil: automine (a "
           "block per transaction). Client: one aiohttp event loop in this process; the read "
           "measurements alternate between the two nodes.")
     print("poqw answers a repeated eth_call from its result cache (keyed by block hash and the "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from poqw import loops
 from poqw.cli import node_options as flags
 from poqw.cli.common import console, err_console
 from poqw.cli.stopsignals import StopSignals
@@ -62,6 +63,7 @@ def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
     if blocks is not None and not cfg.global_.auto_mine:
         raise ConfigError("--blocks counts blocks this node mines: it needs --auto-mine")
     peers = tuple(cfg.global_.peer) + tuple(peer or ())
+    event_loop = loops.choose_loop()  # a bad POQW_EVENT_LOOP fails before the node opens
     # a signal from here on stops the node cleanly (the first) or at once (the second)
     with StopSignals() as signals, Node(cfg, solver=solver) as node:
         if note:
@@ -69,8 +71,8 @@ def run_node(cfg: NodeConfig, peer: list[str] | None, blocks: int | None,
         if cfg.global_.auto_mine and not keep_serving:
             node.prepare_mining()  # an unknown sampler fails here, before serving peers
             node.check_mining_key()  # so does a key that cannot sign
-        mined = asyncio.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
-                                   keep_serving, signals))
+        mined = loops.run(_serve(node, cfg, peers, blocks, stop_mining_at, discover,
+                                 keep_serving, signals), event_loop)
         if not keep_serving:
             node.raise_miner_failure()
         console.print(f"stopped: mined {mined} blocks, height {node.tip().number}",

@@ -29,6 +29,7 @@ from poqw.crypto.keystore import load_key, new_key
 from poqw.errors import ConfigError, MiningStopped, PoqwError, StorageError
 from poqw.execution import ExecutionEngine, TransactionInfo
 from poqw.logconfig import attach, detach, make_handler, register_secret
+from poqw.node.admission import AdmissionHead
 from poqw.node.blockchain import Blockchain, ImportResult
 from poqw.node.config import PASSPHRASE_ENV, NodeConfig
 from poqw.node.mempool import Mempool
@@ -119,6 +120,7 @@ class Node:
                                           dict(self.genesis.alloc))
             self.chain = Blockchain(self.store, self.engine, self.genesis)
             self.mempool = Mempool(self.engine)
+            self.admission = AdmissionHead(self.chain, self.now)
             self.chain.listeners.append(self._on_new_head)
         except BaseException:
             for name in ("store", "engine"):
@@ -268,9 +270,8 @@ class Node:
 
     def submit_transaction(self, raw: bytes) -> TransactionInfo:
         """Admit a raw EIP-1559 transaction to the mempool (checked against the tip)."""
-        tip = self.chain.tip_header()
-        env = self.chain.block_env(tip, self.now(), bytes(20))
-        return self.mempool.add(raw, self.chain.state_root(tip.hash()), env, self.now())
+        head = self.admission.current()
+        return self.mempool.add(raw, head.state_root, head.env, self.now())
 
     def headers(self, start: int, count: int) -> list[bytes]:
         """Encoded canonical headers from height ``start`` (at most ``count``)."""
@@ -306,6 +307,7 @@ class Node:
         self.chain.listeners.append(callback)
 
     def _on_new_head(self, result: ImportResult) -> None:
+        self.admission.head_changed()  # first: no submission may see the old head from here on
         tip = self.chain.header(result.tip.block_hash)
         assert tip is not None
         env = self.chain.block_env(tip, self.now(), bytes(20))
