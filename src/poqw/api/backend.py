@@ -185,9 +185,11 @@ class NodeBackend:
 
     def find_transaction(self, tx_hash: bytes) -> TransactionLocation | None:
         """The canonical block holding ``tx_hash`` (None: not mined on the canonical chain)."""
+        height = self.tip().number  # a block above the head this API serves is not mined yet
         for block_hash, receipt in self.node.engine.find_receipts(tx_hash):
             stored = self.node.store.get(block_hash)
-            if stored is None or self.node.store.canonical_hash(stored.number) != block_hash:
+            if stored is None or stored.number > height or \
+                    self.node.store.canonical_hash(stored.number) != block_hash:
                 continue
             return TransactionLocation(self.block_data(stored), receipt.tx_index, receipt)
         return None
@@ -204,13 +206,19 @@ class NodeBackend:
         return self.node.engine.balance(self.require_block(ref).state_root, address)
 
     def nonce(self, ref: BlockRef, address: bytes) -> int:
-        """The account nonce; at ``pending`` also counting its consecutive mempool nonces."""
-        nonce = self.node.engine.nonce(self.require_block(ref).state_root, address)
+        """The account nonce; at ``pending`` also counting its consecutive mempool nonces.
+
+        ``pending`` reads the chain's own head, not :meth:`tip`: the node drops a block's
+        transactions from the mempool as it imports the block, before this backend hears of the
+        new head, so the last head's nonce plus the mempool would hand out a used nonce."""
         if ref.tag == "pending":
+            head = self.node.tip().block_hash
+            nonce = self.node.engine.nonce(self.node.chain.state_root(head), address)
             pending = {i.nonce for i in self.node.mempool.transactions() if i.sender == address}
             while nonce in pending:
                 nonce += 1
-        return nonce
+            return int(nonce)
+        return int(self.node.engine.nonce(self.require_block(ref).state_root, address))
 
     def code(self, ref: BlockRef, address: bytes) -> bytes:
         return self.node.engine.code(self.require_block(ref).state_root, address)
