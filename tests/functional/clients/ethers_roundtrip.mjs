@@ -17,7 +17,11 @@ if (!url || !key || !artifactPath) {
 const artifact = JSON.parse(readFileSync(artifactPath, 'utf8'));
 const receiver = '0x' + '22'.repeat(20);
 
-const provider = new JsonRpcProvider(url);
+// ethers shares identical requests made within `cacheTimeout` (250 ms by default), the pending
+// nonce among them: on a chain that mines a block sooner than that (this test devnet, or anvil's
+// automine) the next transaction would reuse the nonce just mined ("nonce has already been
+// used"). Turning the sharing off is the usual setting for fast local chains.
+const provider = new JsonRpcProvider(url, undefined, { cacheTimeout: -1 });
 provider.pollingInterval = 250; // blocks come fast on the test devnet; the default waits 4 s
 const wallet = new Wallet(key, provider);
 
