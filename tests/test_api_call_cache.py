@@ -9,7 +9,6 @@ cache, and every answer is the head's own.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,14 @@ import pytest
 from eth_account import Account
 
 from poqw.api.testing import rpc_call, rpc_in_thread
-from poqw.node import Node, load_config
-from poqw.node.testing import account_key, build_block_on, genesis_document, mldsa_signer
+from poqw.node import Node
+from poqw.node.testing import (
+    account_key,
+    build_block_on,
+    dev_node_config,
+    mldsa_signer,
+    signed_transfer,
+)
 
 KEY = account_key("call-cache")
 SENDER = bytes.fromhex(Account.from_key(KEY).address[2:])
@@ -28,19 +33,12 @@ PROBE = "0x" + "43600052" "41602052" "73" + RECIPIENT.hex() + "31604052" "606060
 
 
 def transfer(nonce: int, to: bytes, value: int) -> bytes:
-    tx: dict[str, Any] = {"type": 2, "chainId": 7357, "nonce": nonce, "gas": 21000,
-                          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9,
-                          "to": "0x" + to.hex(), "value": value}
-    return bytes(Account.from_key(KEY).sign_transaction(tx).raw_transaction)
+    return signed_transfer(KEY, nonce, to, value)
 
 
 @pytest.fixture
 def node(tmp_path: Path) -> Any:
-    genesis = tmp_path / "genesis.json"
-    genesis.write_text(json.dumps(genesis_document({SENDER: 10**21})))
-    config = load_config(None, {"global.datadir": str(tmp_path / "node"),
-                                "global.genesis": str(genesis), "global.key_height": 6})
-    with Node(config) as node:
+    with Node(dev_node_config(tmp_path, {SENDER: 10**21})) as node:
         yield node
 
 

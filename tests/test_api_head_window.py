@@ -8,7 +8,6 @@ send. A listener placed between the node's own and the backend's asks exactly th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,22 @@ from eth_account import Account
 from poqw.api.backend import NodeBackend
 from poqw.api.config import RpcConfig
 from poqw.api.params import BlockRef
-from poqw.node import Node, load_config
-from poqw.node.testing import account_key, build_block_on, genesis_document, mldsa_signer
+from poqw.node import Node
+from poqw.node.testing import (
+    account_key,
+    build_block_on,
+    dev_node_config,
+    mldsa_signer,
+    signed_transfer,
+)
 
 KEY = account_key("head-window")
 SENDER = bytes.fromhex(Account.from_key(KEY).address[2:])
 
 
-def transfer(nonce: int) -> bytes:
-    tx: dict[str, Any] = {"type": 2, "chainId": 7357, "nonce": nonce, "gas": 21000,
-                          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9,
-                          "to": "0x" + "42" * 20, "value": 5}
-    return bytes(Account.from_key(KEY).sign_transaction(tx).raw_transaction)
-
-
 def test_pending_nonce_and_receipts_agree_while_the_backend_hears_of_a_head(
         tmp_path: Path) -> None:
-    genesis = tmp_path / "genesis.json"
-    genesis.write_text(json.dumps(genesis_document({SENDER: 10**21})))
-    config = load_config(None, {"global.datadir": str(tmp_path / "node"),
-                                "global.genesis": str(genesis), "global.key_height": 6})
-    with Node(config) as node:
+    with Node(dev_node_config(tmp_path, {SENDER: 10**21})) as node:
         chain = node.chain
         seen: list[tuple[int, bool, int]] = []
         backend: NodeBackend | None = None
@@ -52,7 +46,8 @@ def test_pending_nonce_and_receipts_agree_while_the_backend_hears_of_a_head(
         backend = NodeBackend(node, RpcConfig())
         g = chain.tip_header()
         t0 = int(g.timestamp)
-        info = node.mempool.add(transfer(0), chain.state_root(g.hash()),
+        info = node.mempool.add(signed_transfer(KEY, 0, b"\x42" * 20, 5),
+                                chain.state_root(g.hash()),
                                 chain.block_env(g, t0 + 1, bytes(20)), t0)
         mined = info.tx_hash
         assert backend.nonce(BlockRef(tag="pending"), SENDER) == 1

@@ -31,8 +31,8 @@ from poqw.crypto.ecdsa import EcdsaPrivateKey
 from poqw.errors import ConfigError
 from poqw.market import MarketClient, MarketSettings, deploy_market
 from poqw.market.devnet import DEV_KEY
-from poqw.node import Node, load_config
-from poqw.node.testing import genesis_document
+from poqw.node import Node
+from poqw.node.testing import dev_node_config
 from poqw.problems import maxcut_to_ising, random_regular_graph
 
 TOKEN = 10**18
@@ -72,10 +72,7 @@ class GatedMiner:
 
 @pytest.fixture()
 def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    genesis = tmp_path / "genesis.json"
-    genesis.write_text(json.dumps(genesis_document()))
-    config = load_config(None, {"global.datadir": str(tmp_path / "node"),
-                                "global.auto_mine": True, "global.genesis": str(genesis)})
+    config = dev_node_config(tmp_path, overrides={"global.auto_mine": True})
     with Node(config) as node, rpc_in_thread(node, RpcConfig()) as server:
         miner = GatedMiner(node)
         try:

@@ -225,27 +225,26 @@ class MethodRegistry:
             return None
         return self._evm if method.evm else self._reads
 
+    def _prepare(self, ctx: RpcContext, name: str, params: list[Any]
+                 ) -> tuple[_Method, list[Any], Any]:
+        """The method, its validated parameters, and its fast path's answer (NOT_READY when
+        the handler must run)."""
+        method = self._methods.get(name)
+        if method is None:
+            raise method_not_found(name)
+        values = method.validate(params)
+        answer = NOT_READY if method.fast is None else method.fast(ctx, values)
+        return method, values, answer
+
     def call_here(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
         """:meth:`call` of a method with a synchronous handler, in the calling thread."""
-        method = self._methods.get(name)
-        if method is None:
-            raise method_not_found(name)
-        values = method.validate(params)
-        if method.fast is not None:
-            answer = method.fast(ctx, values)
-            if answer is not NOT_READY:
-                return answer
-        return method.handler(ctx, values)
+        method, values, answer = self._prepare(ctx, name, params)
+        return method.handler(ctx, values) if answer is NOT_READY else answer
 
     async def call(self, ctx: RpcContext, name: str, params: list[Any]) -> Any:
-        method = self._methods.get(name)
-        if method is None:
-            raise method_not_found(name)
-        values = method.validate(params)
-        if method.fast is not None:
-            answer = method.fast(ctx, values)
-            if answer is not NOT_READY:
-                return answer
+        method, values, answer = self._prepare(ctx, name, params)
+        if answer is not NOT_READY:
+            return answer
         if method.is_async:
             return await method.handler(ctx, values)
         if method.on_loop:

@@ -50,7 +50,7 @@ from poqw.execution.strike_precompile import (
     encode_strike_call,
     strike_call_gas,
 )
-from poqw.market.client import SLASHER_ROLE, connect
+from poqw.market.client import SLASHER_ROLE, connect, eip1559_fees, wait_mined
 from poqw.market.contracts import decode_revert, load_artifact
 
 if TYPE_CHECKING:
@@ -114,11 +114,7 @@ def _send(w3: Web3, account: LocalAccount, call: Any, timeout: float = 120.0) ->
     except ContractLogicError as exc:
         raise decode_revert(exc.data if isinstance(exc.data, str) else None, str(exc)) from None
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    try:
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
-    except TimeExhausted:
-        raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
-                          f"{timeout:g} s") from None
+    receipt = wait_mined(w3, tx_hash, timeout)
     if receipt["status"] != 1:
         raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} failed")
     return receipt
@@ -256,7 +252,7 @@ class ChainSettlement:
                                                      args[-1]))
         limit = int(self.w3.eth.get_block("latest")["gasLimit"])
         gas = min(strike_call_gas(call) + SETTLE_OVERHEAD_GAS, limit)
-        tip, max_fee = self._fees()
+        tip, max_fee = eip1559_fees(self.w3)
         tx = self.judge.functions.settle(*args).build_transaction({
             "from": self.reporter.address, "chainId": self.chain_id, "gas": gas,
             "maxPriorityFeePerGas": tip, "maxFeePerGas": max_fee,
@@ -292,12 +288,6 @@ class ChainSettlement:
                               f"{'' if gas is None else f' of {gas}'})")
         return receipt
 
-    def _fees(self) -> tuple[int, int]:
-        """(max priority fee, max fee): twice the latest base fee plus the tip."""
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        tip = int(self.w3.eth.max_priority_fee)
-        return tip, 2 * base + tip
-
     # ---- payments ---------------------------------------------------------------------------
 
     def pay(self, coordinator: Coordinator) -> None:
@@ -332,7 +322,7 @@ class ChainSettlement:
         assert self.payer is not None
         signed: list[Transfer] = []
         nonce = int(self.w3.eth.get_transaction_count(self.payer.address, "pending"))
-        tip, max_fee = self._fees()
+        tip, max_fee = eip1559_fees(self.w3)
         for payee, credits in ledger.unsent().items():
             to = payee_address(payee)
             if to is None:

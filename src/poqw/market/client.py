@@ -25,7 +25,7 @@ from poqw.market.encoding import ChainProblem, commitment_digest
 from poqw.market.meanings import ERROR_MEANINGS
 
 __all__ = ["MARKET_ROLE", "SLASHER_ROLE", "CommitmentInfo", "Deployment", "MarketClient",
-           "ProblemInfo", "connect"]
+           "ProblemInfo", "connect", "eip1559_fees", "wait_mined"]
 
 MARKET_ROLE = Web3.keccak(text="poqw.registry.market")
 SLASHER_ROLE = Web3.keccak(text="poqw.registry.slasher")
@@ -100,6 +100,22 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     return w3
 
 
+def eip1559_fees(w3: Web3) -> tuple[int, int]:
+    """(max priority fee, max fee): the node's tip, and twice the latest base fee plus it."""
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    tip = int(w3.eth.max_priority_fee)
+    return tip, 2 * base + tip
+
+
+def wait_mined(w3: Web3, tx_hash: Any, timeout: float) -> Any:
+    """The receipt of ``tx_hash``, or a :class:`MarketError` when it is not mined in time."""
+    try:
+        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+    except TimeExhausted:
+        raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
+                          f"{timeout:g} s") from None
+
+
 class MarketClient:
     """The deployed market on one node, acting as ``account`` (read-only when None)."""
 
@@ -145,12 +161,7 @@ class MarketClient:
                                 str(exc)) from None
         signed = self.account.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash,
-                                                               timeout=self.receipt_timeout)
-        except TimeExhausted:
-            raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
-                              f"{self.receipt_timeout:g} s") from None
+        receipt = wait_mined(self.w3, tx_hash, self.receipt_timeout)
         if receipt["status"] != 1:
             # Replay it to learn why: first on the state its block left (a transaction earlier
             # in the same block, such as a rival's settle, may be what made it revert), then on
@@ -222,18 +233,11 @@ class MarketClient:
                               "value": amount, "chainId": self.deployment.chain_id,
                               "nonce": self.w3.eth.get_transaction_count(sender, "pending")}
         tx["gas"] = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
-        tx["maxPriorityFeePerGas"] = self.w3.eth.max_priority_fee
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        tx["maxFeePerGas"] = 2 * base + int(tx["maxPriorityFeePerGas"])
+        tx["maxPriorityFeePerGas"], tx["maxFeePerGas"] = eip1559_fees(self.w3)
         del tx["from"]
         tx_hash = self.w3.eth.send_raw_transaction(
             self.account.sign_transaction(tx).raw_transaction)
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash,
-                                                               timeout=self.receipt_timeout)
-        except TimeExhausted:
-            raise MarketError(f"transaction 0x{bytes(tx_hash).hex()} not mined within "
-                              f"{self.receipt_timeout:g} s") from None
+        receipt = wait_mined(self.w3, tx_hash, self.receipt_timeout)
         if receipt["status"] != 1:
             raise MarketError(f"sending {amount} coins to {to} failed")
 

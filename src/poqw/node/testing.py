@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poqw.chain import Block, Genesis, Header, parse_genesis
 from poqw.crypto.ecdsa import EcdsaPrivateKey
@@ -26,14 +26,19 @@ from poqw.node.mempool import Mempool
 from poqw.node.miner import Miner, PuzzleSolver, make_solver
 from poqw.node.storage import ChainStore
 
+if TYPE_CHECKING:
+    from poqw.node.config import NodeConfig
+
 __all__ = [
     "account_key",
     "build_block_on",
+    "dev_node_config",
     "funded_genesis",
     "genesis_document",
     "make_chain",
     "mldsa_signer",
     "salt_stream",
+    "signed_transfer",
     "xmss_signer",
 ]
 
@@ -59,6 +64,32 @@ def genesis_document(alloc: dict[bytes, int] | None = None,
         doc["alloc"] = {"0x" + a.hex(): str(v) for a, v in alloc.items()}
     doc.update(changes)
     return doc
+
+
+def dev_node_config(folder: Path, alloc: dict[bytes, int] | None = None,
+                    overrides: dict[str, object] | None = None) -> NodeConfig:
+    """A node config on :func:`genesis_document` with ``alloc`` (written to
+    ``folder/genesis.json``), its data in ``folder/node``, one-time keys of height 6, then
+    ``overrides`` (dotted keys, as :func:`~poqw.node.load_config` takes them)."""
+    from poqw.node.config import load_config
+
+    genesis = folder / "genesis.json"
+    genesis.write_text(json.dumps(genesis_document(alloc)))
+    return load_config(None, {"global.datadir": str(folder / "node"),
+                              "global.genesis": str(genesis), "global.key_height": 6,
+                              **(overrides or {})})
+
+
+def signed_transfer(key: bytes, nonce: int, to: bytes, value: int,
+                    chain_id: int = 7357) -> bytes:
+    """A signed type-2 transfer of ``value`` from ``key``'s account (the devnet's chain id and
+    fees that any test block takes)."""
+    from eth_account import Account
+
+    tx: dict[str, Any] = {"type": 2, "chainId": chain_id, "nonce": nonce, "gas": 21000,
+                          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9,
+                          "to": "0x" + to.hex(), "value": value}
+    return bytes(Account.from_key(key).sign_transaction(tx).raw_transaction)
 
 
 def funded_genesis(alloc: dict[bytes, int] | None = None, **changes: object) -> Genesis:
