@@ -208,12 +208,14 @@ class NodeBackend:
     def nonce(self, ref: BlockRef, address: bytes) -> int:
         """The account nonce; at ``pending`` also counting its consecutive mempool nonces.
 
-        ``pending`` reads the chain's own head, not :meth:`tip`: the node drops a block's
-        transactions from the mempool as it imports the block, before this backend hears of the
-        new head, so the last head's nonce plus the mempool would hand out a used nonce."""
+        ``pending`` reads the head transactions are admitted against (the node's
+        :class:`~poqw.node.admission.AdmissionHead`, moved before the mempool is), not
+        :meth:`tip`: the node drops a block's transactions from the mempool before this backend
+        hears of the new head, so the last head's nonce plus the mempool would hand out a used
+        nonce."""
         if ref.tag == "pending":
-            head = self.node.tip().block_hash
-            nonce = self.node.engine.nonce(self.node.chain.state_root(head), address)
+            state_root = self.node.admission.current().state_root
+            nonce = self.node.engine.nonce(state_root, address)
             pending = {i.nonce for i in self.node.mempool.transactions() if i.sender == address}
             while nonce in pending:
                 nonce += 1
