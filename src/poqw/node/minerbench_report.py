@@ -61,7 +61,6 @@ def _plots(out_dir: Path, results: list[MinerResult]) -> list[str]:
 
     ran = [r for r in results if r.status == "ok"]
     networks = list(dict.fromkeys(r.network for r in results))
-    paths = []
     fig, ax = plt.subplots(figsize=(7, 4))
     labels, values, colors = [], [], []
     for r in ran:
@@ -75,11 +74,7 @@ def _plots(out_dir: Path, results: list[MinerResult]) -> list[str]:
     ax.set_yscale("log")
     ax.set_ylabel("expected seconds to a block proof")
     ax.set_title("Time to a valid block-1 proof by miner kind")
-    fig.tight_layout()
-    path = out_dir / "time_to_proof.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    paths.append(str(path))
+    paths = [_save(fig, out_dir / "time_to_proof.png")]
 
     fig, axes = plt.subplots(1, max(1, len(networks)), figsize=(5 * max(1, len(networks)), 4),
                              squeeze=False)
@@ -98,12 +93,18 @@ def _plots(out_dir: Path, results: list[MinerResult]) -> list[str]:
         ax.set_title(network)
         ax.legend(fontsize=7)
     fig.suptitle("Energy reached against time per puzzle")
+    paths.append(_save(fig, out_dir / "energy_per_time.png"))
+    return paths
+
+
+def _save(fig: Any, path: Path) -> str:
+    """Write ``fig`` to ``path`` and close it; the path, as text."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    path = out_dir / "energy_per_time.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    paths.append(str(path))
-    return paths
+    return str(path)
 
 
 def write_report(out_dir: Path, results: list[MinerResult], config: dict[str, Any]
