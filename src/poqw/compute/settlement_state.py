@@ -31,9 +31,11 @@ class OpenFrauds:
 
 
 def save_open_frauds(path: Path, model_hash: bytes, open_frauds: OpenFrauds) -> None:
-    items = [{"evidence": e.to_bytes().hex(),
-              "tx": None if (tx := open_frauds.sent.get(e.to_bytes())) is None else tx.hex()}
-             for e in open_frauds.evidence]
+    items = []
+    for evidence in open_frauds.evidence:
+        data = evidence.to_bytes()
+        tx = open_frauds.sent.get(data)
+        items.append({"evidence": data.hex(), "tx": None if tx is None else tx.hex()})
     write_file_durably(path, json.dumps({"model": model_hash.hex(), "open": items}).encode())
 
 
